@@ -1,0 +1,39 @@
+"""Typed errors: what the library raises, and what the CLI turns into one line and an exit code.
+
+Every error carries a message meant for a person: it names the file or option at fault and says
+what to do. ``exit_code`` is 1 for bad data or configuration and 2 for bad usage of the command
+line (an impossible combination of options, a value out of range).
+"""
+from __future__ import annotations
+
+
+class SeqtoolError(Exception):
+    """Base of every error seqtool raises on purpose."""
+
+    exit_code = 1
+
+
+class CorpusError(SeqtoolError):
+    """A corpus file is missing, unreadable, empty, binary or not valid UTF-8."""
+
+
+class TokenizerError(SeqtoolError):
+    """A tokenizer cannot be fitted, saved or loaded (e.g. a vocabulary size the corpus cannot give)."""
+
+
+class CheckpointError(SeqtoolError):
+    """A checkpoint or run directory is missing, foreign, corrupt or does not match its tokenizer."""
+
+
+class ConfigError(SeqtoolError):
+    """A configuration value is invalid for the data or model at hand."""
+
+
+class UsageError(SeqtoolError):
+    """Options that cannot be used together, or a value outside its allowed range."""
+
+    exit_code = 2
+
+
+class OutputError(SeqtoolError):
+    """An output location exists and may not be replaced, or cannot be written."""
