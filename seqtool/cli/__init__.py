@@ -1,0 +1,106 @@
+"""The ``seqtool`` command line: a typer app, one module per command, one error translator.
+
+``main`` is the console script. Errors raised by the library (``SeqtoolError``) and usage errors
+from the parser become one line on stderr and an exit code (1 bad data/config, 2 bad usage,
+130 interrupted); a traceback only with ``SEQTOOL_DEBUG=1``. Importing this package does not
+import torch, so ``seqtool --help`` is fast.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from seqtool import __version__
+from seqtool.cli.console import is_debug, stderr_line
+from seqtool.errors import SeqtoolError
+
+
+class SeqtoolGroup(TyperGroup):
+    """Runs a command and translates every failure into one line and an exit code."""
+
+    def list_commands(self, ctx):  # keep the order commands were registered in
+        return list(self.commands)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from typer.exceptions import Abort, Exit, TyperException
+
+        try:
+            rv = super().main(args=args, prog_name=prog_name or "seqtool", complete_var=complete_var, standalone_mode=False, **extra)
+        except Exit as e:
+            code = e.exit_code
+        except (Abort, KeyboardInterrupt):
+            stderr_line("seqtool: interrupted")
+            code = 130
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`): stop quietly.
+            with_devnull_stdout()
+            code = 0
+        except SeqtoolError as e:
+            if is_debug():
+                raise
+            stderr_line(f"seqtool: error: {e}")
+            code = e.exit_code
+        except TyperException as e:  # the parser's usage errors
+            if is_debug():
+                raise
+            fmt = getattr(e, "format_message", None)
+            msg = fmt() if fmt else str(e)
+            cmd = getattr(getattr(e, "ctx", None), "command_path", "seqtool")
+            stderr_line(f"{cmd}: error: {msg} (see {cmd} --help)")
+            code = getattr(e, "exit_code", 2)
+        except Exception as e:  # noqa: BLE001 - a bug: say so in one line unless debugging
+            if is_debug():
+                raise
+            stderr_line(f"seqtool: internal error: {type(e).__name__}: {e} (run with SEQTOOL_DEBUG=1 for a traceback)")
+            code = 1
+        else:
+            code = rv if isinstance(rv, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+
+def with_devnull_stdout() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+
+
+app = typer.Typer(
+    cls=SeqtoolGroup,
+    name="seqtool",
+    help="Model text as sequences with recurrent networks: tokenize corpora, and more to come.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"seqtool {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = None,
+) -> None:
+    """Model text as sequences with recurrent networks."""
+
+
+from seqtool.cli import tokenize as _tokenize  # noqa: E402
+
+_tokenize.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    typer.main.get_command(app).main(prog_name="seqtool")

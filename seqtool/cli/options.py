@@ -1,0 +1,100 @@
+"""Options shared by several commands, declared once (name, help text, units) as Annotated aliases."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from seqtool.text.constants import KERAS_FILTERS
+
+if TYPE_CHECKING:
+    from seqtool.text.tokenizers import TokenizerOptions
+
+TOK = "Tokenizer"
+
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (and --json output).")]
+Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout instead of tables.")]
+Force = Annotated[bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")]
+Errors = Annotated[
+    str, typer.Option("--errors", help="Invalid UTF-8: 'strict' stops with the file, line and byte offset; 'replace' goes on with U+FFFD.")
+]
+
+Level = Annotated[str, typer.Option("--level", help="char | word | ngram | char-ngram | subword.", rich_help_panel=TOK)]
+NumWords = Annotated[
+    Optional[int],
+    typer.Option(
+        "--num-words",
+        help="Keep exactly the N most frequent tokens (ids 1..N after the specials); rarer ones become --oov-token or are dropped. "
+        "Specials (<pad>, OOV, <eos>) are not counted. Unlike Keras Tokenizer(num_words=N), which keeps N-1 words, this keeps N.",
+        rich_help_panel=TOK,
+    ),
+]
+OovToken = Annotated[
+    Optional[str], typer.Option("--oov-token", help="Token for out-of-vocabulary input (e.g. <unk>); without it unknown tokens are dropped, as in Keras.", rich_help_panel=TOK)
+]
+MinFreq = Annotated[int, typer.Option("--min-freq", help="Keep only tokens seen at least this many times in the training text.", rich_help_panel=TOK)]
+Lower = Annotated[bool, typer.Option("--lower/--no-lower", help="Lowercase word and n-gram tokens (Keras default).", rich_help_panel=TOK)]
+Filters = Annotated[
+    str, typer.Option("--filters", help="Characters removed from words (default: the Keras punctuation set). '' keeps everything.", rich_help_panel=TOK)
+]
+KeepPunct = Annotated[
+    bool, typer.Option("--keep-punct", help="Split the --filters punctuation off as tokens of its own instead of deleting it (better for language models).", rich_help_panel=TOK)
+]
+Eos = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--eos/--no-eos",
+        help="End every line with an <eos> token. Default: on for word and subword levels (language-model ready); "
+        "--no-eos gives ids identical to Keras texts_to_sequences. Char level keeps '\\n' as a character instead.",
+        rich_help_panel=TOK,
+        show_default=False,
+    ),
+]
+Ngram = Annotated[int, typer.Option("--ngram", help="Highest n-gram order N for ngram and char-ngram levels (orders 1..N).", rich_help_panel=TOK)]
+ModelType = Annotated[str, typer.Option("--model-type", help="Subword model: bpe or unigram (sentencepiece).", rich_help_panel=TOK)]
+VocabSize = Annotated[int, typer.Option("--vocab-size", help="Subword vocabulary size, specials included.", rich_help_panel=TOK)]
+CharCoverage = Annotated[
+    float, typer.Option("--character-coverage", help="Subword: fraction of characters covered by the vocabulary (1.0 for small alphabets).", rich_help_panel=TOK)
+]
+CapVocab = Annotated[bool, typer.Option("--cap-vocab-size", help="Subword: if --vocab-size is too large for the corpus, use the largest that works.", rich_help_panel=TOK)]
+
+ValFile = Annotated[Optional[list[Path]], typer.Option("--val", help="Validation text file(s); the vocabulary never sees them.")]
+ValFraction = Annotated[Optional[float], typer.Option("--val-fraction", help="Hold out the last fraction of the input (split on a line boundary) for validation.")]
+
+
+def tokenizer_options(
+    level: str,
+    num_words: Optional[int],
+    oov_token: Optional[str],
+    min_freq: int,
+    lower: bool,
+    filters: str,
+    keep_punct: bool,
+    eos: Optional[bool],
+    ngram: int,
+    model_type: str,
+    vocab_size: int,
+    character_coverage: float,
+    cap_vocab_size: bool,
+) -> "TokenizerOptions":
+    from seqtool.text.tokenizers import TokenizerOptions
+
+    return TokenizerOptions(
+        level=level,
+        lower=lower,
+        filters=filters,
+        keep_punct=keep_punct,
+        num_words=num_words,
+        min_freq=min_freq,
+        oov_token=oov_token,
+        eos=eos,
+        ngram=ngram,
+        model_type=model_type,
+        vocab_size=vocab_size,
+        character_coverage=character_coverage,
+        cap_vocab_size=cap_vocab_size,
+    )
+
+
+DEFAULT_FILTERS = KERAS_FILTERS

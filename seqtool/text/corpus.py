@@ -1,0 +1,146 @@
+"""Reading corpora: validated UTF-8 text streamed in line-aligned chunks, with a train/validation split.
+
+Every corpus goes through here, so every command rejects the same bad inputs with the same
+messages: a missing or unreadable file, a directory, an empty file, a binary file (NUL bytes),
+invalid UTF-8 (file, line and byte offset; ``errors="replace"`` goes on with U+FFFD). Memory is
+bounded by the chunk size, never by the corpus: chunks end on a line boundary, so no line and no
+multi-byte character is ever split, and the validation split falls on a line boundary too.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from seqtool.errors import CorpusError, UsageError
+
+CHUNK_BYTES = 4 << 20
+
+ProgressFn = Callable[[int], None]
+"""Called with the number of bytes just consumed."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input file (stdin is spooled to a temporary file first, so it can be read twice)."""
+
+    path: Path
+    name: str
+    size: int
+
+
+def open_sources(paths: list[str], option: str = "FILE", spool_dir: str | None = None) -> list[Source]:
+    """Check that every path names a readable, non-empty regular file; ``-`` reads stdin."""
+    if not paths:
+        raise UsageError(f"{option}: give at least one text file, or - for stdin")
+    sources = []
+    for p in paths:
+        if p == "-":
+            sources.append(_spool_stdin(spool_dir))
+            continue
+        path = Path(p)
+        if not path.exists():
+            raise CorpusError(f"{p}: no such file; check the path")
+        if path.is_dir():
+            raise CorpusError(f"{p}: is a directory; give the text files inside it")
+        if not os.access(path, os.R_OK):
+            raise CorpusError(f"{p}: permission denied; make the file readable")
+        size = path.stat().st_size
+        if size == 0:
+            raise CorpusError(f"{p}: file is empty; give a corpus with some text")
+        sources.append(Source(path, p, size))
+    return sources
+
+
+def _spool_stdin(spool_dir: str | None) -> Source:
+    fd, name = tempfile.mkstemp(prefix="seqtool-stdin-", suffix=".txt", dir=spool_dir)
+    with os.fdopen(fd, "wb") as f:
+        shutil.copyfileobj(sys.stdin.buffer, f, CHUNK_BYTES)
+    size = os.path.getsize(name)
+    if size == 0:
+        os.unlink(name)
+        raise CorpusError("stdin: no input; pipe some text in or give a file")
+    return Source(Path(name), "<stdin>", size)
+
+
+def read_text(path: str | Path, errors: str = "strict") -> str:
+    """The whole text of one (small) file, validated like every corpus."""
+    return "".join(iter_chunks(open_sources([str(path)]), errors=errors))
+
+
+def iter_chunks(
+    sources: list[Source],
+    errors: str = "strict",
+    chunk_bytes: int = CHUNK_BYTES,
+    progress: ProgressFn | None = None,
+) -> Iterator[str]:
+    """Decoded text of ``sources`` in order, in chunks that end on a line boundary."""
+    for _, text in iter_split_chunks(sources, None, errors, chunk_bytes, progress):
+        yield text
+
+
+def iter_split_chunks(
+    sources: list[Source],
+    val_fraction: float | None,
+    errors: str = "strict",
+    chunk_bytes: int = CHUNK_BYTES,
+    progress: ProgressFn | None = None,
+) -> Iterator[tuple[str, str]]:
+    """Yield ``(split, text)`` with split "train" or "val".
+
+    With ``val_fraction`` the last fraction of the bytes (across all sources, moved forward to the
+    next line start) is "val"; without it everything is "train".
+    """
+    total = sum(s.size for s in sources)
+    cut = None if not val_fraction else int(total * (1.0 - val_fraction))
+    offset = 0  # bytes before the current chunk, across sources
+    for src in sources:
+        line_no = 1
+        try:
+            f = open(src.path, "rb")
+        except OSError as e:
+            raise CorpusError(f"{src.name}: cannot read ({e.strerror}); check the file") from e
+        with f:
+            file_off = 0
+            while True:
+                data = f.read(chunk_bytes)
+                if not data:
+                    break
+                if not data.endswith(b"\n"):
+                    data += f.readline()
+                if b"\x00" in data:
+                    at = file_off + data.index(b"\x00")
+                    raise CorpusError(
+                        f"{src.name}: looks like a binary file (NUL byte at offset {at}); give a UTF-8 text file"
+                    )
+                pieces = [("train", data)]
+                if cut is not None and offset + len(data) > cut:
+                    if offset >= cut:
+                        pieces = [("val", data)]
+                    else:
+                        nl = data.find(b"\n", cut - offset)
+                        split_at = len(data) if nl < 0 else nl + 1
+                        pieces = [("train", data[:split_at]), ("val", data[split_at:])]
+                for split, part in pieces:
+                    if part:
+                        yield split, _decode(part, src.name, errors, line_no, file_off)
+                        line_no += part.count(b"\n")
+                        file_off += len(part)
+                offset += len(data)
+                if progress is not None:
+                    progress(len(data))
+
+
+def _decode(data: bytes, name: str, errors: str, line_no: int, file_off: int) -> str:
+    try:
+        return data.decode("utf-8", errors=errors)
+    except UnicodeDecodeError as e:
+        line = line_no + data.count(b"\n", 0, e.start)
+        raise CorpusError(
+            f"{name}: invalid UTF-8 at line {line}, byte offset {file_off + e.start}; "
+            "convert the file to UTF-8 or pass --errors replace"
+        ) from None

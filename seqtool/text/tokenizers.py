@@ -1,0 +1,583 @@
+"""Tokenizers: text to ids and back, at the character, word, n-gram and subword level.
+
+One code path for every command: ``tokenize`` fits and saves a tokenizer, ``train``, ``generate``
+and ``eval`` load it and call the same ``encode``/``decode``. Fitting streams over line-aligned
+text chunks (see ``seqtool.text.corpus``), so memory grows with the vocabulary, not the corpus.
+
+Word level follows the Keras ``Tokenizer`` the lecture uses ("Working with Texts in Keras"):
+lowercase, strip the Keras punctuation filters, split on whitespace, ids by descending frequency
+with ties in first-occurrence order, 0 reserved for padding. With no cap, no OOV token and no
+end-of-line token, ``word_index`` and ``texts_to_sequences`` agree with Keras exactly.
+
+Internally ``encode_raw`` returns int64 ids with two markers: ``LINE_END`` (-1) where a line ended
+and ``DROPPED`` (-2) where a token has no id (out of vocabulary, no OOV token). ``finish`` turns
+that into the ids a model sees; the pipeline reads the markers for its statistics.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from seqtool.errors import TokenizerError, UsageError
+from seqtool.text.vocab import Vocabulary
+
+from seqtool.text.constants import KERAS_FILTERS, LEVELS
+FORMAT = "seqtool-tokenizer"
+FORMAT_VERSION = 1
+LINE_END = -1
+DROPPED = -2
+_SENTINEL = "\x00"  # stands for a line end inside word streams; corpora with NUL bytes are rejected
+
+
+@dataclass
+class TokenizerOptions:
+    """Everything that decides how text becomes ids; saved inside ``tokenizer.json``."""
+
+    level: str = "word"
+    lower: bool = True
+    filters: str = KERAS_FILTERS
+    keep_punct: bool = False
+    num_words: int | None = None
+    min_freq: int = 1
+    oov_token: str | None = None
+    eos: bool | None = None  # None: the level's default (on for word and subword)
+    ngram: int = 2
+    model_type: str = "unigram"
+    vocab_size: int = 4000
+    character_coverage: float = 1.0
+    cap_vocab_size: bool = False
+
+    def resolved(self) -> "TokenizerOptions":
+        """A validated copy with level defaults filled in."""
+        o = TokenizerOptions(**asdict(self))
+        if o.level not in LEVELS:
+            raise UsageError(f"--level {o.level}: unknown level; choose one of {', '.join(LEVELS)}")
+        if o.eos is None:
+            o.eos = o.level in ("word", "subword")
+        if o.eos and o.level not in ("word", "subword"):
+            raise UsageError(f"--eos: only word and subword levels have an end-of-line token (char keeps '\\n' as a character)")
+        if o.level in ("ngram", "char-ngram") and o.ngram < 1:
+            raise UsageError(f"--ngram {o.ngram}: the n-gram order must be at least 1")
+        if o.num_words is not None and o.num_words < 1:
+            raise UsageError(f"--num-words {o.num_words}: must be at least 1")
+        if o.min_freq < 1:
+            raise UsageError(f"--min-freq {o.min_freq}: must be at least 1")
+        if o.level == "subword":
+            if o.model_type not in ("bpe", "unigram"):
+                raise UsageError(f"--model-type {o.model_type}: choose bpe or unigram")
+            if not 0.0 < o.character_coverage <= 1.0:
+                raise UsageError(f"--character-coverage {o.character_coverage}: must be in (0, 1]")
+            if o.vocab_size < 4:
+                raise UsageError(f"--vocab-size {o.vocab_size}: must be at least 4")
+            if o.num_words is not None or o.min_freq != 1:
+                raise UsageError("--num-words/--min-freq do not apply to --level subword; use --vocab-size")
+        if o.keep_punct and o.level not in ("word", "ngram"):
+            raise UsageError("--keep-punct applies to word and ngram levels only")
+        if o.oov_token is not None and o.oov_token == "":
+            raise UsageError("--oov-token: give a non-empty token such as <unk>")
+        return o
+
+
+class Tokenizer:
+    """Base class: a fitted vocabulary plus the rules that split text into its tokens."""
+
+    level = ""
+    decode_sep = " "
+
+    def __init__(self, options: TokenizerOptions, vocab: Vocabulary | None = None):
+        self.options = options
+        self.vocab = vocab
+
+    # -- fitting ---------------------------------------------------------------------------
+    def fit(self, chunks: Iterable[str]) -> "Tokenizer":
+        """Count tokens over line-aligned text chunks and build the vocabulary."""
+        counts: Counter = Counter()
+        lines = 0
+        for chunk in chunks:
+            c = self.count_chunk(chunk)
+            lines += c.pop(_SENTINEL, 0)
+            counts.update(c)
+        self.total_counts = counts
+        self._build_vocab(counts, lines)
+        return self
+
+    def count_chunk(self, text: str) -> Counter:
+        """Token counts of one chunk; line ends are counted under a sentinel key."""
+        raise NotImplementedError
+
+    def _build_vocab(self, counts: Counter, lines: int) -> None:
+        o = self.options
+        specials = []
+        if o.oov_token is not None:
+            specials.append(("oov", o.oov_token))
+        if o.eos:
+            specials.append(("eos", "<eos>"))
+        self.vocab = Vocabulary.build(counts, specials, o.num_words, o.min_freq, {"eos": lines})
+        if len(self.vocab) <= len(specials) + 1:
+            raise TokenizerError("the training text has no tokens; give a corpus with some text")
+
+    # -- encoding --------------------------------------------------------------------------
+    @property
+    def line_end_id(self) -> int | None:
+        """The id a line end becomes (the eos token, or the character '\\n'), or None to drop it."""
+        return self.vocab.eos_id
+
+    def encode_raw(self, text: str) -> np.ndarray:
+        raise NotImplementedError
+
+    def finish(self, raw: np.ndarray) -> np.ndarray:
+        """Raw ids (with LINE_END / DROPPED markers) to the ids a model sees."""
+        le = self.line_end_id
+        if le is not None:
+            raw = np.where(raw == LINE_END, le, raw)
+        return raw[raw >= 0]
+
+    def encode(self, text: str) -> np.ndarray:
+        """Ids of ``text`` as int64; line ends become the end-of-line token where there is one."""
+        return self.finish(self.encode_raw(text))
+
+    def encode_lines(self, text: str) -> list[np.ndarray]:
+        """One id array per line (no end-of-line token): Keras ``texts_to_sequences``."""
+        return split_raw_lines(self.encode_raw(text))
+
+    def texts_to_sequences(self, texts: Iterable[str]) -> list[list[int]]:
+        return [self.encode_lines(t.replace("\n", " "))[0].tolist() if t else [] for t in texts]
+
+    # -- decoding --------------------------------------------------------------------------
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ``ids``; padding is skipped, the end-of-line token becomes a newline."""
+        toks = self.vocab.tokens
+        eos = self.vocab.eos_id
+        out: list[str] = []
+        line: list[str] = []
+        for i in ids:
+            i = int(i)
+            if i < 0 or i >= len(toks):
+                raise TokenizerError(f"id {i} is outside the vocabulary (0..{len(toks) - 1}); use the tokenizer that made these ids")
+            if i == 0:
+                continue
+            if i == eos:
+                out.append(self.decode_sep.join(line) + "\n")
+                line = []
+            else:
+                line.append(toks[i])
+        out.append(self.decode_sep.join(line))
+        return "".join(out)
+
+    # -- persistence -----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        if self.vocab is None:
+            raise TokenizerError("the tokenizer is not fitted; call fit() first")
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "level": self.level,
+            "options": asdict(self.options),
+            "vocab": self.vocab.to_dict(),
+        }
+
+    def save(self, path: str | Path) -> None:
+        from seqtool.fsio import atomic_write_bytes
+
+        atomic_write_bytes(Path(path), json.dumps(self.to_dict(), ensure_ascii=False).encode("utf-8"))
+
+    @property
+    def word_index(self) -> dict[str, int]:
+        """Token -> id without padding and specials: Keras ``Tokenizer.word_index``."""
+        special = set(self.vocab.specials.values())
+        return {t: i for t, i in self.vocab.index.items() if i not in special}
+
+
+def split_raw_lines(raw: np.ndarray) -> list[np.ndarray]:
+    """Raw ids to one id array per line (markers removed); a final line without its end counts too."""
+    ends = np.flatnonzero(raw == LINE_END)
+    starts = np.concatenate(([0], ends + 1))
+    stops = np.concatenate((ends, [len(raw)]))
+    if len(raw) == 0 or raw[-1] == LINE_END:
+        starts, stops = starts[:-1], stops[:-1]
+    return [raw[a:b][raw[a:b] >= 0] for a, b in zip(starts, stops)]
+
+
+class CharTokenizer(Tokenizer):
+    """Every Unicode character (code point, not byte) is a token; '\\n' is a character like any other."""
+
+    level = "char"
+    decode_sep = ""
+
+    def _codepoints(self, text: str) -> np.ndarray:
+        if text.isascii():
+            return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+        return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+    def fit(self, chunks: Iterable[str]) -> "CharTokenizer":
+        counts = np.zeros(128, dtype=np.int64)
+        order: list[int] = []  # code points in first-occurrence order
+        for chunk in chunks:
+            cps = self._codepoints(chunk)
+            if len(cps) == 0:
+                continue
+            bc = np.bincount(cps)
+            if len(bc) > len(counts):
+                counts = np.concatenate([counts, np.zeros(len(bc) - len(counts), np.int64)])
+            new = np.flatnonzero((bc > 0) & (counts[: len(bc)] == 0))
+            if len(new):
+                first = {int(c): int(np.argmax(cps == c)) for c in new}
+                order.extend(sorted(first, key=first.get))
+            counts[: len(bc)] += bc
+        ordered = {chr(c): int(counts[c]) for c in order}
+        self.total_counts = Counter(ordered)
+        self._build_vocab(ordered, 0)
+        return self
+
+    @property
+    def line_end_id(self) -> int | None:
+        return self.vocab.index.get("\n", self.vocab.oov_id)
+
+    def _lut(self, size: int) -> np.ndarray:
+        lut = getattr(self, "_lut_cache", None)
+        if lut is None or len(lut) < size:
+            miss = self.vocab.oov_id if self.vocab.oov_id is not None else DROPPED
+            n = max(size, 128, max((ord(t) + 1 for t in self.vocab.tokens if len(t) == 1), default=0))
+            lut = np.full(n, miss, dtype=np.int64)
+            for t, i in self.vocab.index.items():
+                if len(t) == 1 and i not in self.vocab.specials.values():
+                    lut[ord(t)] = i
+            self._lut_cache = lut
+        return lut
+
+    def encode_raw(self, text: str) -> np.ndarray:
+        cps = self._codepoints(text)
+        if len(cps) == 0:
+            return np.zeros(0, np.int64)
+        lut = self._lut(int(cps.max()) + 1)
+        ids = lut[cps]
+        ids[cps == 10] = LINE_END
+        return ids
+
+    def encode(self, text: str) -> np.ndarray:
+        cps = self._codepoints(text)
+        if len(cps) == 0:
+            return np.zeros(0, np.int64)
+        ids = self._lut(int(cps.max()) + 1)[cps]
+        return ids if self.vocab.oov_id is not None else ids[ids >= 0]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        toks = self.vocab.tokens
+        specials = set(self.vocab.specials.values()) - {self.vocab.oov_id}
+        try:
+            return "".join(toks[int(i)] for i in ids if int(i) not in specials)
+        except IndexError:
+            raise TokenizerError(f"an id is outside the vocabulary (0..{len(toks) - 1}); use the tokenizer that made these ids") from None
+
+
+class WordTokenizer(Tokenizer):
+    """Words split on whitespace after lowercasing and stripping (or splitting off) punctuation."""
+
+    level = "word"
+
+    def __init__(self, options: TokenizerOptions, vocab: Vocabulary | None = None):
+        super().__init__(options, vocab)
+        seps = "".join(ch for ch in options.filters if ch.isspace() or ch == _SENTINEL)
+        self._punct = "".join(ch for ch in options.filters if ch not in seps)
+        # Characters str.split() treats as whitespace but bytes.split() does not: map them to spaces
+        # so the fast ASCII path and the Unicode path split identically.
+        ascii_ws = "".join(chr(c) for c in range(128) if chr(c).isspace() and chr(c) not in " \t\n\r\x0b\x0c")
+        drop = seps.replace("\n", "") + ascii_ws + ("" if options.keep_punct else self._punct)
+        self._str_table = str.maketrans({ch: " " for ch in drop})
+        ascii_drop = "".join(ch for ch in drop if ch.isascii())
+        self._bytes_table = bytes.maketrans(ascii_drop.encode(), b" " * len(ascii_drop)) if ascii_drop else None
+        self._lookup_str = None
+        self._lookup_bytes = None
+
+    def _split(self, text: str) -> list:
+        """Tokens of ``text`` with a sentinel where each line ended (bytes for ASCII text, else str)."""
+        o = self.options
+        if text.isascii():
+            b = text.encode("ascii")
+            if o.lower:
+                b = b.lower()
+            b = b.replace(b"\n", b" \x00 ")
+            if self._bytes_table is not None:
+                b = b.translate(self._bytes_table)
+            if o.keep_punct:
+                for ch in self._punct:
+                    c = ch.encode()
+                    if c in b:
+                        b = b.replace(c, b" " + c + b" ")
+            return b.split()
+        if o.lower:
+            text = text.lower()
+        text = text.replace("\n", " \x00 ").translate(self._str_table)
+        if o.keep_punct:
+            for ch in self._punct:
+                if ch in text:
+                    text = text.replace(ch, f" {ch} ")
+        return text.split()
+
+    def count_chunk(self, text: str) -> Counter:
+        c = Counter(self._split(text))
+        if text.isascii():
+            return Counter({k.decode("ascii"): v for k, v in c.items()})
+        return c
+
+    def _lookups(self):
+        if self._lookup_str is None:
+            miss = self.vocab.oov_id if self.vocab.oov_id is not None else DROPPED
+            skip = set(self.vocab.specials.values()) - {self.vocab.oov_id} if self.vocab.oov_id is not None else set(self.vocab.specials.values())
+            d = {t: i for t, i in self.vocab.index.items() if i not in skip}
+            d[_SENTINEL] = LINE_END
+            self._lookup_str = _Lookup(d, miss)
+            self._lookup_bytes = _Lookup({t.encode(): i for t, i in d.items() if t.isascii()}, miss)
+        return self._lookup_str, self._lookup_bytes
+
+    def encode_raw(self, text: str) -> np.ndarray:
+        toks = self._split(text)
+        ls, lb = self._lookups()
+        lookup = lb if text.isascii() else ls
+        return np.fromiter(map(lookup.__getitem__, toks), dtype=np.int64, count=len(toks))
+
+
+class _Lookup(dict):
+    """A token -> id dict whose misses give ``miss`` (the OOV id, or DROPPED)."""
+
+    def __init__(self, d: dict, miss: int):
+        super().__init__(d)
+        self.miss = miss
+
+    def __missing__(self, key) -> int:
+        return self.miss
+
+
+class NgramTokenizer(Tokenizer):
+    """Word n-grams of every order 1..N, in order of their first word (the lecture's n-gram sets)."""
+
+    level = "ngram"
+    decode_sep = " | "
+
+    def __init__(self, options: TokenizerOptions, vocab: Vocabulary | None = None):
+        super().__init__(options, vocab)
+        wo = TokenizerOptions(**{**asdict(options), "level": "word", "eos": False, "num_words": None, "oov_token": None})
+        self._words = WordTokenizer(wo)
+
+    def _line_units(self, line: str) -> list[str]:
+        return [t.decode() if isinstance(t, bytes) else t for t in self._words._split(line)]
+
+    def _grams(self, units: list[str], joiner: str = " ") -> list[str]:
+        n = self.options.ngram
+        return [joiner.join(units[i : i + k]) for i in range(len(units)) for k in range(1, n + 1) if i + k <= len(units)]
+
+    def _lines(self, text: str):
+        lines = text.split("\n")
+        for j, line in enumerate(lines):
+            yield line, j < len(lines) - 1
+
+    def count_chunk(self, text: str) -> Counter:
+        c: Counter = Counter()
+        for line, ended in self._lines(text):
+            c.update(self._grams(self._line_units(line)))
+            c[_SENTINEL] += ended
+        return c
+
+    def encode_raw(self, text: str) -> np.ndarray:
+        index = self.vocab.index
+        miss = self.vocab.oov_id if self.vocab.oov_id is not None else DROPPED
+        out: list[int] = []
+        for line, ended in self._lines(text):
+            out.extend(index.get(g, miss) for g in self._grams(self._line_units(line)))
+            if ended:
+                out.append(LINE_END)
+        return np.asarray(out, dtype=np.int64)
+
+
+class CharNgramTokenizer(NgramTokenizer):
+    """Character n-grams of every order 1..N within each line."""
+
+    level = "char-ngram"
+
+    def _line_units(self, line: str) -> list[str]:
+        return list(line.lower() if self.options.lower else line)
+
+    def _grams(self, units: list[str], joiner: str = "") -> list[str]:
+        return super()._grams(units, "")
+
+
+class SubwordTokenizer(Tokenizer):
+    """SentencePiece (BPE or unigram) trained in memory; its model bytes live in tokenizer.json.
+
+    Normalisation is the identity and whitespace is kept as it is, with byte fallback where the
+    vocabulary has room, so ``decode(encode(text)) == text``. Ids are SentencePiece's own: 0 is
+    <pad>, 1 <unk>, 2 <eos> (when line ends are kept).
+    """
+
+    level = "subword"
+
+    def __init__(self, options: TokenizerOptions, vocab: Vocabulary | None = None, model: bytes | None = None):
+        super().__init__(options, vocab)
+        self.model = model
+        self._sp = None
+
+    def fit(self, chunks: Iterable[str]) -> "SubwordTokenizer":
+        import sentencepiece as spm
+
+        o = self.options
+        lines: list[str] = []
+        chars: set[str] = set()
+        for chunk in chunks:
+            for line in chunk.split("\n"):
+                if line:
+                    lines.append(line)
+                    if len(lines) <= 2_000_000:
+                        chars.update(line)
+        if not lines:
+            raise TokenizerError("the training text has no tokens; give a corpus with some text")
+        n_special = 3 if o.eos else 2
+        byte_fallback = o.vocab_size >= n_special + 256 + len(chars)
+
+        def train(vocab_size: int) -> bytes:
+            buf = io.BytesIO()
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=iter(lines),
+                model_writer=buf,
+                vocab_size=vocab_size,
+                model_type=o.model_type,
+                character_coverage=o.character_coverage,
+                normalization_rule_name="identity",
+                remove_extra_whitespaces=False,
+                add_dummy_prefix=False,
+                split_digits=False,
+                byte_fallback=byte_fallback,
+                pad_id=0,
+                unk_id=1,
+                eos_id=2 if o.eos else -1,
+                bos_id=-1,
+                pad_piece="<pad>",
+                unk_piece="<unk>",
+                eos_piece="<eos>",
+                input_sentence_size=2_000_000,
+                shuffle_input_sentence=True,
+                max_sentence_length=1 << 16,
+                num_threads=2,
+                minloglevel=2,
+            )
+            return buf.getvalue()
+
+        try:
+            self.model = train(o.vocab_size)
+        except RuntimeError as e:
+            msg = str(e)
+            m = re.search(r"value <= (\d+)", msg)
+            if m and o.cap_vocab_size:
+                self.model = train(int(m.group(1)))
+            elif m:
+                raise TokenizerError(
+                    f"--vocab-size {o.vocab_size} is too large for this corpus; the largest that works is "
+                    f"{m.group(1)} (or pass --cap-vocab-size to use it automatically)"
+                ) from None
+            elif "smaller than required_chars" in msg:
+                need = re.search(r"vs (\d+)", msg)
+                raise TokenizerError(
+                    f"--vocab-size {o.vocab_size} is too small: the corpus has "
+                    f"{need.group(1) if need else 'more'} characters to cover; raise --vocab-size or lower --character-coverage"
+                ) from None
+            else:
+                raise TokenizerError(f"sentencepiece could not train: {msg.strip().splitlines()[-1]}") from None
+        self._make_vocab()
+        return self
+
+    def _make_vocab(self) -> None:
+        sp = self.sp
+        tokens = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+        specials = {"pad": 0, "oov": 1}
+        if self.options.eos:
+            specials["eos"] = 2
+        counts = self.vocab.counts if self.vocab is not None else [0] * len(tokens)
+        self.vocab = Vocabulary(tokens, counts, specials)
+
+    @property
+    def sp(self):
+        if self._sp is None:
+            import sentencepiece as spm
+
+            self._sp = spm.SentencePieceProcessor(model_proto=self.model)
+        return self._sp
+
+    def encode_raw(self, text: str) -> np.ndarray:
+        lines = text.split("\n")
+        pieces = self.sp.encode(lines, out_type=int)
+        out: list[int] = []
+        for j, ids in enumerate(pieces):
+            out.extend(ids)
+            if j < len(lines) - 1:
+                out.append(LINE_END)
+        return np.asarray(out, dtype=np.int64)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        eos = self.vocab.eos_id
+        n = len(self.vocab)
+        lines: list[list[int]] = [[]]
+        for i in ids:
+            i = int(i)
+            if not 0 <= i < n:
+                raise TokenizerError(f"id {i} is outside the vocabulary (0..{n - 1}); use the tokenizer that made these ids")
+            if i == eos:
+                lines.append([])
+            elif i != 0:
+                lines[-1].append(i)
+        return "\n".join(self.sp.decode(line) for line in lines)
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d["sentencepiece_model"] = base64.b64encode(self.model).decode("ascii")
+        return d
+
+
+_CLASSES = {c.level: c for c in (CharTokenizer, WordTokenizer, NgramTokenizer, CharNgramTokenizer, SubwordTokenizer)}
+
+
+def make_tokenizer(options: TokenizerOptions) -> Tokenizer:
+    """An unfitted tokenizer for ``options`` (validated and with level defaults filled in)."""
+    o = options.resolved()
+    return _CLASSES[o.level](o)
+
+
+def tokenizer_from_dict(d: dict, source: str = "tokenizer") -> Tokenizer:
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise TokenizerError(f"{source}: not a seqtool tokenizer; give the tokenizer.json written by seqtool tokenize")
+    if d.get("version") != FORMAT_VERSION:
+        raise TokenizerError(f"{source}: tokenizer format version {d.get('version')} is not supported by this seqtool (reads {FORMAT_VERSION}); upgrade seqtool or re-run tokenize")
+    try:
+        known = {f.name for f in fields(TokenizerOptions)}
+        opts = TokenizerOptions(**{k: v for k, v in d["options"].items() if k in known})
+        vocab = Vocabulary.from_dict(d["vocab"])
+        cls = _CLASSES[d["level"]]
+        if cls is SubwordTokenizer:
+            tok = SubwordTokenizer(opts, vocab, base64.b64decode(d["sentencepiece_model"]))
+            tok.sp  # fail now, not at first use, if the model bytes are damaged
+            return tok
+        return cls(opts, vocab)
+    except TokenizerError:
+        raise
+    except Exception as e:  # noqa: BLE001 - any damage in the file is the same error for the user
+        raise TokenizerError(f"{source}: tokenizer file is corrupt ({type(e).__name__}: {e}); re-run seqtool tokenize") from None
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Load ``tokenizer.json`` (or a directory holding one)."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "tokenizer.json"
+    if not p.is_file():
+        raise TokenizerError(f"{p}: no tokenizer here; give a seqtool tokenize output directory or its tokenizer.json")
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise TokenizerError(f"{p}: tokenizer file is corrupt ({e}); re-run seqtool tokenize") from None
+    return tokenizer_from_dict(d, str(p))
