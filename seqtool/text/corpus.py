@@ -122,7 +122,7 @@ def iter_split_chunks(
                     if offset >= cut:
                         pieces = [("val", data)]
                     else:
-                        nl = data.find(b"\n", cut - offset)
+                        nl = data.find(b"\n", max(cut - offset - 1, 0))  # a cut at a line start stays there
                         split_at = len(data) if nl < 0 else nl + 1
                         pieces = [("train", data[:split_at]), ("val", data[split_at:])]
                 for split, part in pieces:
