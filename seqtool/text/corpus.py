@@ -99,7 +99,6 @@ def iter_split_chunks(
     cut = None if not val_fraction else int(total * (1.0 - val_fraction))
     offset = 0  # bytes before the current chunk, across sources
     for src in sources:
-        line_no = 1
         try:
             f = open(src.path, "rb")
         except OSError as e:
@@ -127,20 +126,32 @@ def iter_split_chunks(
                         pieces = [("train", data[:split_at]), ("val", data[split_at:])]
                 for split, part in pieces:
                     if part:
-                        yield split, _decode(part, src.name, errors, line_no, file_off)
-                        line_no += part.count(b"\n")
+                        yield split, _decode(part, src, errors, file_off)
                         file_off += len(part)
                 offset += len(data)
                 if progress is not None:
                     progress(len(data))
 
 
-def _decode(data: bytes, name: str, errors: str, line_no: int, file_off: int) -> str:
+def _decode(data: bytes, src: Source, errors: str, file_off: int) -> str:
     try:
         return data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as e:
-        line = line_no + data.count(b"\n", 0, e.start)
+        at = file_off + e.start
         raise CorpusError(
-            f"{name}: invalid UTF-8 at line {line}, byte offset {file_off + e.start}; "
+            f"{src.name}: invalid UTF-8 at line {_line_of(src.path, at)}, byte offset {at}; "
             "convert the file to UTF-8 or pass --errors replace"
         ) from None
+
+
+def _line_of(path: Path, offset: int) -> int:
+    """1-based line number of a byte offset (counted only when an error needs it)."""
+    line = 1
+    with open(path, "rb") as f:
+        while offset > 0:
+            block = f.read(min(offset, CHUNK_BYTES))
+            if not block:
+                break
+            line += block.count(b"\n")
+            offset -= len(block)
+    return line

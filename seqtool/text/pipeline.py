@@ -20,7 +20,16 @@ import numpy as np
 from seqtool.errors import ConfigError, CorpusError, UsageError
 from seqtool.fsio import atomic_dir, check_output_dir
 from seqtool.text.corpus import Source, iter_split_chunks, open_sources
-from seqtool.text.tokenizers import DROPPED, LINE_END, Tokenizer, TokenizerOptions, make_tokenizer, split_raw_lines
+from seqtool.text.tokenizers import (
+    DROPPED,
+    Interner,
+    Tokenizer,
+    TokenizerOptions,
+    UnitTokenizer,
+    add_counts,
+    make_tokenizer,
+    split_raw_lines,
+)
 from seqtool.text.vectorize import (
     document_frequencies,
     human_bytes,
@@ -64,20 +73,37 @@ class TokenizeJob:
 
 
 class NpyWriter:
-    """Append 1-D arrays to a ``.npy`` file whose length is unknown until the end."""
+    """Append 1-D arrays to a ``.npy`` file whose length is unknown until the end.
+
+    Writes happen on a background thread (numpy releases the GIL while writing), so encoding the
+    next block overlaps with writing this one.
+    """
 
     HEADER = 128  # bytes reserved for the header; the final header is padded to exactly this
 
     def __init__(self, path: Path, dtype: np.dtype):
+        from concurrent.futures import ThreadPoolExecutor
+
         self.path, self.dtype, self.n = path, np.dtype(dtype), 0
         self.f = open(path, "wb")
         self.f.write(b"\0" * self.HEADER)
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._pending = None
 
     def write(self, a: np.ndarray) -> None:
-        self.f.write(np.ascontiguousarray(a, dtype=self.dtype).tobytes())
+        a = a.astype(self.dtype, copy=False)
+        self._wait()
+        self._pending = self._pool.submit(a.tofile, self.f)
         self.n += len(a)
 
+    def _wait(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
+            self._pending = None
+
     def close(self) -> None:
+        self._wait()
+        self._pool.shutdown()
         d = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (self.n,)}
         text = repr(d).encode("latin1")
         pad = self.HEADER - 10 - len(text) - 1
@@ -99,23 +125,29 @@ class SplitStats:
     docs: list[np.ndarray] | None = None
     _partial: int = 0
 
-    def add(self, raw: np.ndarray, oov_id: int | None, n_written: int) -> None:
+    def add(self, raw: np.ndarray, marker: int, oov_id: int | None, n_written: int) -> None:
+        """Account for one block of raw ids (see ``Tokenizer.encode_raw``)."""
         self.tokens += n_written
-        ends = raw == LINE_END
-        n_ends = int(ends.sum())
-        self.words += len(raw) - n_ends
-        self.unknown += int((raw == DROPPED).sum()) + (int((raw == oov_id).sum()) if oov_id is not None else 0)
-        kept = np.cumsum(raw >= 0)
-        at_end = kept[ends] if n_ends else np.zeros(0, np.int64)
-        lengths = np.diff(np.concatenate(([0], at_end)))
-        if len(lengths):
+        ends = np.flatnonzero(raw == marker)
+        has_markers = len(raw) > 0 and raw.min() < 0
+        if has_markers:
+            self.unknown += int((raw == DROPPED).sum())
+            real = np.cumsum((raw >= 0) & (raw != marker))  # tokens of the text so far, line ends excluded
+            at_end, total = real[ends], (int(real[-1]) if len(raw) else 0)
+        else:  # fast path: every entry is a real id, so position arithmetic gives the same counts
+            at_end, total = ends - np.arange(len(ends)), len(raw) - len(ends)
+        if oov_id is not None:
+            self.unknown += int((raw == oov_id).sum())
+        self.words += total
+        if len(ends):
+            lengths = np.diff(np.concatenate(([0], at_end)))
             lengths[0] += self._partial
-            self._partial = int(kept[-1] - at_end[-1]) if len(raw) else 0
+            self._partial = int(total - at_end[-1])
             self._count(lengths)
-        elif len(raw):
-            self._partial += int(kept[-1])
+        else:
+            self._partial += total
         if self.docs is not None:
-            self.docs.extend(split_raw_lines(raw))
+            self.docs.extend(split_raw_lines(raw, marker))
 
     def flush(self) -> None:
         if self._partial:
@@ -155,7 +187,10 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
     sources = open_sources(job.inputs)
     val_sources = open_sources(job.val, option="--val") if job.val else None
     train_bytes = sum(s.size for s in sources)
-    total = 2 * train_bytes + (sum(s.size for s in val_sources) if val_sources else 0)
+    all_bytes = train_bytes + (sum(s.size for s in val_sources) if val_sources else 0)
+    tok = make_tokenizer(options)
+    # Word-like levels read the corpus once; char and subword fit first, then read it again.
+    total = all_bytes if isinstance(tok, UnitTokenizer) else all_bytes + int(train_bytes * (1 - (job.val_fraction or 0)))
     done = [0]
 
     def tick(phase: str):
@@ -165,30 +200,37 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
                 progress(phase, done[0], total)
         return f
 
-    tok = make_tokenizer(options)
-    tok.fit(_until_val(iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick("fitting"))))
     want_docs = bool(job.matrix or job.pad_to or job.one_hot)
-    dtype = np.uint16 if len(tok.vocab) <= 1 << 16 else np.uint32
+    has_val = bool(job.val_fraction or val_sources)
+    splits = ["train", "val"] if has_val else ["train"]
+
+    def pieces(phase: str):
+        it = iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick(phase))
+        if val_sources:
+            it = _chain(it, (("val", t) for _, t in iter_split_chunks(val_sources, None, job.errors, progress=tick(phase))))
+        return it
 
     with atomic_dir(job.out, job.force) as tmp:
-        writers = {"train": NpyWriter(tmp / "train.npy", dtype)}
-        stats = {"train": SplitStats(docs=[] if want_docs else None)}
-        has_val = bool(job.val_fraction or val_sources)
-        if has_val:
-            writers["val"] = NpyWriter(tmp / "val.npy", dtype)
-            stats["val"] = SplitStats(docs=[] if want_docs else None)
-        subword_counts = np.zeros(len(tok.vocab), np.int64) if options.level == "subword" else None
-        pieces = iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick("encoding"))
-        if val_sources:
-            pieces = _chain(pieces, (("val", t) for _, t in iter_split_chunks(val_sources, None, job.errors, progress=tick("encoding"))))
-        for split, text in pieces:
-            raw = tok.encode_raw(text)
+        if isinstance(tok, UnitTokenizer):
+            blocks = _one_pass(tok, pieces("reading"), tmp, splits)
+        else:
+            tok.fit(_until_val(iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick("fitting"))))
+            blocks = ((split, tok.encode_raw(text)) for split, text in pieces("encoding"))
+        stats = {sp: SplitStats(docs=[] if want_docs else None) for sp in splits}
+        writers: dict[str, NpyWriter] = {}
+        subword_counts = None
+        for split, raw in blocks:
+            if split not in writers:
+                dtype = np.uint16 if len(tok.vocab) <= 1 << 16 else np.uint32
+                writers[split] = NpyWriter(tmp / f"{split}.npy", dtype)
             ids = tok.finish(raw)
             writers[split].write(ids)
-            stats[split].add(raw, tok.vocab.oov_id, len(ids))
-            if subword_counts is not None and split == "train":
-                subword_counts += np.bincount(ids, minlength=len(subword_counts))
-        for split in writers:
+            stats[split].add(raw, tok.line_end_marker, tok.vocab.oov_id, len(ids))
+            if options.level == "subword" and split == "train":
+                subword_counts = add_counts(np.zeros(0, np.int64) if subword_counts is None else subword_counts, ids, len(tok.vocab))
+        for split in splits:
+            if split not in writers:
+                writers[split] = NpyWriter(tmp / f"{split}.npy", np.uint16)
             writers[split].close()
             stats[split].flush()
         if stats["train"].words == 0:
@@ -198,11 +240,38 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
         if subword_counts is not None:
             tok.vocab.counts = subword_counts.tolist()
         tok.save(tmp / "tokenizer.json")
-        report = _report(tok, stats, sources, val_sources, job, options, dtype)
+        report = _report(tok, stats, sources, val_sources, job, options, writers["train"].dtype)
         if want_docs:
             report["outputs"] = _write_doc_vectors(tmp, tok, stats, job, notify)
         (tmp / "stats.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return report
+
+
+def _one_pass(tok: UnitTokenizer, pieces, tmp: Path, splits: list[str], block: int = 1 << 22):
+    """Word-like levels in one read of the corpus: provisional ids to scratch files, then remap.
+
+    Tokens get provisional ids in first-occurrence order while they are counted; once the
+    vocabulary is known a lookup table maps the scratch files to the final ids, block by block.
+    """
+    interner = Interner()
+    counts = np.zeros(1, np.int64)
+    scratch = {sp: open(tmp / f".{sp}.provisional", "wb") for sp in splits}
+    for split, text in pieces:
+        ids = interner.ids(tok.units(text))
+        ids.tofile(scratch[split])
+        if split == "train":
+            counts = add_counts(counts, ids, len(interner.tokens))
+    for f in scratch.values():
+        f.close()
+    tok.fit_counts(interner, counts)
+    table = tok.remap_table(interner)
+    for split in splits:
+        path = tmp / f".{split}.provisional"
+        prov = np.memmap(path, dtype=np.int32, mode="r") if path.stat().st_size else np.zeros(0, np.int32)
+        for start in range(0, len(prov), block):
+            yield split, table[prov[start : start + block]]
+        del prov
+        path.unlink()
 
 
 def _until_val(pieces):

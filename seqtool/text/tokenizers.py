@@ -19,7 +19,6 @@ import base64
 import io
 import json
 import re
-from collections import Counter
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Iterable
@@ -98,22 +97,10 @@ class Tokenizer:
 
     # -- fitting ---------------------------------------------------------------------------
     def fit(self, chunks: Iterable[str]) -> "Tokenizer":
-        """Count tokens over line-aligned text chunks and build the vocabulary."""
-        counts: Counter = Counter()
-        lines = 0
-        for chunk in chunks:
-            c = self.count_chunk(chunk)
-            lines += c.pop(_SENTINEL, 0)
-            counts.update(c)
-        self.total_counts = counts
-        self._build_vocab(counts, lines)
-        return self
-
-    def count_chunk(self, text: str) -> Counter:
-        """Token counts of one chunk; line ends are counted under a sentinel key."""
+        """Build the vocabulary from line-aligned training text chunks."""
         raise NotImplementedError
 
-    def _build_vocab(self, counts: Counter, lines: int) -> None:
+    def _build_vocab(self, counts: dict[str, int], lines: int) -> None:
         o = self.options
         specials = []
         if o.oov_token is not None:
@@ -130,14 +117,21 @@ class Tokenizer:
         """The id a line end becomes (the eos token, or the character '\\n'), or None to drop it."""
         return self.vocab.eos_id
 
+    @property
+    def line_end_marker(self) -> int:
+        """What marks a line end in ``encode_raw`` output: its id, or LINE_END where it has none."""
+        le = self.line_end_id
+        return LINE_END if le is None else le
+
     def encode_raw(self, text: str) -> np.ndarray:
+        """int32 ids with ``line_end_marker`` at each line end and DROPPED for tokens without an id."""
         raise NotImplementedError
 
-    def finish(self, raw: np.ndarray) -> np.ndarray:
-        """Raw ids (with LINE_END / DROPPED markers) to the ids a model sees."""
-        le = self.line_end_id
-        if le is not None:
-            raw = np.where(raw == LINE_END, le, raw)
+    @staticmethod
+    def finish(raw: np.ndarray) -> np.ndarray:
+        """Raw ids to the ids a model sees (markers removed)."""
+        if len(raw) == 0 or raw.min() >= 0:
+            return raw
         return raw[raw >= 0]
 
     def encode(self, text: str) -> np.ndarray:
@@ -146,7 +140,7 @@ class Tokenizer:
 
     def encode_lines(self, text: str) -> list[np.ndarray]:
         """One id array per line (no end-of-line token): Keras ``texts_to_sequences``."""
-        return split_raw_lines(self.encode_raw(text))
+        return split_raw_lines(self.encode_raw(text), self.line_end_marker)
 
     def texts_to_sequences(self, texts: Iterable[str]) -> list[list[int]]:
         return [self.encode_lines(t.replace("\n", " "))[0].tolist() if t else [] for t in texts]
@@ -196,14 +190,45 @@ class Tokenizer:
         return {t: i for t, i in self.vocab.index.items() if i not in special}
 
 
-def split_raw_lines(raw: np.ndarray) -> list[np.ndarray]:
+def split_raw_lines(raw: np.ndarray, marker: int = LINE_END) -> list[np.ndarray]:
     """Raw ids to one id array per line (markers removed); a final line without its end counts too."""
-    ends = np.flatnonzero(raw == LINE_END)
+    ends = np.flatnonzero(raw == marker)
     starts = np.concatenate(([0], ends + 1))
     stops = np.concatenate((ends, [len(raw)]))
-    if len(raw) == 0 or raw[-1] == LINE_END:
+    if len(raw) == 0 or raw[-1] == marker:
         starts, stops = starts[:-1], stops[:-1]
     return [raw[a:b][raw[a:b] >= 0] for a, b in zip(starts, stops)]
+
+
+def _bincount(a: np.ndarray, block: int = 1 << 16) -> np.ndarray:
+    """np.bincount in cache-sized slices (3x faster on large uint8 arrays, which it widens to int64)."""
+    if len(a) <= block:
+        return np.bincount(a)
+    n = int(a.max()) + 1
+    out = np.zeros(n, np.int64)
+    for i in range(0, len(a), block):
+        out += np.bincount(a[i : i + block], minlength=n)
+    return out
+
+
+def _first_occurrence_order(cps: np.ndarray, wanted: np.ndarray, block: int = 1 << 16) -> list[int]:
+    """The code points ``wanted`` (all present in ``cps``) in order of first occurrence.
+
+    One forward scan in cache-sized blocks that looks only for the ones not found yet.
+    """
+    remaining = np.zeros(int(max(cps.max(), wanted.max())) + 1, dtype=bool)
+    remaining[wanted] = True
+    order: list[int] = []
+    for start in range(0, len(cps), block):
+        seg = cps[start : start + block]
+        hits = np.flatnonzero(remaining[seg])
+        if len(hits):
+            vals, first = np.unique(seg[hits], return_index=True)
+            order.extend(vals[np.argsort(first, kind="stable")].tolist())
+            remaining[vals] = False
+            if len(order) == len(wanted):
+                break
+    return order
 
 
 class CharTokenizer(Tokenizer):
@@ -224,16 +249,15 @@ class CharTokenizer(Tokenizer):
             cps = self._codepoints(chunk)
             if len(cps) == 0:
                 continue
-            bc = np.bincount(cps)
+            bc = _bincount(cps)
             if len(bc) > len(counts):
                 counts = np.concatenate([counts, np.zeros(len(bc) - len(counts), np.int64)])
             new = np.flatnonzero((bc > 0) & (counts[: len(bc)] == 0))
             if len(new):
-                first = {int(c): int(np.argmax(cps == c)) for c in new}
-                order.extend(sorted(first, key=first.get))
+                order.extend(_first_occurrence_order(cps, new))
             counts[: len(bc)] += bc
         ordered = {chr(c): int(counts[c]) for c in order}
-        self.total_counts = Counter(ordered)
+        self.total_counts = ordered
         self._build_vocab(ordered, 0)
         return self
 
@@ -242,32 +266,27 @@ class CharTokenizer(Tokenizer):
         return self.vocab.index.get("\n", self.vocab.oov_id)
 
     def _lut(self, size: int) -> np.ndarray:
+        """Code point -> raw id table (int32), grown to cover ``size`` code points."""
         lut = getattr(self, "_lut_cache", None)
         if lut is None or len(lut) < size:
             miss = self.vocab.oov_id if self.vocab.oov_id is not None else DROPPED
             n = max(size, 128, max((ord(t) + 1 for t in self.vocab.tokens if len(t) == 1), default=0))
-            lut = np.full(n, miss, dtype=np.int64)
+            lut = np.full(n, miss, dtype=np.int32)
+            special = set(self.vocab.specials.values())
             for t, i in self.vocab.index.items():
-                if len(t) == 1 and i not in self.vocab.specials.values():
+                if len(t) == 1 and i not in special:
                     lut[ord(t)] = i
+            lut[10] = self.line_end_marker
+            if lut.min() >= 0 and lut.max() < 1 << 16:
+                lut = lut.astype(np.uint16)  # the common case: ids come out in the dtype they are saved in
             self._lut_cache = lut
         return lut
 
     def encode_raw(self, text: str) -> np.ndarray:
         cps = self._codepoints(text)
         if len(cps) == 0:
-            return np.zeros(0, np.int64)
-        lut = self._lut(int(cps.max()) + 1)
-        ids = lut[cps]
-        ids[cps == 10] = LINE_END
-        return ids
-
-    def encode(self, text: str) -> np.ndarray:
-        cps = self._codepoints(text)
-        if len(cps) == 0:
-            return np.zeros(0, np.int64)
-        ids = self._lut(int(cps.max()) + 1)[cps]
-        return ids if self.vocab.oov_id is not None else ids[ids >= 0]
+            return np.zeros(0, np.int32)
+        return self._lut(128 if cps.dtype == np.uint8 else int(cps.max()) + 1)[cps]
 
     def decode(self, ids: Iterable[int]) -> str:
         toks = self.vocab.tokens
@@ -278,7 +297,113 @@ class CharTokenizer(Tokenizer):
             raise TokenizerError(f"an id is outside the vocabulary (0..{len(toks) - 1}); use the tokenizer that made these ids") from None
 
 
-class WordTokenizer(Tokenizer):
+class Interner:
+    """Gives every distinct token a provisional id in first-occurrence order (0 is the line end).
+
+    Counting becomes ``np.bincount`` over provisional ids, and a single pass over a corpus can
+    write provisional ids that a lookup table later maps to the final, frequency-ordered ids.
+    ASCII chunks arrive as bytes tokens (faster to split), others as str; both map to one id.
+    """
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = [_SENTINEL]
+        self._str = _InternMap(self, False)
+        self._bytes = _InternMap(self, True)
+        self._str[_SENTINEL] = 0
+        self._bytes[_SENTINEL.encode()] = 0
+
+    def ids(self, units: list) -> np.ndarray:
+        d = self._bytes if units and isinstance(units[0], bytes) else self._str
+        return np.fromiter(map(d.__getitem__, units), dtype=np.int32, count=len(units))
+
+    def _new(self, token: str) -> int:
+        i = self._str.get(token)
+        if i is None:
+            i = len(self.tokens)
+            self.tokens.append(token)
+            self._str[token] = i
+        return i
+
+
+class _InternMap(dict):
+    def __init__(self, owner: Interner, is_bytes: bool):
+        super().__init__()
+        self.owner, self.is_bytes = owner, is_bytes
+
+    def __missing__(self, key) -> int:
+        i = self.owner._new(key.decode("ascii") if self.is_bytes else key)
+        self[key] = i
+        return i
+
+
+def add_counts(counts: np.ndarray, ids: np.ndarray, size: int) -> np.ndarray:
+    """``counts`` + bincount(ids), grown to ``size``."""
+    if len(counts) < size:
+        counts = np.concatenate([counts, np.zeros(size - len(counts), np.int64)])
+    if len(ids):
+        bc = np.bincount(ids)
+        counts[: len(bc)] += bc
+    return counts
+
+
+class UnitTokenizer(Tokenizer):
+    """Tokenizers whose tokens are strings cut out of the text (words, n-grams)."""
+
+    def units(self, text: str) -> list:
+        """The tokens of ``text``, with the sentinel where each line ended."""
+        raise NotImplementedError
+
+    def fit(self, chunks: Iterable[str]) -> "UnitTokenizer":
+        interner = Interner()
+        counts = np.zeros(1, np.int64)
+        for chunk in chunks:
+            ids = interner.ids(self.units(chunk))
+            counts = add_counts(counts, ids, len(interner.tokens))
+        return self.fit_counts(interner, counts)
+
+    def fit_counts(self, interner: Interner, counts: np.ndarray) -> "UnitTokenizer":
+        """Build the vocabulary from provisional-id counts (what ``fit`` and the pipeline gather)."""
+        counts = np.concatenate([counts, np.zeros(max(0, len(interner.tokens) - len(counts)), np.int64)])
+        ordered = {t: int(c) for t, c in zip(interner.tokens[1:], counts[1:].tolist()) if c > 0}
+        self.total_counts = ordered
+        self._build_vocab(ordered, int(counts[0]))
+        return self
+
+    def remap_table(self, interner: Interner) -> np.ndarray:
+        """Provisional id -> raw id (final id, OOV, DROPPED, or the line-end marker)."""
+        lk = self._lookup()
+        return np.fromiter((lk[t] for t in interner.tokens), dtype=np.int32, count=len(interner.tokens))
+
+    def _lookup(self) -> "_Lookup":
+        if getattr(self, "_lookup_cache", None) is None:
+            miss = self.vocab.oov_id if self.vocab.oov_id is not None else DROPPED
+            special = set(self.vocab.specials.values())
+            d = {t: i for t, i in self.vocab.index.items() if i not in special}
+            d[_SENTINEL] = self.line_end_marker
+            self._lookup_cache = _Lookup(d, miss)
+            self._lookup_bytes = _Lookup({t.encode(): i for t, i in d.items() if t.isascii()}, miss)
+        return self._lookup_cache
+
+    def encode_raw(self, text: str) -> np.ndarray:
+        units = self.units(text)
+        lk = self._lookup()
+        if units and isinstance(units[0], bytes):
+            lk = self._lookup_bytes
+        return np.fromiter(map(lk.__getitem__, units), dtype=np.int32, count=len(units))
+
+
+class _Lookup(dict):
+    """A token -> id dict whose misses give ``miss`` (the OOV id, or DROPPED)."""
+
+    def __init__(self, d: dict, miss: int):
+        super().__init__(d)
+        self.miss = miss
+
+    def __missing__(self, key) -> int:
+        return self.miss
+
+
+class WordTokenizer(UnitTokenizer):
     """Words split on whitespace after lowercasing and stripping (or splitting off) punctuation."""
 
     level = "word"
@@ -294,11 +419,9 @@ class WordTokenizer(Tokenizer):
         self._str_table = str.maketrans({ch: " " for ch in drop})
         ascii_drop = "".join(ch for ch in drop if ch.isascii())
         self._bytes_table = bytes.maketrans(ascii_drop.encode(), b" " * len(ascii_drop)) if ascii_drop else None
-        self._lookup_str = None
-        self._lookup_bytes = None
 
-    def _split(self, text: str) -> list:
-        """Tokens of ``text`` with a sentinel where each line ended (bytes for ASCII text, else str)."""
+    def units(self, text: str) -> list:
+        """Tokens with a sentinel where each line ended (bytes for ASCII text, else str)."""
         o = self.options
         if text.isascii():
             b = text.encode("ascii")
@@ -322,41 +445,8 @@ class WordTokenizer(Tokenizer):
                     text = text.replace(ch, f" {ch} ")
         return text.split()
 
-    def count_chunk(self, text: str) -> Counter:
-        c = Counter(self._split(text))
-        if text.isascii():
-            return Counter({k.decode("ascii"): v for k, v in c.items()})
-        return c
 
-    def _lookups(self):
-        if self._lookup_str is None:
-            miss = self.vocab.oov_id if self.vocab.oov_id is not None else DROPPED
-            skip = set(self.vocab.specials.values()) - {self.vocab.oov_id} if self.vocab.oov_id is not None else set(self.vocab.specials.values())
-            d = {t: i for t, i in self.vocab.index.items() if i not in skip}
-            d[_SENTINEL] = LINE_END
-            self._lookup_str = _Lookup(d, miss)
-            self._lookup_bytes = _Lookup({t.encode(): i for t, i in d.items() if t.isascii()}, miss)
-        return self._lookup_str, self._lookup_bytes
-
-    def encode_raw(self, text: str) -> np.ndarray:
-        toks = self._split(text)
-        ls, lb = self._lookups()
-        lookup = lb if text.isascii() else ls
-        return np.fromiter(map(lookup.__getitem__, toks), dtype=np.int64, count=len(toks))
-
-
-class _Lookup(dict):
-    """A token -> id dict whose misses give ``miss`` (the OOV id, or DROPPED)."""
-
-    def __init__(self, d: dict, miss: int):
-        super().__init__(d)
-        self.miss = miss
-
-    def __missing__(self, key) -> int:
-        return self.miss
-
-
-class NgramTokenizer(Tokenizer):
+class NgramTokenizer(UnitTokenizer):
     """Word n-grams of every order 1..N, in order of their first word (the lecture's n-gram sets)."""
 
     level = "ngram"
@@ -368,33 +458,20 @@ class NgramTokenizer(Tokenizer):
         self._words = WordTokenizer(wo)
 
     def _line_units(self, line: str) -> list[str]:
-        return [t.decode() if isinstance(t, bytes) else t for t in self._words._split(line)]
+        return [t.decode() if isinstance(t, bytes) else t for t in self._words.units(line)]
 
     def _grams(self, units: list[str], joiner: str = " ") -> list[str]:
         n = self.options.ngram
         return [joiner.join(units[i : i + k]) for i in range(len(units)) for k in range(1, n + 1) if i + k <= len(units)]
 
-    def _lines(self, text: str):
+    def units(self, text: str) -> list:
+        out: list[str] = []
         lines = text.split("\n")
         for j, line in enumerate(lines):
-            yield line, j < len(lines) - 1
-
-    def count_chunk(self, text: str) -> Counter:
-        c: Counter = Counter()
-        for line, ended in self._lines(text):
-            c.update(self._grams(self._line_units(line)))
-            c[_SENTINEL] += ended
-        return c
-
-    def encode_raw(self, text: str) -> np.ndarray:
-        index = self.vocab.index
-        miss = self.vocab.oov_id if self.vocab.oov_id is not None else DROPPED
-        out: list[int] = []
-        for line, ended in self._lines(text):
-            out.extend(index.get(g, miss) for g in self._grams(self._line_units(line)))
-            if ended:
-                out.append(LINE_END)
-        return np.asarray(out, dtype=np.int64)
+            out.extend(self._grams(self._line_units(line)))
+            if j < len(lines) - 1:
+                out.append(_SENTINEL)
+        return out
 
 
 class CharNgramTokenizer(NgramTokenizer):
@@ -512,12 +589,13 @@ class SubwordTokenizer(Tokenizer):
     def encode_raw(self, text: str) -> np.ndarray:
         lines = text.split("\n")
         pieces = self.sp.encode(lines, out_type=int)
+        marker = self.line_end_marker
         out: list[int] = []
         for j, ids in enumerate(pieces):
             out.extend(ids)
             if j < len(lines) - 1:
-                out.append(LINE_END)
-        return np.asarray(out, dtype=np.int64)
+                out.append(marker)
+        return np.asarray(out, dtype=np.int32)
 
     def decode(self, ids: Iterable[int]) -> str:
         eos = self.vocab.eos_id

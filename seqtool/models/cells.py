@@ -1,0 +1,269 @@
+"""Recurrent cells the fused torch modules do not provide: leaky, skip-through-time, Jordan, TDNN.
+
+Each class is a stack of ``num_layers`` layers with the calling convention of ``nn.RNN``:
+time-major input ``x`` of shape (T, B, input_size), an optional carried ``state`` (None means
+zeros), and a return value ``(output, new_state)`` with output (T, B, hidden_size) from the top
+layer. Dropout is applied between layers, as ``nn.LSTM(dropout=p)`` does. Parameters are named
+``<name>_l<k>`` for layer k, like the fused modules, so per-layer counts are easy to read off.
+
+Speed: the input projections ``U x(t) + b`` of all time steps are one matmul before the loop,
+and the loop does the least it can per step (one addmm and one or two pointwise ops).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Lowest learned tau is 1 + _TAU_OFFSET: tau = 1 + softplus(raw) reaches 1 only in the limit, and
+# starting nearer to that limit would leave raw with a vanishing gradient.
+_TAU_OFFSET = 1e-3
+
+
+def _uniform_(param: torch.Tensor, hidden_size: int) -> None:
+    # Same init as nn.RNN/nn.LSTM: U(-1/sqrt(H), 1/sqrt(H)).
+    bound = 1.0 / math.sqrt(hidden_size)
+    nn.init.uniform_(param, -bound, bound)
+
+
+def _between_layers(x: torch.Tensor, layer: int, num_layers: int, p: float, training: bool) -> torch.Tensor:
+    # Dropout between stacked layers only (not on the top output): Zaremba et al. 2014.
+    if p > 0.0 and layer < num_layers - 1:
+        return F.dropout(x, p, training)
+    return x
+
+
+def _leaky_scan(xproj: torch.Tensor, h: torch.Tensor, weight_hh_t: torch.Tensor, alpha: torch.Tensor):
+    """h(t) = (1 - alpha) h(t-1) + alpha tanh(xproj(t) + h(t-1) U^T), alpha = 1/tau per unit."""
+    outputs = []
+    for t in range(xproj.shape[0]):
+        a = torch.addmm(xproj[t], h, weight_hh_t)  # (B, H)
+        h = torch.lerp(h, torch.tanh(a), alpha)  # (B, H): h + alpha * (tanh(a) - h)
+        outputs.append(h)
+    return torch.stack(outputs), h  # (T, B, H), (B, H)
+
+
+def _skip_scan(xproj: torch.Tensor, history: list[torch.Tensor], weight_cat_t: torch.Tensor, delay: int):
+    """h(t) = tanh(xproj(t) + [h(t-1), h(t-d)] [W1; Wd]^T); history holds h(t-d) .. h(t-1)."""
+    history = list(history)
+    for t in range(xproj.shape[0]):
+        both = torch.cat((history[-1], history[-delay]), dim=1)  # (B, 2H)
+        history.append(torch.tanh(torch.addmm(xproj[t], both, weight_cat_t)))  # (B, H)
+    return history
+
+
+class LeakyRNN(nn.Module):
+    """Leaky-integrator units with a spectrum of time scales.
+
+        h(t) = (1 - 1/tau) h(t-1) + (1/tau) tanh(W x(t) + U h(t-1) + b)
+
+    Each unit has its own tau >= 1, spread log-uniformly over [tau_min, tau_max]: units with tau near
+    1 track the input, units with large tau keep a running average over ~tau steps, and the linear
+    self-connection gives gradients a path that does not shrink through tanh. tau = 1 is exactly the
+    tanh RNN (Design 1). With ``learn_tau`` the time constants are trained as tau = 1 + softplus(raw).
+    Leaky units: Mozer 1992; El Hihi & Bengio 1996; lecture "Leaky units and a spectrum of time scales".
+
+    State: tensor (num_layers, B, H).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        tau_min: float = 1.0,
+        tau_max: float = 100.0,
+        learn_tau: bool = False,
+    ):
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.dropout, self.learn_tau = dropout, learn_tau
+        # Log-uniform spread: tau_i = exp(linspace(log tau_min, log tau_max)), computed in float64.
+        tau = torch.exp(torch.linspace(math.log(tau_min), math.log(tau_max), hidden_size, dtype=torch.float64))
+        for k in range(num_layers):
+            d_in = input_size if k == 0 else hidden_size
+            self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(hidden_size, d_in)))  # W
+            self.register_parameter(f"weight_hh_l{k}", nn.Parameter(torch.empty(hidden_size, hidden_size)))  # U
+            self.register_parameter(f"bias_l{k}", nn.Parameter(torch.empty(hidden_size)))  # b
+            if learn_tau:
+                # raw = softplus^-1(tau - 1), so tau = 1 + softplus(raw) >= 1 for any raw.
+                excess = (tau - 1.0).clamp_min(_TAU_OFFSET)
+                raw = excess + torch.log(-torch.expm1(-excess))  # stable log(expm1(excess))
+                self.register_parameter(f"tau_raw_l{k}", nn.Parameter(raw.float()))
+            else:
+                self.register_buffer(f"tau_l{k}", tau.float().clone())
+        for name, p in self.named_parameters():
+            if not name.startswith("tau_raw"):
+                _uniform_(p, hidden_size)
+
+    def tau(self, layer: int) -> torch.Tensor:
+        """Time constants (H,) of one layer, each >= 1."""
+        if self.learn_tau:
+            return 1.0 + F.softplus(getattr(self, f"tau_raw_l{layer}"))
+        return getattr(self, f"tau_l{layer}")
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
+        dtype = dtype or self.weight_ih_l0.dtype
+        return torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device, dtype=dtype)
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None):
+        if state is None:
+            state = self.init_state(x.shape[1], x.device, x.dtype)
+        finals = []
+        for k in range(self.num_layers):
+            w_ih, w_hh, b = (getattr(self, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias"))
+            xproj = F.linear(x, w_ih, b)  # (T, B, H): W x(t) + b for every t in one matmul
+            x, h = _leaky_scan(xproj, state[k], w_hh.t(), 1.0 / self.tau(k))  # (T, B, H), (B, H)
+            finals.append(h)
+            x = _between_layers(x, k, self.num_layers, self.dropout, self.training)
+        return x, torch.stack(finals)  # (T, B, H), (L, B, H)
+
+
+class SkipRNN(nn.Module):
+    """Tanh RNN with an extra skip connection through time of delay d.
+
+        h(t) = tanh(b + U x(t) + W1 h(t-1) + Wd h(t-d)),   d >= 2
+
+    The direct path from h(t-d) lets gradients cross tau steps in about tau/d hops instead of tau,
+    so they vanish/explode more slowly and longer dependencies become learnable. Wd = 0 gives the
+    tanh RNN (Design 1).
+    Skip connections through time: Lin et al. 1996; lecture "Adding skip connections through time".
+
+    State: tensor (num_layers, d, B, H) holding h(t-d), ..., h(t-1) of each layer (oldest first).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0, delay: int = 2):
+        super().__init__()
+        if delay < 2:
+            raise ValueError(f"delay must be >= 2 (got {delay})")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.dropout, self.delay = dropout, delay
+        for k in range(num_layers):
+            d_in = input_size if k == 0 else hidden_size
+            self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(hidden_size, d_in)))  # U
+            self.register_parameter(f"weight_hh_l{k}", nn.Parameter(torch.empty(hidden_size, hidden_size)))  # W1
+            self.register_parameter(f"weight_hd_l{k}", nn.Parameter(torch.empty(hidden_size, hidden_size)))  # Wd
+            self.register_parameter(f"bias_l{k}", nn.Parameter(torch.empty(hidden_size)))  # b
+        for p in self.parameters():
+            _uniform_(p, hidden_size)
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> torch.Tensor:
+        dtype = dtype or self.weight_ih_l0.dtype
+        return torch.zeros(
+            self.num_layers, self.delay, batch_size, self.hidden_size, device=device, dtype=dtype
+        )
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None):
+        if state is None:
+            state = self.init_state(x.shape[1], x.device, x.dtype)
+        finals = []
+        d = self.delay
+        for k in range(self.num_layers):
+            w_ih, w1, wd, b = (getattr(self, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "weight_hd", "bias"))
+            xproj = F.linear(x, w_ih, b)  # (T, B, H): U x(t) + b for every t in one matmul
+            weight_cat_t = torch.cat((w1, wd), dim=1).t()  # (2H, H): one matmul for both recurrences
+            history = _skip_scan(xproj, list(state[k].unbind(0)), weight_cat_t, d)  # d + T tensors (B, H)
+            x = torch.stack(history[d:])  # (T, B, H)
+            finals.append(torch.stack(history[-d:]))  # (d, B, H)
+            x = _between_layers(x, k, self.num_layers, self.dropout, self.training)
+        return x, torch.stack(finals)  # (T, B, H), (L, d, B, H)
+
+
+class JordanRNN(nn.Module):
+    """Design 2: recurrence from the output to the hidden units (a Jordan network).
+
+        h(t) = tanh(b + W y(t-1) + U x(t)),   o(t) = c + V h(t)   (V, c: the LM's decoder)
+
+    y(t-1) is the previous output as a one-hot token. Under teacher forcing it is the *true*
+    previous output, and in a language model the target at t-1 is the input at t, so
+    y(t-1) = x(t): every step depends only on its own input token and all steps decouple.
+    Training therefore runs over all steps at once, without a per-step loop ("in comparing loss
+    function to output all time steps are decoupled ... training can be parallelized").
+    At generation the caller feeds the model's own sampled token back as the next input, which is
+    exactly feeding back its output, so the same forward serves both.
+    The price: "it requires that the output capture all information of the past to predict the
+    future" - with one-hot feedback of the token, this is a bigram-like model (it sees one token).
+    W acts on a one-hot vector, so it is stored as a lookup table ``weight_fb`` of shape (V, H):
+    row v is W's column for token v. Every stacked layer receives the fed-back output.
+    Jordan 1986; lecture "Design 2: Recurrence from Output to Hidden" and "Teacher Forcing".
+
+    State: an empty tuple - nothing is carried (the fed-back output arrives as the next input).
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, vocab_size: int, num_layers: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.vocab_size, self.dropout = vocab_size, dropout
+        for k in range(num_layers):
+            d_in = input_size if k == 0 else hidden_size
+            self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(hidden_size, d_in)))  # U
+            self.register_parameter(f"weight_fb_l{k}", nn.Parameter(torch.empty(vocab_size, hidden_size)))  # W^T
+            self.register_parameter(f"bias_l{k}", nn.Parameter(torch.empty(hidden_size)))  # b
+        for p in self.parameters():
+            _uniform_(p, hidden_size)
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> tuple:
+        return ()
+
+    def forward(self, x: torch.Tensor, prev_output: torch.Tensor, state: tuple | None = None):
+        """x: (T, B, input_size); prev_output: LongTensor (T, B), the token ids of y(t-1)."""
+        for k in range(self.num_layers):
+            w_ih, w_fb, b = (getattr(self, f"{n}_l{k}") for n in ("weight_ih", "weight_fb", "bias"))
+            feedback = F.embedding(prev_output, w_fb)  # (T, B, H): W y(t-1) for one-hot y(t-1)
+            x = torch.tanh(F.linear(x, w_ih, b) + feedback)  # (T, B, H), all steps at once
+            x = _between_layers(x, k, self.num_layers, self.dropout, self.training)
+        return x, ()
+
+
+class TDNN(nn.Module):
+    """Time-delay neural network: a causal 1-D convolution over the last ``window`` inputs.
+
+        h(t) = tanh(b + sum_{j=0}^{window-1} K_j x(t-j))
+
+    The same kernel is applied at each time step (parameter sharing across time), but each output
+    sees only a fixed window of inputs - no recurrence; stacking layers widens the receptive field
+    to layers * (window - 1) + 1 inputs. Waibel et al. 1989; lecture "Time Delay Neural Networks".
+
+    State: tuple with one tensor per layer, (window - 1, B, layer input size): the last inputs of
+    that layer, so a run cut into pieces (or one token at a time) equals the run in one piece.
+    Zeros (left padding) at the start of a sequence.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0, window: int = 5):
+        super().__init__()
+        if window < 1:
+            raise ValueError(f"window must be >= 1 (got {window})")
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.dropout, self.window = dropout, window
+        for k in range(num_layers):
+            d_in = input_size if k == 0 else hidden_size
+            # Conv1d layout (out, in, width); tap j = window-1 is the current input x(t).
+            self.register_parameter(f"weight_l{k}", nn.Parameter(torch.empty(hidden_size, d_in, window)))
+            self.register_parameter(f"bias_l{k}", nn.Parameter(torch.empty(hidden_size)))
+            bound = 1.0 / math.sqrt(d_in * window)  # nn.Conv1d's fan-in bound
+            nn.init.uniform_(getattr(self, f"weight_l{k}"), -bound, bound)
+            nn.init.uniform_(getattr(self, f"bias_l{k}"), -bound, bound)
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> tuple:
+        dtype = dtype or self.weight_l0.dtype
+        return tuple(
+            torch.zeros(self.window - 1, batch_size, self.input_size if k == 0 else self.hidden_size,
+                        device=device, dtype=dtype)
+            for k in range(self.num_layers)
+        )
+
+    def forward(self, x: torch.Tensor, state: tuple | None = None):
+        if state is None:
+            state = self.init_state(x.shape[1], x.device, x.dtype)
+        new_state = []
+        keep = self.window - 1
+        for k in range(self.num_layers):
+            padded = torch.cat((state[k], x), dim=0)  # (window-1 + T, B, D): past inputs, then these
+            new_state.append(padded[padded.shape[0] - keep:])  # (window-1, B, D)
+            y = F.conv1d(padded.permute(1, 2, 0), getattr(self, f"weight_l{k}"), getattr(self, f"bias_l{k}"))  # (B, H, T)
+            x = torch.tanh(y).permute(2, 0, 1)  # (T, B, H)
+            x = _between_layers(x, k, self.num_layers, self.dropout, self.training)
+        return x, tuple(new_state)

@@ -1,0 +1,132 @@
+"""ModelConfig: the typed, validated description of a language model, saved with every run.
+
+Its job is to say *what* model to build (cell, sizes, tricks) in plain values that round-trip
+through JSON, and to reject impossible combinations once, with a message naming the option.
+Field names match the CLI options that set them (``embed_dim`` <-> ``--embed-dim``).
+This module does not import torch, so the CLI can validate options before paying for it.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from seqtool.errors import ConfigError
+
+#: The recurrent cells a model can use; see seqtool/models/cells.py and LanguageModel.
+CELLS = ("rnn", "gru", "lstm", "leaky", "skip", "jordan", "tdnn")
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+@dataclass
+class ModelConfig:
+    """Hyper-parameters of a LanguageModel.
+
+    vocab_size: number of token ids (from the tokenizer); id 0 is padding.
+    cell: one of CELLS.
+    hidden: units per recurrent layer.
+    layers: stacked recurrent layers (dropout between them).
+    embed_dim: embedding width; 0 feeds one-hot vectors, like char-rnn.
+    dropout: probability, on embeddings, between layers and before the decoder.
+    tie_weights: share the embedding matrix with the decoder (needs embed_dim == hidden).
+    tau_min, tau_max: leaky cell, per-unit time constants spread log-uniformly over [tau_min, tau_max].
+    learn_tau: leaky cell, make the time constants trainable (kept >= 1).
+    delay: skip cell, the d of the skip connection h(t-d) -> h(t), d >= 2.
+    window: tdnn cell, number of inputs each unit sees (kernel width of the causal convolution).
+    freeze_embeddings: keep the embedding matrix fixed (e.g. pretrained vectors).
+    """
+
+    vocab_size: int
+    cell: str = "lstm"
+    hidden: int = 256
+    layers: int = 2
+    embed_dim: int = 0
+    dropout: float = 0.0
+    tie_weights: bool = False
+    tau_min: float = 1.0
+    tau_max: float = 100.0
+    learn_tau: bool = False
+    delay: int = 2
+    window: int = 5
+    freeze_embeddings: bool = False
+
+    @property
+    def input_dim(self) -> int:
+        """Width of the vectors the first recurrent layer reads (embedding or one-hot)."""
+        return self.embed_dim if self.embed_dim > 0 else self.vocab_size
+
+    def validate(self) -> "ModelConfig":
+        """Raise ConfigError on the first invalid value; return self so calls can chain."""
+        for name in ("vocab_size", "hidden", "layers", "embed_dim", "delay", "window"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ConfigError(f"{_option(name)} must be an integer (got {value!r})")
+        for name in ("dropout", "tau_min", "tau_max"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{_option(name)} must be a finite number (got {value!r})")
+        for name in ("tie_weights", "learn_tau", "freeze_embeddings"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{_option(name)} must be true or false (got {getattr(self, name)!r})")
+        if self.cell not in CELLS:
+            raise ConfigError(f"--cell must be one of {', '.join(CELLS)} (got {self.cell!r})")
+        if self.vocab_size < 2:
+            raise ConfigError(
+                f"vocab_size must be at least 2 (got {self.vocab_size}); the tokenizer produced too few tokens"
+            )
+        if self.hidden < 1:
+            raise ConfigError(f"--hidden must be at least 1 (got {self.hidden})")
+        if self.layers < 1:
+            raise ConfigError(f"--layers must be at least 1 (got {self.layers})")
+        if self.embed_dim < 0:
+            raise ConfigError(f"--embed-dim must be 0 (one-hot inputs) or positive (got {self.embed_dim})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"--dropout must be in [0, 1) (got {self.dropout})")
+        if self.tie_weights:
+            if self.embed_dim == 0:
+                raise ConfigError(
+                    f"--tie-weights needs an embedding; set --embed-dim {self.hidden} or drop --tie-weights"
+                )
+            if self.embed_dim != self.hidden:
+                raise ConfigError(
+                    f"--tie-weights needs --embed-dim equal to --hidden (got {self.embed_dim} vs "
+                    f"{self.hidden}); set --embed-dim {self.hidden} or drop --tie-weights"
+                )
+        if self.freeze_embeddings and self.embed_dim == 0:
+            raise ConfigError("--freeze-embeddings needs an embedding; set --embed-dim or drop --freeze-embeddings")
+        if self.freeze_embeddings and self.tie_weights:
+            raise ConfigError(
+                "--freeze-embeddings with --tie-weights would freeze the output layer too; drop one of them"
+            )
+        if self.tau_min < 1.0:
+            raise ConfigError(f"--tau-min must be at least 1 (got {self.tau_min}); tau = 1 is a plain tanh RNN")
+        if self.tau_max < self.tau_min:
+            raise ConfigError(
+                f"--tau-max must be at least --tau-min (got {self.tau_max} vs {self.tau_min})"
+            )
+        if self.delay < 2:
+            raise ConfigError(f"--delay must be at least 2 (got {self.delay}); delay 1 is the ordinary recurrence")
+        if self.window < 1:
+            raise ConfigError(f"--window must be at least 1 (got {self.window})")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+        """Inverse of to_dict; missing fields take their defaults, unknown fields are an error."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"model config must be a JSON object (got {type(data).__name__})")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"model config has unknown field(s) {', '.join(unknown)}; was it written by a newer seqtool?")
+        if "vocab_size" not in data:
+            raise ConfigError("model config lacks vocab_size")
+        return cls(**data).validate()

@@ -1,0 +1,213 @@
+"""LanguageModel: tokens in, next-token logits out, with a recurrent cell in the middle.
+
+    ids (T, B) -> embedding or one-hot (T, B, D) -> cell x layers (T, B, H) -> decoder (T, B, V)
+
+The decoder is the lecture's o(t) = c + V h(t); softmax/cross-entropy is left to the trainer.
+Everything is time-major. The carried state is whatever the cell needs (a tensor or a tuple of
+tensors); ``None`` means zeros, so a new sequence needs no reset call.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqtool.errors import ConfigError
+from seqtool.models.cells import TDNN, JordanRNN, LeakyRNN, SkipRNN
+from seqtool.models.config import ModelConfig
+
+_FUSED = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
+
+
+def _make_cell(cfg: ModelConfig) -> nn.Module:
+    d, h, layers = cfg.input_dim, cfg.hidden, cfg.layers
+    # torch warns when dropout is set on a single layer, where it would do nothing.
+    p = cfg.dropout if layers > 1 else 0.0
+    if cfg.cell == "rnn":
+        # Design 1: a = b + W h(t-1) + U x(t), h = tanh(a) (torch keeps b as two vectors b_ih + b_hh).
+        return nn.RNN(d, h, layers, nonlinearity="tanh", dropout=p)
+    if cfg.cell in ("gru", "lstm"):
+        # Fused kernels: oneDNN on CPU, cuDNN on GPU.
+        return _FUSED[cfg.cell](d, h, layers, dropout=p)
+    if cfg.cell == "leaky":
+        return LeakyRNN(d, h, layers, p, cfg.tau_min, cfg.tau_max, cfg.learn_tau)
+    if cfg.cell == "skip":
+        return SkipRNN(d, h, layers, p, cfg.delay)
+    if cfg.cell == "jordan":
+        return JordanRNN(d, h, cfg.vocab_size, layers, p)
+    if cfg.cell == "tdnn":
+        return TDNN(d, h, layers, p, cfg.window)
+    raise ConfigError(f"--cell must be one of rnn, gru, lstm, leaky, skip, jordan, tdnn (got {cfg.cell!r})")
+
+
+class LanguageModel(nn.Module):
+    """A recurrent language model: predicts token t+1 from tokens 1..t.
+
+    ``forward(ids, state)`` takes ids (T, B) and the state carried from the previous chunk and
+    returns logits (T, B, V) and the new state. Running a sequence in one call or one token at a
+    time with the carried state gives the same logits (in eval mode), which is what generation
+    relies on. For truncated BPTT, pass the state through ``detach_state`` between chunks.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        v, h = cfg.vocab_size, cfg.hidden
+        # embed_dim == 0: one-hot inputs (char-rnn style), so the first layer's U sees token identity directly.
+        self.encoder = nn.Embedding(v, cfg.embed_dim) if cfg.embed_dim > 0 else None
+        self.rnn = _make_cell(cfg)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.decoder = nn.Linear(h, v)  # o(t) = c + V h(t)
+        self._init_weights()
+        if cfg.tie_weights:
+            # One matrix for input embedding and output layer: Press & Wolf 2017; Inan et al. 2017.
+            self.decoder.weight = self.encoder.weight
+        if cfg.freeze_embeddings:
+            self.encoder.weight.requires_grad_(False)
+
+    def _init_weights(self) -> None:
+        # As pytorch/examples word_language_model: small uniform embedding/decoder, zero output bias.
+        # nn.Embedding's N(0, 1) would give huge logits once tied to the decoder.
+        if self.encoder is not None:
+            nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
+        nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+        nn.init.zeros_(self.decoder.bias)
+
+    # ----------------------------------------------------------------- state
+
+    def init_state(self, batch_size: int, device=None):
+        """Zero state for ``batch_size`` sequences (what ``state=None`` stands for)."""
+        dtype = self.decoder.weight.dtype
+        device = device if device is not None else self.decoder.weight.device
+        cfg = self.cfg
+        if cfg.cell in _FUSED:
+            zeros = torch.zeros(cfg.layers, batch_size, cfg.hidden, device=device, dtype=dtype)
+            return (zeros, zeros.clone()) if cfg.cell == "lstm" else zeros  # (L, B, H)
+        return self.rnn.init_state(batch_size, device, dtype)
+
+    @staticmethod
+    def detach_state(state):
+        """Cut the graph behind ``state`` but keep its values (truncated BPTT).
+
+        Without this, the next chunk's backward would run through every earlier chunk back to
+        the start of the corpus (pytorch/examples word_language_model: ``repackage_hidden``).
+        """
+        if state is None:
+            return None
+        if isinstance(state, torch.Tensor):
+            return state.detach()
+        return type(state)(LanguageModel.detach_state(s) for s in state)
+
+    # ----------------------------------------------------------------- forward
+
+    def inputs(self, ids: torch.Tensor) -> torch.Tensor:
+        """ids (T, B) -> the vectors the first layer reads, (T, B, D)."""
+        if self.encoder is not None:
+            return self.drop(self.encoder(ids))  # (T, B, E)
+        return F.one_hot(ids, self.cfg.vocab_size).to(self.decoder.weight.dtype)  # (T, B, V)
+
+    def forward(self, ids: torch.Tensor, state=None):
+        if ids.dim() != 2:
+            raise ValueError(f"ids must be time-major (T, B); got shape {tuple(ids.shape)}")
+        x = self.inputs(ids)  # (T, B, D)
+        if self.cfg.cell == "jordan":
+            # Teacher forcing: y(t-1), the fed-back previous output, is the current input token.
+            out, state = self.rnn(x, ids, state)  # (T, B, H)
+        else:
+            out, state = self.rnn(x, state)  # (T, B, H)
+        logits = self.decoder(self.drop(out))  # (T, B, V)
+        return logits, state
+
+    # ----------------------------------------------------------------- embeddings
+
+    def set_embeddings(self, matrix, freeze: bool | None = None) -> None:
+        """Copy ``matrix`` (V, embed_dim) into the embedding; ``freeze`` stops its training.
+
+        ``freeze=None`` keeps ``cfg.freeze_embeddings``; otherwise the config is updated so the
+        saved config says what was done.
+        """
+        if self.encoder is None:
+            raise ConfigError("pretrained vectors need an embedding; set --embed-dim to the vectors' dimension")
+        weights = torch.as_tensor(np.asarray(matrix), dtype=self.encoder.weight.dtype)
+        expected = tuple(self.encoder.weight.shape)
+        if tuple(weights.shape) != expected:
+            raise ConfigError(
+                f"pretrained vectors have shape {tuple(weights.shape)} but the embedding is {expected} "
+                f"(vocabulary x --embed-dim)"
+            )
+        if freeze is not None and freeze != self.cfg.freeze_embeddings:
+            self.cfg = dataclasses.replace(self.cfg, freeze_embeddings=bool(freeze)).validate()
+        with torch.no_grad():
+            self.encoder.weight.copy_(weights)
+        self.encoder.weight.requires_grad_(not self.cfg.freeze_embeddings)
+
+
+def build_model(cfg: ModelConfig) -> LanguageModel:
+    """Validate ``cfg`` and build the model it describes."""
+    return LanguageModel(cfg.validate())
+
+
+# --------------------------------------------------------------------- parameter counts
+
+
+def layer_param_formula(
+    cell: str, input_size: int, hidden: int, *, vocab_size: int = 0, window: int = 5, learn_tau: bool = False
+) -> int:
+    """Closed-form parameter count of one recurrent layer reading ``input_size`` = D features.
+
+    rnn:    H(D+H) + 2H             (torch keeps two bias vectors, b_ih and b_hh)
+    gru:    3 [H(D+H) + 2H]         (reset, update, new gates)
+    lstm:   4 [H(D+H) + 2H]         (input, forget, cell, output gates)
+    leaky:  H(D+H) + H  (+ H learned time constants with learn_tau)
+    skip:   H(D+2H) + H             (U, W1, Wd, b)
+    jordan: HD + HV + H             (U, feedback W on one-hot outputs of size V, b)
+    tdnn:   H D window + H          (convolution kernel, b)
+    The embedding has V*E parameters (0 for one-hot); the decoder H*V + V, or V when tied.
+    """
+    h, d = hidden, input_size
+    if cell == "rnn":
+        return h * (d + h) + 2 * h
+    if cell == "gru":
+        return 3 * (h * (d + h) + 2 * h)
+    if cell == "lstm":
+        return 4 * (h * (d + h) + 2 * h)
+    if cell == "leaky":
+        return h * (d + h) + h + (h if learn_tau else 0)
+    if cell == "skip":
+        return h * (d + 2 * h) + h
+    if cell == "jordan":
+        return h * d + h * vocab_size + h
+    if cell == "tdnn":
+        return h * d * window + h
+    raise ConfigError(f"--cell must be one of rnn, gru, lstm, leaky, skip, jordan, tdnn (got {cell!r})")
+
+
+def summary_rows(model: LanguageModel) -> list[tuple[str, str, int]]:
+    """Keras-style summary: (layer name, output shape, trainable-or-not parameter count) per layer.
+
+    Counts come from the tensors themselves; a parameter shared by two layers (tied weights) is
+    counted once, in the embedding, so ``sum(n for *_, n in rows) == sum(p.numel() for p in
+    model.parameters())``.
+    """
+    cfg = model.cfg
+    counts = {"encoder": 0, "decoder": 0, **{k: 0 for k in range(cfg.layers)}}
+    for name, p in model.named_parameters():  # shared parameters are listed once, under the first name
+        top, _, rest = name.partition(".")
+        if top == "rnn":
+            layer = int(rest.rsplit("_l", 1)[1])  # weight_ih_l0 -> 0 (torch's and our cells' naming)
+            counts[layer] += p.numel()
+        elif top in ("encoder", "decoder"):
+            counts[top] += p.numel()
+        else:  # a parameter this summary does not know about must not vanish from the totals
+            raise RuntimeError(f"summary_rows: unexpected parameter {name}")
+    if model.encoder is not None:
+        rows = [("embedding", f"(T, B, {cfg.embed_dim})", counts["encoder"])]
+    else:
+        rows = [("one-hot", f"(T, B, {cfg.vocab_size})", 0)]
+    rows += [(f"{cfg.cell}[{k}]", f"(T, B, {cfg.hidden})", counts[k]) for k in range(cfg.layers)]
+    rows.append(("decoder", f"(T, B, {cfg.vocab_size})", counts["decoder"]))
+    return rows
