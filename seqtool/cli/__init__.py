@@ -72,7 +72,7 @@ def with_devnull_stdout() -> None:
 app = typer.Typer(
     cls=SeqtoolGroup,
     name="seqtool",
-    help="Model text as sequences with recurrent networks: tokenize corpora, and more to come.",
+    help="Model text as sequences with recurrent networks: tokenize corpora, train language models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -97,8 +97,10 @@ def _root(
 
 
 from seqtool.cli import tokenize as _tokenize  # noqa: E402
+from seqtool.cli import train as _train  # noqa: E402
 
 _tokenize.register(app)
+_train.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,70 @@
+"""One self-describing, versioned checkpoint format, written atomically, loaded without pickle code.
+
+A checkpoint is a dict of tensors and plain values (no classes): format and version, the model
+and training config, the tokenizer (with its sentencepiece model, if any), weights, optimizer and
+scheduler state, step/epoch/window position, the carried hidden state, RNG states and metrics.
+It is saved with ``torch.save`` to a temporary file, fsynced and renamed over the old one (a kill
+at any instant leaves the previous checkpoint intact), and read back with ``weights_only=True``
+on CPU, whatever device wrote it.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+from seqtool.errors import CheckpointError
+from seqtool.fsio import atomic_write_bytes
+
+FORMAT = "seqtool-checkpoint"
+VERSION = 1
+REQUIRED = ("format", "version", "model_config", "tokenizer", "model_state")
+
+
+def save_checkpoint(path: Path, ckpt: dict[str, Any]) -> None:
+    import torch
+
+    data = {"format": FORMAT, "version": VERSION, **ckpt}
+    buf = io.BytesIO()
+    torch.save(data, buf)
+    try:
+        atomic_write_bytes(Path(path), buf.getvalue())
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot write the checkpoint ({e.strerror}); check space and permissions") from e
+
+
+def resolve_checkpoint(path: str | Path, prefer: str = "best") -> Path:
+    """A checkpoint file, or a run directory's ``best.pt`` (falling back to ``last.pt``)."""
+    p = Path(path)
+    if p.is_dir():
+        for name in (f"{prefer}.pt", "best.pt", "last.pt"):
+            if (p / name).is_file():
+                return p / name
+        raise CheckpointError(f"{p}: no checkpoint in this directory (best.pt or last.pt); give a seqtool train run directory")
+    if not p.exists():
+        raise CheckpointError(f"{p}: no such checkpoint or run directory; check the path")
+    return p
+
+
+def load_checkpoint(path: str | Path, prefer: str = "best") -> dict[str, Any]:
+    """Read and check a checkpoint (on CPU). Raises CheckpointError for missing/foreign/corrupt files."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    p = resolve_checkpoint(path, prefer)
+    try:
+        d = torch.load(p, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, OSError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{p}: not a readable seqtool checkpoint ({first[:120]}); it may be corrupt or from another tool") from None
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise CheckpointError(f"{p}: not a seqtool checkpoint; give a file written by seqtool train")
+    if d.get("version") != VERSION:
+        raise CheckpointError(f"{p}: checkpoint format version {d.get('version')} is not supported (this seqtool reads {VERSION}); upgrade seqtool")
+    missing = [k for k in REQUIRED if k not in d]
+    if missing:
+        raise CheckpointError(f"{p}: checkpoint is incomplete (missing {', '.join(missing)}); it may be corrupt")
+    d["path"] = str(p)
+    return d

@@ -1,0 +1,260 @@
+"""``seqtool train``: parse options, prepare the run, render progress; the loop is seqtool.training."""
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seqtool.cli import options as opt
+from seqtool.cli.console import Ui
+
+MODEL = "Model"
+TRAIN = "Training"
+
+EXAMPLES = """
+[bold]Examples[/bold]
+
+  seqtool train sample_corpora/fables.txt --level char --time-budget 2m --out runs/fables-lstm
+
+  seqtool train sample_corpora/fables.txt --level char --cell rnn --hidden 256 --max-steps 500 --out runs/fables-rnn
+
+  seqtool tokenize sample_corpora/words.txt --val-fraction 0.1 --filters "" --out runs/words-data && seqtool train runs/words-data --cell gru --epochs 2 --out runs/words-gru
+
+  seqtool train sample_corpora/fables.txt --cell leaky --tau-min 1 --tau-max 50 --summary
+
+  seqtool train --resume runs/fables-lstm --max-steps 4000
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train", help="Train a char or word language model (rnn, gru, lstm, leaky, skip, jordan, tdnn) with teacher forcing and truncated BPTT.", epilog=EXAMPLES)(train)
+
+
+def train(
+    data: Annotated[Optional[list[str]], typer.Argument(help="A seqtool tokenize output directory, or text files (tokenized with the options below).", show_default=False)] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory: config, tokenizer, metrics.jsonl, best.pt, last.pt.")] = None,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory exactly where it stopped (budgets may be raised).")] = None,
+    cell: Annotated[str, typer.Option("--cell", help="rnn (tanh, lecture Design 1) | gru | lstm | leaky | skip | jordan (Design 2) | tdnn.", rich_help_panel=MODEL)] = "lstm",
+    hidden: Annotated[Optional[int], typer.Option("--hidden", help="Units per recurrent layer [char: 512, word: 256].", rich_help_panel=MODEL, show_default=False)] = None,
+    layers: Annotated[Optional[int], typer.Option("--layers", help="Stacked recurrent layers [2].", rich_help_panel=MODEL, show_default=False)] = None,
+    embed_dim: Annotated[Optional[int], typer.Option("--embed-dim", help="Embedding width; 0 = one-hot inputs as char-rnn [char: 0, word: 256].", rich_help_panel=MODEL, show_default=False)] = None,
+    dropout: Annotated[Optional[float], typer.Option("--dropout", help="Dropout probability [char: 0.1, word: 0.4].", rich_help_panel=MODEL, show_default=False)] = None,
+    tie_weights: Annotated[Optional[bool], typer.Option("--tie-weights/--no-tie-weights", help="Share embedding and output matrices (needs --embed-dim = --hidden) [word: on].", rich_help_panel=MODEL, show_default=False)] = None,
+    tau_min: Annotated[float, typer.Option("--tau-min", help="leaky: shortest time constant (steps).", rich_help_panel=MODEL)] = 1.0,
+    tau_max: Annotated[float, typer.Option("--tau-max", help="leaky: longest time constant (steps).", rich_help_panel=MODEL)] = 100.0,
+    learn_tau: Annotated[bool, typer.Option("--learn-tau", help="leaky: train the time constants too.", rich_help_panel=MODEL)] = False,
+    delay: Annotated[int, typer.Option("--delay", help="skip: recurrence from d steps back as well as from 1.", rich_help_panel=MODEL)] = 2,
+    window: Annotated[int, typer.Option("--window", help="tdnn: inputs each unit sees (causal convolution width).", rich_help_panel=MODEL)] = 5,
+    pretrained_embeddings: Annotated[Optional[Path], typer.Option("--pretrained-embeddings", help="word2vec (text or binary) or GloVe vectors for the embedding.", rich_help_panel=MODEL)] = None,
+    freeze_embeddings: Annotated[bool, typer.Option("--freeze-embeddings", help="Keep the (pretrained) embedding fixed.", rich_help_panel=MODEL)] = False,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Parallel columns of the corpus [char: 32, word: 20].", rich_help_panel=TRAIN, show_default=False)] = None,
+    bptt: Annotated[Optional[int], typer.Option("--bptt", help="Window length for truncated BPTT, in tokens [char: 128, word: 35].", rich_help_panel=TRAIN, show_default=False)] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the training text [5 when no budget is given].", rich_help_panel=TRAIN, show_default=False)] = None,
+    max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after this many optimizer steps.", rich_help_panel=TRAIN)] = None,
+    time_budget: Annotated[Optional[str], typer.Option("--time-budget", help="Stop after this much training time: 600, 10m, 1.5h.", rich_help_panel=TRAIN)] = None,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adam | adamw | sgd.", rich_help_panel=TRAIN)] = "adam",
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.", rich_help_panel=TRAIN)] = 2e-3,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="L2 penalty (decoupled with adamw).", rich_help_panel=TRAIN)] = 0.0,
+    warmup: Annotated[int, typer.Option("--warmup", help="Steps of linear learning-rate warmup.", rich_help_panel=TRAIN)] = 0,
+    schedule: Annotated[str, typer.Option("--schedule", help="cosine (to 10% over the budget) | plateau (/4 when validation stalls) | none.", rich_help_panel=TRAIN)] = "cosine",
+    clip_norm: Annotated[float, typer.Option("--clip-norm", help="Clip the global gradient norm to this (Pascanu et al. 2013); 0 = off.", rich_help_panel=TRAIN)] = 1.0,
+    patience: Annotated[Optional[int], typer.Option("--patience", help="Stop after this many validations without improvement.", rich_help_panel=TRAIN)] = None,
+    carry_state: Annotated[bool, typer.Option("--carry-state/--no-carry-state", help="Carry the hidden state across windows (detached) or start each from zeros.", rich_help_panel=TRAIN)] = True,
+    log_every: Annotated[int, typer.Option("--log-every", help="Steps between progress/metrics lines.", rich_help_panel=TRAIN)] = 50,
+    eval_every: Annotated[Optional[int], typer.Option("--eval-every", help="Steps between validations [once per epoch].", rich_help_panel=TRAIN, show_default=False)] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (CPU runs repeat bit for bit).", rich_help_panel=TRAIN)] = 0,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.", rich_help_panel=TRAIN)] = "auto",
+    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch [torch's default].", rich_help_panel=TRAIN, show_default=False)] = None,
+    precision: Annotated[str, typer.Option("--precision", help="fp32 | bf16 (autocast).", rich_help_panel=TRAIN)] = "fp32",
+    summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
+    level: opt.Level = "char",
+    num_words: opt.NumWords = None,
+    oov_token: opt.OovToken = None,
+    min_freq: opt.MinFreq = 1,
+    lower: opt.Lower = True,
+    filters: opt.Filters = opt.DEFAULT_FILTERS,
+    keep_punct: opt.KeepPunct = False,
+    eos: opt.Eos = None,
+    model_type: opt.ModelType = "unigram",
+    vocab_size: opt.VocabSize = 4000,
+    character_coverage: opt.CharCoverage = 1.0,
+    val: opt.ValFile = None,
+    val_fraction: opt.ValFraction = None,
+    errors: opt.Errors = "strict",
+    force: opt.Force = False,
+    quiet: opt.Quiet = False,
+    json_out: opt.Json = False,
+) -> None:
+    import torch
+
+    from seqtool import runs
+    from seqtool.errors import UsageError
+    from seqtool.training import TrainConfig, parse_duration, resolve_device
+
+    ui = Ui(quiet=quiet, json_mode=json_out)
+    if threads is not None:
+        if threads < 1:
+            raise UsageError(f"--threads {threads}: must be at least 1")
+        torch.set_num_threads(threads)
+    budget = parse_duration(time_budget) if time_budget else None
+    callbacks = ProgressRenderer(ui)
+
+    if resume is not None:
+        if data or out:
+            raise UsageError("--resume continues a run with its own data and directory; give no DATA or --out with it")
+        trainer, tok = runs.resume(resume, {"epochs": epochs, "max_steps": max_steps, "time_budget": budget, "patience": patience, "device": None if device == "auto" else device}, callbacks)
+        ui.info(f"resuming {resume} at step {trainer.step:,} (epoch {trainer.epoch}, window {trainer.window})")
+        _fit(trainer, ui, resume)
+        return
+
+    if not data:
+        raise UsageError("give DATA (text files or a seqtool tokenize directory), or --resume RUN_DIR")
+    tok_options = opt.tokenizer_options(level, num_words, oov_token, min_freq, lower, filters, keep_punct, eos, 2, model_type, vocab_size, character_coverage, False)
+    if tok_options.level in ("ngram", "char-ngram"):
+        raise UsageError(f"--level {level}: n-gram tokens are bags of overlapping grams, not a sequence to model; use char, word or subword")
+    if out is None and not summary:
+        raise UsageError("give --out RUN_DIR for the run's checkpoints and metrics")
+
+    level_of_data = _data_level(data, tok_options)
+    d = runs.level_defaults(level_of_data)
+    if epochs is None and max_steps is None and budget is None:
+        epochs = 5
+    tcfg = TrainConfig(
+        batch_size=batch_size or d["batch_size"], bptt=bptt or d["bptt"], epochs=epochs, max_steps=max_steps, time_budget=budget,
+        optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule, clip_norm=clip_norm,
+        patience=patience, carry_state=carry_state, log_every=log_every, eval_every=eval_every, seed=seed, device=device, precision=precision,
+    ).validate()
+    given = dict(cell=cell, hidden=hidden, layers=layers, embed_dim=embed_dim, dropout=dropout, tie_weights=tie_weights, tau_min=tau_min,
+                 tau_max=tau_max, learn_tau=learn_tau, delay=delay, window=window, freeze_embeddings=freeze_embeddings)
+
+    if summary:
+        tok = _summary_tokenizer(data, tok_options)
+        mcfg = runs.model_config(len(tok.vocab), tok.level, given)
+        _print_summary(ui, mcfg)
+        return
+
+    dev = resolve_device(tcfg.device)
+    # Validate the model options against a placeholder vocabulary before any slow tokenizing.
+    runs.model_config(max(len(tok_options.filters), 2), level_of_data, given)
+    runs.make_run_dir(out, force)
+    with ui.progress("tokenizing", None) as bar:
+        spec = runs.prepare_data(data, out, tok_options, [str(v) for v in val] if val else None, val_fraction, errors,
+                                 progress=lambda phase, done, total: bar.update(done, f"{phase}"))
+    tok, train_ids, val_ids = spec.load()
+    mcfg = runs.model_config(len(tok.vocab), tok.level, given)
+    runs.write_run_files(out, mcfg, tcfg, tok, spec)
+    trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info)
+    ui.info(f"{tok.level} level, vocabulary {len(tok.vocab):,}, {len(train_ids):,} training and {len(val_ids):,} validation tokens; "
+            f"{mcfg.cell} {mcfg.layers}x{mcfg.hidden}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
+    _fit(trainer, ui, out)
+
+
+def _data_level(data: list[str], tok_options) -> str:
+    p = Path(data[0])
+    if len(data) == 1 and p.is_dir() and (p / "tokenizer.json").is_file():
+        import json
+
+        try:
+            return json.loads((p / "tokenizer.json").read_text())["level"]
+        except (ValueError, KeyError):
+            return tok_options.level
+    return tok_options.level
+
+
+def _summary_tokenizer(data: list[str], tok_options):
+    from seqtool import runs
+    from seqtool.text import load_tokenizer, make_tokenizer
+    from seqtool.text.corpus import iter_chunks, open_sources
+
+    if len(data) == 1 and runs.is_tokenized_dir(Path(data[0])):
+        return load_tokenizer(data[0])
+    return make_tokenizer(tok_options).fit(iter_chunks(open_sources(data)))
+
+
+def _print_summary(ui: Ui, mcfg) -> None:
+    from seqtool.models import build_model, summary_rows
+
+    model = build_model(mcfg)
+    rows = summary_rows(model)
+    total = sum(n for *_, n in rows)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if ui.json_mode:
+        ui.emit_json({"layers": [{"layer": a, "output_shape": b, "params": n} for a, b, n in rows], "total_params": total,
+                      "trainable_params": trainable, "non_trainable_params": total - trainable, "config": mcfg.to_dict()})
+        return
+    ui.table(f"{mcfg.cell} language model", ["Layer (type)", "Output Shape", "Param #"], rows + [("Total params", "", total), ("Trainable params", "", trainable), ("Non-trainable params", "", total - trainable)], numeric=(2,))
+
+
+def _fit(trainer, ui: Ui, run_dir: Path) -> None:
+    """Run the loop with Ctrl-C handling: the first finishes the step and saves `last`, the second aborts."""
+    previous = signal.getsignal(signal.SIGINT)
+
+    def on_sigint(signum, frame):
+        trainer.stop_requested = True
+        ui.warn("stopping after this step and saving last.pt (Ctrl-C again to abort at once)")
+        signal.signal(signal.SIGINT, previous if callable(previous) else signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = trainer.fit()
+    finally:
+        signal.signal(signal.SIGINT, previous if callable(previous) or previous in (signal.SIG_DFL, signal.SIG_IGN) else signal.default_int_handler)
+    if ui.json_mode:
+        ui.emit_json(result)
+    else:
+        rows = [("stopped", result["stopped"]), ("steps", result["steps"]), ("epochs", result["epochs"]), ("time (s)", result["elapsed"])]
+        if result["val_loss"] is not None:
+            rows += [("validation loss (nats/token)", round(result["val_loss"], 4)), ("validation perplexity", round(result["val_ppl"], 2)),
+                     ("validation bits/token", round(result["val_bits_per_token"], 4))]
+        if result["best_val_loss"] is not None:
+            rows.append(("best validation loss", round(result["best_val_loss"], 4)))
+        rows.append(("run directory", result["run_dir"]))
+        ui.table("seqtool train", ["", "value"], rows)
+    if result["stopped"] == "interrupted":
+        ui.warn(f"interrupted; saved {run_dir}/last.pt. Resume with: seqtool train --resume {run_dir}")
+        raise typer.Exit(130)
+
+
+class ProgressRenderer:
+    """Training callbacks -> a live line on a terminal, plain lines in a pipe, nothing with --quiet."""
+
+    def __init__(self, ui: Ui):
+        self.ui = ui
+        self.live = None
+
+    def on_start(self, info: dict) -> None:
+        self.info = info
+        if self.ui.quiet or not self.ui.err.is_terminal:
+            return
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        total = info["total_steps"]
+        self.live = Progress(TextColumn("[bold]train[/]"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} steps" if total else "{task.completed:,} steps"),
+                             TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=self.ui.err, transient=False)
+        self.live.start()
+        self.task = self.live.add_task("train", total=total or None, completed=info["step"], stats="")
+
+    def _line(self, r: dict) -> str:
+        s = f"epoch {r['epoch']:.2f}  loss {r['train_loss']:.4f}  ppl {r['train_ppl']:.2f}  {r['tokens_per_sec']:,.0f} tok/s  |g| {r['grad_norm']:.3g}  lr {r['lr']:.3g}"
+        if "val_loss" in r:
+            s += f"  val {r['val_loss']:.4f} (ppl {r['val_ppl']:.2f}, {r['val_bits_per_token']:.3f} bits)"
+        return s
+
+    def on_log(self, r: dict) -> None:
+        if self.live is not None:
+            self.live.update(self.task, completed=r["step"], stats=self._line(r))
+        elif not self.ui.quiet:
+            self.ui.info(f"step {r['step']:,}  {self._line(r)}")
+
+    def on_eval(self, r: dict) -> None:
+        if self.live is not None:
+            self.live.update(self.task, completed=r["step"], stats=self._line(r))
+            self.live.console.print(f"step {r['step']:,}  {self._line(r)}" + ("  *best*" if r["improved"] else ""), markup=False, highlight=False)
+        elif not self.ui.quiet:
+            self.ui.info(f"step {r['step']:,}  {self._line(r)}" + ("  *best*" if r["improved"] else ""))
+
+    def on_end(self, summary: dict) -> None:
+        if self.live is not None:
+            self.live.stop()

@@ -1,0 +1,176 @@
+"""Run directories: turn the train command's inputs into a ready Trainer, fresh or resumed.
+
+A run directory holds ``config.json`` (model, training and data, resolved), ``tokenizer.json``,
+``metrics.jsonl``, ``best.pt`` and ``last.pt``; when training starts from text files it also holds
+``data/``, the tokenize output made with the same tokenizer code, so a run is self-contained.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from seqtool import __version__
+from seqtool.errors import CheckpointError, ConfigError, CorpusError, OutputError, UsageError
+from seqtool.fsio import atomic_write_bytes, check_output_dir
+from seqtool.models.config import ModelConfig
+
+# Defaults that depend on the tokenization level. Char level follows char-rnn (one-hot inputs,
+# long windows); word level follows Zaremba et al. 2014 / pytorch examples (embeddings, tied output).
+LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "char": {"hidden": 512, "layers": 2, "embed_dim": 0, "dropout": 0.1, "tie_weights": False, "batch_size": 32, "bptt": 128},
+    "word": {"hidden": 256, "layers": 2, "embed_dim": 256, "dropout": 0.4, "tie_weights": True, "batch_size": 20, "bptt": 35},
+}
+
+
+def level_defaults(level: str) -> dict[str, Any]:
+    return LEVEL_DEFAULTS["char" if level == "char" else "word"]
+
+
+@dataclass
+class DataSpec:
+    """Where a run's ids come from: a tokenize output directory."""
+
+    dir: Path
+
+    def load(self):
+        from seqtool.data import load_ids
+        from seqtool.text import load_tokenizer
+
+        tok = load_tokenizer(self.dir)
+        train = load_ids(self.dir / "train.npy")
+        val_path = self.dir / "val.npy"
+        if not val_path.exists():
+            raise CorpusError(
+                f"{self.dir}: has no validation ids (val.npy); re-run seqtool tokenize with --val-fraction 0.1 or --val FILE"
+            )
+        val = load_ids(val_path)
+        if len(train) and int(train.max()) >= len(tok.vocab):
+            raise CheckpointError(f"{self.dir}: train.npy has ids beyond its tokenizer's vocabulary; re-run seqtool tokenize")
+        return tok, train, val
+
+
+def is_tokenized_dir(p: Path) -> bool:
+    return p.is_dir() and (p / "tokenizer.json").is_file() and (p / "train.npy").is_file()
+
+
+def prepare_data(
+    data: list[str],
+    run_dir: Path,
+    tok_options,
+    val: list[str] | None,
+    val_fraction: float | None,
+    errors: str,
+    progress: Callable | None = None,
+) -> DataSpec:
+    """A tokenize output directory as it is, or text files tokenized into ``run_dir/data``."""
+    if len(data) == 1 and Path(data[0]).is_dir():
+        d = Path(data[0])
+        if not is_tokenized_dir(d):
+            raise CorpusError(f"{d}: not a seqtool tokenize output (no tokenizer.json/train.npy); give text files or run seqtool tokenize")
+        if val or val_fraction:
+            raise UsageError("--val/--val-fraction apply to text files; a tokenize directory brings its own val.npy")
+        return DataSpec(d.resolve())
+    from seqtool.text.pipeline import TokenizeJob, run_tokenize
+
+    job = TokenizeJob(inputs=data, out=run_dir / "data", options=tok_options, val=val,
+                      val_fraction=None if val else (val_fraction or 0.1), errors=errors)
+    run_tokenize(job, progress=progress)
+    return DataSpec((run_dir / "data").resolve())
+
+
+def make_run_dir(run_dir: Path, force: bool) -> None:
+    check_output_dir(run_dir, force)
+    if run_dir.exists() and force:
+        shutil.rmtree(run_dir)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise OutputError(f"--out {run_dir}: cannot write here ({e.strerror}); choose another directory") from None
+
+
+def model_config(vocab_size: int, level: str, given: dict[str, Any]) -> ModelConfig:
+    """ModelConfig from the options given (None = the level's default)."""
+    d = level_defaults(level)
+    kw = {k: (d[k] if v is None and k in d else v) for k, v in given.items()}
+    kw = {k: v for k, v in kw.items() if v is not None}
+    return ModelConfig(vocab_size=vocab_size, **kw).validate()
+
+
+def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec) -> dict:
+    config = {
+        "seqtool_version": __version__,
+        "model": mcfg.to_dict(),
+        "train": tcfg.to_dict(),
+        "data": {"dir": str(data.dir)},
+        "level": tok.level,
+    }
+    atomic_write_bytes(run_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
+    tok.save(run_dir / "tokenizer.json")
+    return config
+
+
+def build_trainer(
+    run_dir: Path,
+    mcfg: ModelConfig,
+    tcfg,
+    tok,
+    train_ids,
+    val_ids,
+    data: DataSpec,
+    device,
+    callbacks=None,
+    pretrained: Path | None = None,
+    notify: Callable[[str], None] | None = None,
+):
+    import torch
+
+    from seqtool.models import build_model, load_pretrained_vectors
+    from seqtool.training import Trainer
+
+    torch.manual_seed(tcfg.seed)  # weights and dropout masks: same seed, same run (bit for bit on CPU)
+    model = build_model(mcfg)
+    if pretrained is not None:
+        if mcfg.embed_dim == 0:
+            raise ConfigError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
+        matrix, cov = load_pretrained_vectors(pretrained, tok.vocab.tokens, mcfg.embed_dim, seed=tcfg.seed)
+        model.set_embeddings(matrix, mcfg.freeze_embeddings)
+        if notify:
+            notify(f"pretrained vectors ({cov['format']}, dim {cov['dim']}): {cov['found']:,} of {cov['total']:,} vocabulary tokens found "
+                   f"({cov['found'] / max(cov['total'], 1):.1%})")
+    model.to(device)
+    extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": {"dir": str(data.dir)}, "seqtool_version": __version__}
+    return Trainer(model, tcfg, train_ids, val_ids, run_dir, extra, device, callbacks)
+
+
+def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None):
+    """A Trainer that continues ``run_dir`` from its ``last.pt`` exactly where it stopped."""
+    from seqtool.checkpoint import load_checkpoint
+    from seqtool.models import ModelConfig as MC
+    from seqtool.training import TrainConfig, resolve_device
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise CheckpointError(f"--resume {run_dir}: not a seqtool run directory (no config.json); give the --out of an earlier seqtool train")
+    ckpt = load_checkpoint(run_dir, prefer="last")
+    if "optimizer_state" not in ckpt or "train_config" not in ckpt:
+        raise CheckpointError(f"{ckpt['path']}: has no training state to resume from")
+    mcfg = MC.from_dict(ckpt["model_config"])
+    tcfg = TrainConfig.from_dict(ckpt["train_config"])
+    tcfg = dataclasses.replace(tcfg, **{k: v for k, v in overrides.items() if v is not None}).validate()
+    data = DataSpec(Path(ckpt["data"]["dir"]))
+    if not data.dir.exists():
+        raise CheckpointError(f"--resume {run_dir}: its data directory {data.dir} is gone; restore it to resume")
+    tok, train_ids, val_ids = data.load()
+    if tok.to_dict()["vocab"] != ckpt["tokenizer"]["vocab"] or tok.level != ckpt["tokenizer"]["level"]:
+        raise CheckpointError(f"--resume {run_dir}: the tokenizer in {data.dir} does not match the checkpoint's; the data was re-tokenized differently")
+    device = resolve_device(tcfg.device)
+    trainer = build_trainer(run_dir, mcfg, tcfg, tok, train_ids, val_ids, data, device, callbacks)
+    trainer.restore(ckpt)
+    return trainer, tok
