@@ -215,6 +215,9 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.schedule = LRSchedule(cfg.schedule, cfg.warmup, self.total_steps, cfg.time_budget)
         self.autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        self.precision_note = None
+        if self.autocast["enabled"]:
+            self._check_autocast()
         # Position and carried state; restored exactly on resume.
         self.step = 0
         self.epoch = 0
@@ -224,6 +227,20 @@ class Trainer:
         self.bad_evals = 0
         self.elapsed_before = 0.0
         self.metrics_path = self.run_dir / "metrics.jsonl"
+
+    def _check_autocast(self) -> None:
+        """Fall back to fp32 where this device has no bf16 kernel for the model (e.g. oneDNN's LSTM on some CPUs)."""
+        x, _ = get_window(self.train_data, 0, min(self.cfg.bptt, 2))
+        try:
+            with torch.autocast(**self.autocast):
+                logits, _ = self.model(x[:, :1])
+            logits.float().sum().backward()
+        except RuntimeError as e:
+            self.autocast["enabled"] = False
+            first = str(e).strip().splitlines()[0][:100]
+            self.precision_note = f"--precision bf16 is not supported for this model on {self.device.type} ({first}); training in fp32"
+        finally:
+            self.model.zero_grad(set_to_none=True)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c = self.cfg
@@ -314,6 +331,7 @@ class Trainer:
             "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows,
             "tokens_per_step": tokens_per_step, "device": str(self.device), "time_budget": cfg.time_budget,
             "params": sum(p.numel() for p in self.model.parameters()),
+            "precision": "bf16" if self.autocast["enabled"] else "fp32", "precision_note": self.precision_note,
         })
         check_every_step = self.device.type == "cpu"  # a .item() per step is free on CPU, a sync on GPU
         loss_sum = torch.zeros((), device=self.device)

@@ -22,7 +22,7 @@ class Ui:
         self.quiet = quiet
         self.json_mode = json_mode
         self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False)
+        self.err = Console(stderr=True, highlight=False, soft_wrap=True)
 
     @property
     def show_results(self) -> bool:

@@ -226,6 +226,8 @@ class ProgressRenderer:
 
     def on_start(self, info: dict) -> None:
         self.info = info
+        if info.get("precision_note"):
+            self.ui.warn(info["precision_note"])
         if self.ui.quiet or not self.ui.err.is_terminal:
             return
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

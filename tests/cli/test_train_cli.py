@@ -1,0 +1,125 @@
+"""``seqtool train`` through the CLI: a run end to end, --summary, resume, Ctrl-C, bad input."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from seqtool.cli import app
+from seqtool.models import ModelConfig, build_model
+
+runner = CliRunner()
+TEXT = "the quick brown fox jumps over the lazy dog.\n" * 80
+SMALL = ["--hidden", "24", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--log-every", "5"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def corpus(write):
+    return write("c.txt", TEXT)
+
+
+def test_train_from_text_writes_a_complete_run_directory(tmp_path, corpus):
+    out = tmp_path / "run"
+    r = run("train", corpus, "--out", out, *SMALL, "--max-steps", "20", "--eval-every", "10", "--json", "--quiet")
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.stdout)
+    assert summary["steps"] == 20 and summary["stopped"] == "max steps reached"
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "tokenizer.json", "metrics.jsonl", "best.pt", "last.pt", "data"} <= names
+    config = json.loads((out / "config.json").read_text())
+    assert config["model"]["hidden"] == 24 and config["train"]["bptt"] == 16 and config["level"] == "char"
+    ck = torch.load(out / "last.pt", weights_only=True)
+    assert ck["step"] == 20 and ck["tokenizer"]["level"] == "char"
+
+
+def test_resume_raises_the_budget_and_continues(tmp_path, corpus):
+    out = tmp_path / "run"
+    assert run("train", corpus, "--out", out, *SMALL, "--max-steps", "10", "--eval-every", "10", "--quiet").exit_code == 0
+    r = run("train", "--resume", out, "--max-steps", "20", "--quiet", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["steps"] == 20
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 15, 20]
+
+
+def test_summary_counts_match_the_model(tmp_path, corpus):
+    r = run("train", corpus, "--summary", "--json", "--cell", "gru", "--hidden", "32", "--layers", "2", "--embed-dim", "16")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    model = build_model(ModelConfig(**s["config"]))
+    assert s["total_params"] == sum(p.numel() for p in model.parameters())
+    assert s["total_params"] == sum(layer["params"] for layer in s["layers"])
+    assert [layer["layer"] for layer in s["layers"]] == ["embedding", "gru[0]", "gru[1]", "decoder"]
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--cell", "transformer"], 1, "--cell"),
+    (["--tie-weights", "--embed-dim", "8"], 1, "--tie-weights"),
+    (["--batch-size", "64", "--bptt", "200"], 1, "needs at least 12,864"),
+    (["--optimizer", "rmsprop"], 1, "--optimizer"),
+    (["--time-budget", "soon"], 1, "--time-budget"),
+    (["--level", "ngram"], 2, "--level ngram"),
+    (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], 1, "--device"),
+])
+def test_bad_options_one_line_errors(tmp_path, corpus, args, code, message):
+    out = tmp_path / "run"
+    r = run("train", corpus, "--out", out, "--max-steps", "2", *args)
+    assert r.exit_code == code, r.output
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_resume_errors(tmp_path, corpus):
+    r = run("train", "--resume", tmp_path / "nowhere")
+    assert r.exit_code == 1 and "not a seqtool run directory" in r.stderr
+    out = tmp_path / "run"
+    assert run("train", corpus, "--out", out, *SMALL, "--max-steps", "5", "--eval-every", "5", "--quiet").exit_code == 0
+    (out / "last.pt").write_bytes(b"garbage" * 100)
+    r = run("train", "--resume", out)
+    assert r.exit_code == 1 and "not a readable seqtool checkpoint" in r.stderr
+    # Re-tokenize the data differently behind the run's back: a tokenizer mismatch.
+    out2 = tmp_path / "run2"
+    assert run("train", corpus, "--out", out2, *SMALL, "--max-steps", "5", "--eval-every", "5", "--quiet").exit_code == 0
+    other = tmp_path / "other.txt"
+    other.write_text("completely different alphabet XYZ 123\n" * 50)
+    assert run("tokenize", other, "--level", "char", "--out", out2 / "data", "--force", "--val-fraction", "0.1").exit_code == 0
+    r = run("train", "--resume", out2)
+    assert r.exit_code == 1 and "does not match" in r.stderr
+
+
+def test_output_dir_refused_and_unwritable(tmp_path, corpus):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "precious").write_text("x")
+    r = run("train", corpus, "--out", out, "--max-steps", "2")
+    assert r.exit_code == 1 and "--force" in r.stderr and (out / "precious").exists()
+    r = run("train", corpus, "--out", corpus / "sub", "--max-steps", "2")  # a path under a file
+    assert r.exit_code == 1 and "--out" in r.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_last_and_exits_130_with_the_resume_command(tmp_path, corpus):
+    out = tmp_path / "run"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "seqtool", "train", str(corpus), "--out", str(out), *SMALL, "--max-steps", "100000", "--eval-every", "100000", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.time() + 60
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert f"seqtool train --resume {out}" in err
+    ck = torch.load(out / "last.pt", weights_only=True)
+    assert ck["step"] >= 5
