@@ -7,7 +7,9 @@ layer. Dropout is applied between layers, as ``nn.LSTM(dropout=p)`` does. Parame
 ``<name>_l<k>`` for layer k, like the fused modules, so per-layer counts are easy to read off.
 
 Speed: the input projections ``U x(t) + b`` of all time steps are one matmul before the loop,
-and the loop does the least it can per step (one addmm and one or two pointwise ops).
+and the loop does the least it can per step (one addmm and one or two pointwise ops). The loops
+are plain Python: torch.jit.script made forward+backward slower on CPU (measured with
+benchmarks/bench_cells.py, torch 2.13: leaky 55k vs 84k tokens/s, skip 43k vs 54k).
 """
 from __future__ import annotations
 

@@ -110,16 +110,24 @@ class LanguageModel(nn.Module):
             return self.drop(self.encoder(ids))  # (T, B, E)
         return F.one_hot(ids, self.cfg.vocab_size).to(self.decoder.weight.dtype)  # (T, B, V)
 
-    def forward(self, ids: torch.Tensor, state=None):
+    def hidden_states(self, ids: torch.Tensor, state=None):
+        """ids (T, B) -> top-layer hidden states h(t) (T, B, H) and the new state, before the decoder.
+
+        ``forward`` is ``decoder(dropout(h))`` on top of this; it is exposed for looking at h(t)
+        itself (e.g. gradients of the loss with respect to each time step's hidden state).
+        """
         if ids.dim() != 2:
             raise ValueError(f"ids must be time-major (T, B); got shape {tuple(ids.shape)}")
         x = self.inputs(ids)  # (T, B, D)
         if self.cfg.cell == "jordan":
             # Teacher forcing: y(t-1), the fed-back previous output, is the current input token.
-            out, state = self.rnn(x, ids, state)  # (T, B, H)
-        else:
-            out, state = self.rnn(x, state)  # (T, B, H)
-        logits = self.decoder(self.drop(out))  # (T, B, V)
+            return self.rnn(x, ids, state)  # (T, B, H), ()
+        return self.rnn(x, state)  # (T, B, H), state
+
+    def forward(self, ids: torch.Tensor, state=None):
+        """ids (T, B) -> logits (T, B, V) of the next token at every step, and the new state."""
+        out, state = self.hidden_states(ids, state)  # (T, B, H)
+        logits = self.decoder(self.drop(out))  # (T, B, V): o(t) = c + V h(t)
         return logits, state
 
     # ----------------------------------------------------------------- embeddings
@@ -187,7 +195,7 @@ def layer_param_formula(
 
 
 def summary_rows(model: LanguageModel) -> list[tuple[str, str, int]]:
-    """Keras-style summary: (layer name, output shape, trainable-or-not parameter count) per layer.
+    """Keras-style summary: (layer name, output shape, parameter count) per layer, frozen ones included.
 
     Counts come from the tensors themselves; a parameter shared by two layers (tied weights) is
     counted once, in the embedding, so ``sum(n for *_, n in rows) == sum(p.numel() for p in

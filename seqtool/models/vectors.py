@@ -60,12 +60,17 @@ def _detect(path: Path, first: bytes, second: bytes) -> tuple[str, int]:
         fields = first.decode("utf-8").split()
     except UnicodeDecodeError:
         fields = []
-    if len(fields) >= 2:
+    # GloVe: the trailing numbers are the vector; a word may hold spaces ("new york") or be a number.
+    numbers = 0
+    for field in reversed(fields):
         try:
-            [float(f) for f in fields[1:]]
-            return "glove", len(fields) - 1
+            float(field)
         except ValueError:
-            pass
+            break
+        numbers += 1
+    dim = min(numbers, len(fields) - 1)
+    if dim >= 1:
+        return "glove", dim
     raise ConfigError(
         f"{path}: unknown vector format; expected word2vec text or binary (header 'N D') "
         "or GloVe text ('word f1 ... fD' per line)"
