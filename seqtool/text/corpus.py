@@ -75,7 +75,7 @@ def read_text(path: str | Path, errors: str = "strict") -> str:
 def iter_chunks(
     sources: list[Source],
     errors: str = "strict",
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
     progress: ProgressFn | None = None,
 ) -> Iterator[str]:
     """Decoded text of ``sources`` in order, in chunks that end on a line boundary."""
@@ -87,7 +87,7 @@ def iter_split_chunks(
     sources: list[Source],
     val_fraction: float | None,
     errors: str = "strict",
-    chunk_bytes: int = CHUNK_BYTES,
+    chunk_bytes: int | None = None,
     progress: ProgressFn | None = None,
 ) -> Iterator[tuple[str, str]]:
     """Yield ``(split, text)`` with split "train" or "val".
@@ -95,6 +95,7 @@ def iter_split_chunks(
     With ``val_fraction`` the last fraction of the bytes (across all sources, moved forward to the
     next line start) is "val"; without it everything is "train".
     """
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     total = sum(s.size for s in sources)
     cut = None if not val_fraction else int(total * (1.0 - val_fraction))
     offset = 0  # bytes before the current chunk, across sources

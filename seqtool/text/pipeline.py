@@ -20,8 +20,11 @@ import numpy as np
 from seqtool.errors import ConfigError, CorpusError, UsageError
 from seqtool.fsio import atomic_dir, check_output_dir
 from seqtool.text.corpus import Source, iter_split_chunks, open_sources
+from seqtool.text import parallel
+from seqtool.text.parallel import chunk_mapper
 from seqtool.text.tokenizers import (
     DROPPED,
+    CharTokenizer,
     Interner,
     Tokenizer,
     TokenizerOptions,
@@ -210,12 +213,16 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
             it = _chain(it, (("val", t) for _, t in iter_split_chunks(val_sources, None, job.errors, progress=tick(phase))))
         return it
 
-    with atomic_dir(job.out, job.force) as tmp:
+    with atomic_dir(job.out, job.force) as tmp, chunk_mapper(all_bytes) as pmap:
         if isinstance(tok, UnitTokenizer):
-            blocks = _one_pass(tok, pieces("reading"), tmp, splits)
+            blocks = _one_pass(tok, pieces("reading"), tmp, splits, pmap)
         else:
-            tok.fit(_until_val(iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick("fitting"))))
-            blocks = ((split, tok.encode_raw(text)) for split, text in pieces("encoding"))
+            train_text = _until_val(iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick("fitting")))
+            if isinstance(tok, CharTokenizer):
+                tok.fit_chunk_counts(r for _, r in pmap(parallel.char_counts, ((None, (tok, t)) for t in train_text)))
+            else:
+                tok.fit(train_text)
+            blocks = pmap(parallel.encode_raw, ((split, (tok, text)) for split, text in pieces("encoding")))
         stats = {sp: SplitStats(docs=[] if want_docs else None) for sp in splits}
         writers: dict[str, NpyWriter] = {}
         subword_counts = None
@@ -247,17 +254,20 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
     return report
 
 
-def _one_pass(tok: UnitTokenizer, pieces, tmp: Path, splits: list[str], block: int = 1 << 22):
+def _one_pass(tok: UnitTokenizer, pieces, tmp: Path, splits: list[str], pmap, block: int = 1 << 22):
     """Word-like levels in one read of the corpus: provisional ids to scratch files, then remap.
 
     Tokens get provisional ids in first-occurrence order while they are counted; once the
     vocabulary is known a lookup table maps the scratch files to the final ids, block by block.
+    Chunks are split and interned locally by ``pmap`` (in worker processes on big corpora); the
+    local vocabularies are merged here, in corpus order, so first occurrence is preserved.
     """
     interner = Interner()
     counts = np.zeros(1, np.int64)
     scratch = {sp: open(tmp / f".{sp}.provisional", "wb") for sp in splits}
-    for split, text in pieces:
-        ids = interner.ids(tok.units(text))
+    for split, (local_tokens, local_ids) in pmap(parallel.local_units, ((sp, (tok, text)) for sp, text in pieces)):
+        to_global = np.fromiter(map(interner._new, local_tokens), dtype=np.int32, count=len(local_tokens))
+        ids = to_global[local_ids]
         ids.tofile(scratch[split])
         if split == "train":
             counts = add_counts(counts, ids, len(interner.tokens))

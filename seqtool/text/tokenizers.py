@@ -243,18 +243,18 @@ class CharTokenizer(Tokenizer):
         return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
     def fit(self, chunks: Iterable[str]) -> "CharTokenizer":
+        from seqtool.text.parallel import char_counts
+
+        return self.fit_chunk_counts(char_counts(self, chunk) for chunk in chunks)
+
+    def fit_chunk_counts(self, results: Iterable[tuple[np.ndarray, list[int]]]) -> "CharTokenizer":
+        """Build the vocabulary from per-chunk (code point counts, first-occurrence order), in corpus order."""
         counts = np.zeros(128, dtype=np.int64)
-        order: list[int] = []  # code points in first-occurrence order
-        for chunk in chunks:
-            cps = self._codepoints(chunk)
-            if len(cps) == 0:
-                continue
-            bc = _bincount(cps)
+        order: list[int] = []  # code points in first-occurrence order over the whole corpus
+        for bc, chunk_order in results:
             if len(bc) > len(counts):
                 counts = np.concatenate([counts, np.zeros(len(bc) - len(counts), np.int64)])
-            new = np.flatnonzero((bc > 0) & (counts[: len(bc)] == 0))
-            if len(new):
-                order.extend(_first_occurrence_order(cps, new))
+            order.extend(c for c in chunk_order if counts[c] == 0)
             counts[: len(bc)] += bc
         ordered = {chr(c): int(counts[c]) for c in order}
         self.total_counts = ordered

@@ -1,0 +1,43 @@
+"""The tokenize job: worker processes and many small chunks give exactly the single-process output."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from seqtool.text import corpus, parallel
+from seqtool.text.pipeline import TokenizeJob, run_tokenize
+from seqtool.text.tokenizers import TokenizerOptions
+
+TEXT = "".join(f"Line {i}: the {'cat' if i % 3 else 'dög'} sat, on mat {i % 7}!\n" for i in range(400)) + "tail without newline ✓"
+
+
+def outputs(out):
+    return (
+        (out / "tokenizer.json").read_text(),
+        np.load(out / "train.npy").tolist(),
+        np.load(out / "val.npy").tolist(),
+        {k: v for k, v in json.loads((out / "stats.json").read_text()).items() if k != "inputs"},
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["char", "word", "ngram"])
+def test_parallel_small_chunks_equal_single_process(tmp_path, write, monkeypatch, level):
+    src = str(write("c.txt", TEXT))
+    opts = TokenizerOptions(level=level, oov_token="<unk>", num_words=20)
+    run_tokenize(TokenizeJob([src], tmp_path / "serial", opts, val_fraction=0.2))
+    monkeypatch.setattr(corpus, "CHUNK_BYTES", 97)  # many chunks, boundaries everywhere
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)  # worker processes even for a small file
+    run_tokenize(TokenizeJob([src], tmp_path / "parallel", opts, val_fraction=0.2))
+    assert outputs(tmp_path / "serial") == outputs(tmp_path / "parallel")
+
+
+def test_line_length_statistics(tmp_path, write):
+    src = str(write("c.txt", "a b c\n\nd\ne f\n"))
+    report = run_tokenize(TokenizeJob([src], tmp_path / "o", TokenizerOptions(level="word")))
+    ll = report["train"]["line_length"]
+    assert report["train"]["lines"] == 4
+    assert (ll["min"], ll["p50"], ll["max"], ll["mean"]) == (0, 1, 3, 1.5)
+    assert report["train"]["tokens"] == 6 + 4  # words + one <eos> per line
