@@ -123,3 +123,19 @@ def test_ctrl_c_saves_last_and_exits_130_with_the_resume_command(tmp_path, corpu
     assert f"seqtool train --resume {out}" in err
     ck = torch.load(out / "last.pt", weights_only=True)
     assert ck["step"] >= 5
+
+
+def test_pretrained_glove_vectors_reported_and_frozen(tmp_path, write):
+    words = write("w.txt", "the cat sat on the mat\nthe dog ate my homework\n" * 40)
+    glove = write("g.txt", "the 0.1 0.2 0.3 0.4\ncat 0.5 0.6 0.7 0.8\nzebra 1 1 1 1\n")
+    out = tmp_path / "run"
+    r = run("train", words, "--level", "word", "--out", out, "--embed-dim", "4", "--hidden", "8", "--layers", "1", "--no-tie-weights",
+            "--pretrained-embeddings", glove, "--freeze-embeddings", "--batch-size", "4", "--bptt", "8", "--max-steps", "5", "--eval-every", "5")
+    assert r.exit_code == 0, r.output
+    assert "glove" in r.stderr and "2 of" in r.stderr
+    ck = torch.load(out / "last.pt", weights_only=True)
+    tokens = ck["tokenizer"]["vocab"]["tokens"]
+    emb = ck["model_state"]["encoder.weight"]
+    torch.testing.assert_close(emb[tokens.index("cat")], torch.tensor([0.5, 0.6, 0.7, 0.8]))
+    r = run("train", words, "--level", "word", "--out", tmp_path / "r2", "--embed-dim", "8", "--pretrained-embeddings", glove, "--max-steps", "2")
+    assert r.exit_code == 1 and "dimension 4" in r.stderr
