@@ -339,6 +339,7 @@ class Trainer:
         clipped = torch.zeros((), device=self.device)
         n_log, t_log, tokens_log = 0, time.monotonic(), 0
         last_val: float | None = None
+        last_rec: dict = {}
         stop_reason = None
         just_evaluated = False
         clip = cfg.clip_norm if cfg.clip_norm > 0 else math.inf
@@ -389,6 +390,7 @@ class Trainer:
                 }
                 loss_sum.zero_(), norm_sum.zero_(), clipped.zero_()
                 n_log, t_log, tokens_log = 0, now, 0
+                last_rec = rec
             if self.step % eval_every == 0:
                 last_val = self._validate(rec)
                 just_evaluated = True
@@ -405,14 +407,17 @@ class Trainer:
             self.cb.on_end(summary)
             return summary
         if not just_evaluated:
-            now = time.monotonic()
-            train_loss = float(loss_sum) / max(n_log, 1)
-            rec = {
-                "step": self.step, "epoch": round(self.epoch + self.window / self.windows, 4),
-                "train_loss": train_loss, "train_ppl": _ppl(train_loss), "train_bits_per_token": train_loss / math.log(2),
-                "tokens_per_sec": tokens_log / max(now - t_log, 1e-9), "grad_norm": float(norm_sum) / max(n_log, 1),
-                "clipped_frac": float(clipped) / max(n_log, 1), "lr": lr, "elapsed": round(self.elapsed_before + self._elapsed(), 3),
-            }
+            if n_log:  # steps since the last log line: report them with the final validation
+                now = time.monotonic()
+                train_loss = float(loss_sum) / n_log
+                rec = {
+                    "step": self.step, "epoch": round(self.epoch + self.window / self.windows, 4),
+                    "train_loss": train_loss, "train_ppl": _ppl(train_loss), "train_bits_per_token": train_loss / math.log(2),
+                    "tokens_per_sec": tokens_log / max(now - t_log, 1e-9), "grad_norm": float(norm_sum) / n_log,
+                    "clipped_frac": float(clipped) / n_log, "lr": lr, "elapsed": round(self.elapsed_before + self._elapsed(), 3),
+                }
+            else:  # the last step was just logged: its line gains the validation figures
+                rec = last_rec
             last_val = self._validate(rec)
         summary = self._summary(stop_reason, last_val, self.run_dir / "last.pt")
         self.cb.on_end(summary)

@@ -1,0 +1,82 @@
+"""``seqtool eval``: parse options, call seqtool.evaluation, render tables and the free-running chart."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seqtool.cli import options as opt
+from seqtool.cli.console import Ui
+
+EXAMPLES = """
+[bold]Examples[/bold]
+
+  seqtool train sample_corpora/fables.txt --level char --time-budget 2m --out runs/fables-lstm
+
+  seqtool eval runs/fables-lstm sample_corpora/fables.txt
+
+  seqtool eval runs/fables-lstm/best.pt sample_corpora/fables.txt sample_corpora/words.txt --json
+
+  seqtool eval runs/fables-lstm sample_corpora/fables.txt --free-running 20 --positions 500
+
+  head -n 200 sample_corpora/words.txt | seqtool eval runs/fables-lstm -
+"""
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval", help="Score new text with a trained model: loss, perplexity, bits per token, OOV rate; --free-running K shows how errors compound without teacher forcing.", epilog=EXAMPLES)(eval_cmd)
+
+
+def eval_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A seqtool train run directory (its best.pt) or a checkpoint file.", show_default=False)],
+    files: Annotated[list[str], typer.Argument(help="UTF-8 text files to score (each on its own), or - for stdin.", show_default=False)],
+    free_running: Annotated[Optional[int], typer.Option("--free-running", help="Also let the model continue K tokens on its own (greedy) from many positions and compare with the text.", show_default=False)] = None,
+    positions: Annotated[int, typer.Option("--positions", help="Free-running start positions per file, spread evenly.")] = 200,
+    window: Annotated[int, typer.Option("--window", help="Tokens per forward call; the state is carried across, so the result does not depend on it.")] = 1024,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")] = "auto",
+    errors: opt.Errors = "strict",
+    quiet: opt.Quiet = False,
+    json_out: opt.Json = False,
+) -> None:
+    from seqtool import evaluation
+    from seqtool.sampling import load_model
+    from seqtool.text.corpus import iter_chunks, open_sources
+    from seqtool.training import resolve_device
+
+    ui = Ui(quiet=quiet, json_mode=json_out)
+    evaluation.check_options(window, free_running, positions)
+    lm = load_model(checkpoint, resolve_device(device))
+    sources = open_sources(files)
+    texts = ((s.name, "".join(iter_chunks([s], errors=errors))) for s in sources)
+    with ui.progress("scoring", None) as bar:
+        report = evaluation.evaluate(lm.model, lm.tokenizer, texts, window, free_running, positions,
+                                     progress=lambda name, done, n: bar.update(done, f"scoring {name}"))
+    if json_out:
+        ui.emit_json({"checkpoint": lm.path, **report.to_dict()})
+        return
+    per = "char" if report.level == "char" else "token"
+    rows = [(f.name, f.tokens, round(f.loss, 4), round(f.perplexity, 3), round(f.bits_per_token, 4), f"{f.oov_rate:.2%}")
+            for f in report.files]
+    if len(report.files) > 1:
+        t = report.total
+        rows.append(("total", t.tokens, round(t.loss, 4), round(t.perplexity, 3), round(t.bits_per_token, 4), f"{t.oov_rate:.2%}"))
+    ui.table(f"seqtool eval ({report.level} level)", ["file", "tokens", "loss (nats/token)", "perplexity", f"bits/{per}", "OOV"], rows, numeric=(1, 2, 3, 4, 5))
+    if report.free_running is not None:
+        _free_running(ui, report.free_running)
+
+
+def _free_running(ui: Ui, fr) -> None:
+    tf = fr.teacher_forced_accuracy
+    rows = [(j + 1, f"{a:.1%}", f"{c:.1%}") for j, (a, c) in enumerate(zip(fr.accuracy, fr.all_correct))]
+    ui.table(f"free running from {fr.positions:,} positions (greedy); teacher-forced next-token accuracy {tf:.1%}",
+             ["steps ahead", "matches the text", "all steps so far match"], rows, numeric=(0, 1, 2))
+    if not ui.show_results:
+        return
+    width = 40
+    ui.out.print(f"\nmatch rate by steps ahead (| = teacher-forced accuracy {tf:.1%})", markup=False)
+    mark = min(width - 1, round(tf * width))
+    for j, a in enumerate(fr.accuracy):
+        bar = list(("█" * round(a * width)).ljust(width))
+        bar[mark] = "|" if bar[mark] == " " else "┃"
+        ui.out.print(f"{j + 1:>4} {''.join(bar)} {a:6.1%}", markup=False)
