@@ -25,6 +25,15 @@ class SeqtoolGroup(TyperGroup):
     def list_commands(self, ctx):  # keep the order commands were registered in
         return list(self.commands)
 
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # The reader went away (`| head`): stop quietly with success. Caught here, inside
+            # typer's own handler, which would otherwise exit 1.
+            with_devnull_stdout()
+            return 0
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         from typer.exceptions import Abort, Exit, TyperException
 
@@ -35,10 +44,6 @@ class SeqtoolGroup(TyperGroup):
         except (Abort, KeyboardInterrupt):
             stderr_line("seqtool: interrupted")
             code = 130
-        except BrokenPipeError:
-            # The reader went away (e.g. `| head`): stop quietly.
-            with_devnull_stdout()
-            code = 0
         except SeqtoolError as e:
             if is_debug():
                 raise

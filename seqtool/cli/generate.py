@@ -69,21 +69,14 @@ def generate(
     for w in p.warnings:
         ui.warn(w)
     out = None if json_out else TextRenderer(ui, num_samples, p.text if echo else "", sampling.joiner(lm.tokenizer, p.text) if echo else "", show_probs)
-    try:
-        result = sampling.generate(lm.model, lm.tokenizer, p.ids, length=length, num_samples=num_samples, decoding=decoding, seed=seed,
-                                   stop=stops, on_text=out.piece if out else None, stats=json_out or show_probs)
-        if json_out:
-            ui.emit_json({"checkpoint": lm.path, "prompt": p.text, "prompt_tokens": result.prompt_tokens, "unknown_in_prompt": p.unknown,
-                          "seed": result.seed, "decoding": decoding.to_dict(), "length": length,
-                          "samples": [s.to_dict(lm.tokenizer) for s in result.samples]})
-        else:
-            out.finish()
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop generating and exit 0. Handled here because typer's
-        # own EPIPE handler runs before SeqtoolGroup's and exits 1.
-        from seqtool.cli import with_devnull_stdout
-
-        with_devnull_stdout()
+    result = sampling.generate(lm.model, lm.tokenizer, p.ids, length=length, num_samples=num_samples, decoding=decoding, seed=seed,
+                               stop=stops, on_text=out.piece if out else None, stats=json_out or show_probs)
+    if json_out:
+        ui.emit_json({"checkpoint": lm.path, "prompt": p.text, "prompt_tokens": result.prompt_tokens, "unknown_in_prompt": p.unknown,
+                      "seed": result.seed, "decoding": decoding.to_dict(), "length": length,
+                      "samples": [s.to_dict(lm.tokenizer) for s in result.samples]})
+    else:
+        out.finish()
 
 
 def _unescape(s: str) -> str:
