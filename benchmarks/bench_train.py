@@ -3,6 +3,7 @@
     python benchmarks/bench_train.py throughput [--steps 200]   # PTB word config, ratio vs plain loop
     python benchmarks/bench_train.py char [--minutes 10]        # tiny shakespeare char LSTM, val loss
     python benchmarks/bench_train.py word [--minutes 30]        # PTB word LSTM, test perplexity
+    (other options, e.g. --threads 1 --hidden 384, are passed on to seqtool train)
 
 Corpora come from ../shared/corpora (benchmarks only; tests never use them). Each mode prints one
 JSON document with its figures and the command that reproduces it. The throughput mode measures
@@ -150,7 +151,7 @@ def run_train(cmd: list[str]) -> dict:
 
 
 def char_quality(args) -> dict:
-    out = HERE / "_work" / "shakespeare-char"
+    out = HERE / "_work" / f"shakespeare-char{args.tag}"
     cmd = ["train", str(SHARED / "tinyshakespeare.txt"), "--level", "char", "--val-fraction", "0.1", "--time-budget", f"{args.minutes}m",
            "--out", str(out), "--force", "--eval-every", str(args.eval_every), *args.extra]
     t0 = time.perf_counter()
@@ -196,7 +197,7 @@ def word_quality(args) -> dict:
     work = HERE / "_work"
     work.mkdir(exist_ok=True)
     d = tokenize_ptb(work)
-    out = work / "ptb-run"
+    out = work / f"ptb-run{args.tag}"
     cmd = ["train", str(d), "--time-budget", f"{args.minutes}m", "--out", str(out), "--force", "--eval-every", str(args.eval_every), *args.extra]
     t0 = time.perf_counter()
     s = run_train(cmd)
@@ -217,8 +218,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--minutes", type=float, default=None)
     ap.add_argument("--eval-every", type=int, default=500)
-    ap.add_argument("extra", nargs="*", help="extra seqtool train options (after --)")
-    args = ap.parse_args()
+    ap.add_argument("--tag", default="", help="suffix for the run directory under benchmarks/_work")
+    args, args.extra = ap.parse_known_args()  # anything else is passed on to seqtool train
     if not SHARED.exists():
         sys.exit(f"bench_train: {SHARED} not found; the benchmark needs the shared corpora")
     if args.mode == "throughput":
