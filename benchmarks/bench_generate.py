@@ -1,6 +1,6 @@
 """Generation speed: seqtool's free-running loop against a bare torch loop of the same model.
 
-A char LSTM 2x512 (one-hot inputs, the char defaults of ``seqtool train``; vocabulary of
+A char LSTM 2x512 (one-hot inputs, the size issue 4 names; vocabulary of
 sample_corpora/fables.txt; untrained weights: speed does not depend on them) generates:
 
 - single-sample and 16-sample tokens/s, through ``seqtool.sampling.generate`` (plain

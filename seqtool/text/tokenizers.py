@@ -143,7 +143,12 @@ class Tokenizer:
         return split_raw_lines(self.encode_raw(text), self.line_end_marker)
 
     def texts_to_sequences(self, texts: Iterable[str]) -> list[list[int]]:
-        return [self.encode_lines(t.replace("\n", " "))[0].tolist() if t else [] for t in texts]
+        """Keras ``texts_to_sequences``: one id list per text (a text with no tokens gives [])."""
+        out = []
+        for t in texts:
+            lines = self.encode_lines(t.replace("\n", " "))
+            out.append(lines[0].tolist() if lines else [])
+        return out
 
     # -- decoding --------------------------------------------------------------------------
     def decode(self, ids: Iterable[int]) -> str:

@@ -25,6 +25,11 @@ def test_word_level_matches_keras_word_index_and_sequences():
     assert tok.texts_to_sequences(SAMPLES) == [[1, 2, 3, 4, 1, 5], [1, 6, 7, 8, 9]]
 
 
+def test_texts_without_tokens_give_empty_sequences():
+    tok = fit(SAMPLES, level="word", eos=False)
+    assert tok.texts_to_sequences(["", "...", "zebra", "the"]) == [[], [], [], [1]]
+
+
 def test_word_ids_by_frequency_ties_in_first_occurrence_order():
     tok = fit(["b a c a c d"], level="word", eos=False)
     assert tok.word_index == {"a": 1, "c": 2, "b": 3, "d": 4}
