@@ -20,7 +20,9 @@ PARALLEL_MIN_BYTES = 24 << 20
 @contextlib.contextmanager
 def chunk_mapper(total_bytes: int, workers: int | None = None):
     """Yield ``pmap(fn, items)``: ``fn(*args)`` for ``(key, args)`` items, as ``(key, result)`` in order."""
-    n = workers if workers is not None else min(2, os.cpu_count() or 1)
+    if workers is None:  # SEQTOOL_WORKERS=1 turns worker processes off
+        workers = int(os.environ.get("SEQTOOL_WORKERS", "0") or 0) or min(2, os.cpu_count() or 1)
+    n = workers
     if n < 2 or total_bytes < PARALLEL_MIN_BYTES:
         yield lambda fn, items: ((key, fn(*args)) for key, args in items)
         return

@@ -213,7 +213,10 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
             it = _chain(it, (("val", t) for _, t in iter_split_chunks(val_sources, None, job.errors, progress=tick(phase))))
         return it
 
-    with atomic_dir(job.out, job.force) as tmp, chunk_mapper(all_bytes) as pmap:
+    # Char level is vectorised numpy already: shipping chunks to workers costs more than it saves
+    # (100 MB: 2.3 s in-process vs 4.4 s with two workers); word-like levels gain (6.8 s vs 5.3 s).
+    workers = 1 if isinstance(tok, CharTokenizer) else None
+    with atomic_dir(job.out, job.force) as tmp, chunk_mapper(all_bytes, workers) as pmap:
         if isinstance(tok, UnitTokenizer):
             blocks = _one_pass(tok, pieces("reading"), tmp, splits, pmap)
         else:
