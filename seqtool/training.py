@@ -381,13 +381,7 @@ class Trainer:
             rec = None
             if self.step % cfg.log_every == 0 or self.step % eval_every == 0:
                 now = time.monotonic()
-                train_loss = float(loss_sum) / n_log
-                rec = {
-                    "step": self.step, "epoch": round(self.epoch + self.window / self.windows, 4),
-                    "train_loss": train_loss, "train_ppl": _ppl(train_loss), "train_bits_per_token": train_loss / math.log(2),
-                    "tokens_per_sec": tokens_log / max(now - t_log, 1e-9), "grad_norm": float(norm_sum) / n_log,
-                    "clipped_frac": float(clipped) / n_log, "lr": lr, "elapsed": round(self.elapsed_before + self._elapsed(), 3),
-                }
+                rec = self._record(float(loss_sum) / n_log, tokens_log / max(now - t_log, 1e-9), float(norm_sum) / n_log, float(clipped) / n_log, lr)
                 loss_sum.zero_(), norm_sum.zero_(), clipped.zero_()
                 n_log, t_log, tokens_log = 0, now, 0
                 last_rec = rec
@@ -409,19 +403,22 @@ class Trainer:
         if not just_evaluated:
             if n_log:  # steps since the last log line: report them with the final validation
                 now = time.monotonic()
-                train_loss = float(loss_sum) / n_log
-                rec = {
-                    "step": self.step, "epoch": round(self.epoch + self.window / self.windows, 4),
-                    "train_loss": train_loss, "train_ppl": _ppl(train_loss), "train_bits_per_token": train_loss / math.log(2),
-                    "tokens_per_sec": tokens_log / max(now - t_log, 1e-9), "grad_norm": float(norm_sum) / n_log,
-                    "clipped_frac": float(clipped) / n_log, "lr": lr, "elapsed": round(self.elapsed_before + self._elapsed(), 3),
-                }
+                rec = self._record(float(loss_sum) / n_log, tokens_log / max(now - t_log, 1e-9), float(norm_sum) / n_log, float(clipped) / n_log, lr)
             else:  # the last step was just logged: its line gains the validation figures
                 rec = last_rec
             last_val = self._validate(rec)
         summary = self._summary(stop_reason, last_val, self.run_dir / "last.pt")
         self.cb.on_end(summary)
         return summary
+
+    def _record(self, train_loss: float, tokens_per_sec: float, grad_norm: float, clipped_frac: float, lr: float) -> dict:
+        """One metrics.jsonl line for the steps since the previous one."""
+        return {
+            "step": self.step, "epoch": round(self.epoch + self.window / self.windows, 4),
+            "train_loss": train_loss, "train_ppl": _ppl(train_loss), "train_bits_per_token": train_loss / math.log(2),
+            "tokens_per_sec": tokens_per_sec, "grad_norm": grad_norm, "clipped_frac": clipped_frac, "lr": lr,
+            "elapsed": round(self.elapsed_before + self._elapsed(), 3),
+        }
 
     def _validate(self, rec: dict) -> float:
         val = self.evaluate()
