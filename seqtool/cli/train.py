@@ -136,8 +136,8 @@ def train(
         return
 
     dev = resolve_device(tcfg.device)
-    # Validate the model options against a placeholder vocabulary before any slow tokenizing.
-    runs.model_config(max(len(tok_options.filters), 2), level_of_data, given)
+    # Validate the model options (with a stand-in vocabulary size) before any slow tokenizing.
+    runs.model_config(2, level_of_data, given)
     runs.make_run_dir(out, force)
     with ui.progress("tokenizing", None) as bar:
         spec = runs.prepare_data(data, out, tok_options, [str(v) for v in val] if val else None, val_fraction, errors,
@@ -152,8 +152,10 @@ def train(
 
 
 def _data_level(data: list[str], tok_options) -> str:
+    from seqtool import runs
+
     p = Path(data[0])
-    if len(data) == 1 and p.is_dir() and (p / "tokenizer.json").is_file():
+    if len(data) == 1 and runs.is_tokenized_dir(p):
         import json
 
         try:
