@@ -17,6 +17,17 @@ from typing import Iterator
 from seqtool.errors import OutputError
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _plain_mode(path: str, directory: bool = False) -> None:
+    """Give a temporary file or directory the mode a plain open()/mkdir() would (mkstemp makes them private)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def check_output_dir(out: Path, force: bool, option: str = "--out") -> None:
     """Refuse an existing non-empty directory (or a file in the way) unless ``force``."""
     if out.exists() and not out.is_dir():
@@ -36,6 +47,7 @@ def atomic_dir(out: Path, force: bool = False, option: str = "--out") -> Iterato
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
+        _plain_mode(str(tmp), directory=True)
     except OSError as e:
         raise OutputError(f"{option} {out}: cannot create the directory ({e.strerror}); check the path and permissions") from e
     try:
@@ -58,6 +70,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     try:
+        _plain_mode(tmp)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -68,6 +81,20 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def write_new_file(path: Path, data: bytes, force: bool = False, option: str = "--out") -> None:
+    """Write ``data`` to ``path`` atomically; refuse an existing file unless ``force``, and a directory always."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path}: is a directory; give a file name")
+    if path.exists() and not force:
+        raise OutputError(f"{option} {path}: file exists; choose another path or pass --force to replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        raise OutputError(f"{option} {path}: cannot write the file ({e.strerror or e}); check the path and permissions") from e
 
 
 def _fsync_tree(root: Path) -> None:

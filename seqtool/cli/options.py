@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from seqtool.text.tokenizers import TokenizerOptions
 
 TOK = "Tokenizer"
+MODEL = "Model"
+TRAIN = "Training"
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (and --json output).")]
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout instead of tables.")]
@@ -98,3 +100,22 @@ def tokenizer_options(
 
 
 DEFAULT_FILTERS = KERAS_FILTERS
+
+
+# Model and run options shared by train and grad-report (help texts name the level defaults).
+Cell = Annotated[str, typer.Option("--cell", help="rnn (tanh, lecture Design 1) | gru | lstm | leaky | skip | jordan (Design 2) | tdnn.", rich_help_panel=MODEL)]
+Hidden = Annotated[Optional[int], typer.Option("--hidden", help="Units per recurrent layer [char: 384, word: 256].", rich_help_panel=MODEL, show_default=False)]
+Layers = Annotated[Optional[int], typer.Option("--layers", help="Stacked recurrent layers [2].", rich_help_panel=MODEL, show_default=False)]
+EmbedDim = Annotated[Optional[int], typer.Option("--embed-dim", help="Embedding width; 0 = one-hot inputs as char-rnn [char: 0, word: 256].", rich_help_panel=MODEL, show_default=False)]
+Dropout = Annotated[Optional[float], typer.Option("--dropout", help="Dropout probability [char: 0.1, word: 0.4].", rich_help_panel=MODEL, show_default=False)]
+TieWeights = Annotated[Optional[bool], typer.Option("--tie-weights/--no-tie-weights", help="Share embedding and output matrices (needs --embed-dim = --hidden) [word: on].", rich_help_panel=MODEL, show_default=False)]
+TauMin = Annotated[float, typer.Option("--tau-min", help="leaky: shortest time constant (steps).", rich_help_panel=MODEL)]
+TauMax = Annotated[float, typer.Option("--tau-max", help="leaky: longest time constant (steps).", rich_help_panel=MODEL)]
+LearnTau = Annotated[bool, typer.Option("--learn-tau", help="leaky: train the time constants too.", rich_help_panel=MODEL)]
+Delay = Annotated[int, typer.Option("--delay", help="skip: recurrence from d steps back as well as from 1.", rich_help_panel=MODEL)]
+Window = Annotated[int, typer.Option("--window", help="tdnn: inputs each unit sees (causal convolution width).", rich_help_panel=MODEL)]
+BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Parallel columns of the corpus [char: 32, word: 20].", rich_help_panel=TRAIN, show_default=False)]
+Bptt = Annotated[Optional[int], typer.Option("--bptt", help="Window length for truncated BPTT, in tokens [char: 128, word: 35].", rich_help_panel=TRAIN, show_default=False)]
+Seed = Annotated[int, typer.Option("--seed", help="Random seed (CPU runs repeat bit for bit).", rich_help_panel=TRAIN)]
+Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.", rich_help_panel=TRAIN)]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch [torch's default].", rich_help_panel=TRAIN, show_default=False)]

@@ -10,8 +10,7 @@ import typer
 from seqtool.cli import options as opt
 from seqtool.cli.console import Ui
 
-MODEL = "Model"
-TRAIN = "Training"
+TRAIN = opt.TRAIN
 
 EXAMPLES = """
 [bold]Examples[/bold]
@@ -36,21 +35,21 @@ def train(
     data: Annotated[Optional[list[str]], typer.Argument(help="A seqtool tokenize output directory, or text files (tokenized with the options below).", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory: config, tokenizer, metrics.jsonl, best.pt, last.pt.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory exactly where it stopped (budgets may be raised).")] = None,
-    cell: Annotated[str, typer.Option("--cell", help="rnn (tanh, lecture Design 1) | gru | lstm | leaky | skip | jordan (Design 2) | tdnn.", rich_help_panel=MODEL)] = "lstm",
-    hidden: Annotated[Optional[int], typer.Option("--hidden", help="Units per recurrent layer [char: 384, word: 256].", rich_help_panel=MODEL, show_default=False)] = None,
-    layers: Annotated[Optional[int], typer.Option("--layers", help="Stacked recurrent layers [2].", rich_help_panel=MODEL, show_default=False)] = None,
-    embed_dim: Annotated[Optional[int], typer.Option("--embed-dim", help="Embedding width; 0 = one-hot inputs as char-rnn [char: 0, word: 256].", rich_help_panel=MODEL, show_default=False)] = None,
-    dropout: Annotated[Optional[float], typer.Option("--dropout", help="Dropout probability [char: 0.1, word: 0.4].", rich_help_panel=MODEL, show_default=False)] = None,
-    tie_weights: Annotated[Optional[bool], typer.Option("--tie-weights/--no-tie-weights", help="Share embedding and output matrices (needs --embed-dim = --hidden) [word: on].", rich_help_panel=MODEL, show_default=False)] = None,
-    tau_min: Annotated[float, typer.Option("--tau-min", help="leaky: shortest time constant (steps).", rich_help_panel=MODEL)] = 1.0,
-    tau_max: Annotated[float, typer.Option("--tau-max", help="leaky: longest time constant (steps).", rich_help_panel=MODEL)] = 100.0,
-    learn_tau: Annotated[bool, typer.Option("--learn-tau", help="leaky: train the time constants too.", rich_help_panel=MODEL)] = False,
-    delay: Annotated[int, typer.Option("--delay", help="skip: recurrence from d steps back as well as from 1.", rich_help_panel=MODEL)] = 2,
-    window: Annotated[int, typer.Option("--window", help="tdnn: inputs each unit sees (causal convolution width).", rich_help_panel=MODEL)] = 5,
-    pretrained_embeddings: Annotated[Optional[Path], typer.Option("--pretrained-embeddings", help="word2vec (text or binary) or GloVe vectors for the embedding.", rich_help_panel=MODEL)] = None,
-    freeze_embeddings: Annotated[bool, typer.Option("--freeze-embeddings", help="Keep the (pretrained) embedding fixed.", rich_help_panel=MODEL)] = False,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Parallel columns of the corpus [char: 32, word: 20].", rich_help_panel=TRAIN, show_default=False)] = None,
-    bptt: Annotated[Optional[int], typer.Option("--bptt", help="Window length for truncated BPTT, in tokens [char: 128, word: 35].", rich_help_panel=TRAIN, show_default=False)] = None,
+    cell: opt.Cell = "lstm",
+    hidden: opt.Hidden = None,
+    layers: opt.Layers = None,
+    embed_dim: opt.EmbedDim = None,
+    dropout: opt.Dropout = None,
+    tie_weights: opt.TieWeights = None,
+    tau_min: opt.TauMin = 1.0,
+    tau_max: opt.TauMax = 100.0,
+    learn_tau: opt.LearnTau = False,
+    delay: opt.Delay = 2,
+    window: opt.Window = 5,
+    pretrained_embeddings: Annotated[Optional[Path], typer.Option("--pretrained-embeddings", help="word2vec (text or binary) or GloVe vectors for the embedding.", rich_help_panel=opt.MODEL)] = None,
+    freeze_embeddings: Annotated[bool, typer.Option("--freeze-embeddings", help="Keep the (pretrained) embedding fixed.", rich_help_panel=opt.MODEL)] = False,
+    batch_size: opt.BatchSize = None,
+    bptt: opt.Bptt = None,
     epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the training text [5 when no budget is given].", rich_help_panel=TRAIN, show_default=False)] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after this many optimizer steps.", rich_help_panel=TRAIN)] = None,
     time_budget: Annotated[Optional[str], typer.Option("--time-budget", help="Stop after this much training time: 600, 10m, 1.5h.", rich_help_panel=TRAIN)] = None,
@@ -64,9 +63,9 @@ def train(
     carry_state: Annotated[bool, typer.Option("--carry-state/--no-carry-state", help="Carry the hidden state across windows (detached) or start each from zeros.", rich_help_panel=TRAIN)] = True,
     log_every: Annotated[int, typer.Option("--log-every", help="Steps between progress/metrics lines.", rich_help_panel=TRAIN)] = 50,
     eval_every: Annotated[Optional[int], typer.Option("--eval-every", help="Steps between validations [once per epoch].", rich_help_panel=TRAIN, show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed (CPU runs repeat bit for bit).", rich_help_panel=TRAIN)] = 0,
-    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.", rich_help_panel=TRAIN)] = "auto",
-    threads: Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch [torch's default].", rich_help_panel=TRAIN, show_default=False)] = None,
+    seed: opt.Seed = 0,
+    device: opt.Device = "auto",
+    threads: opt.Threads = None,
     precision: Annotated[str, typer.Option("--precision", help="fp32 | bf16 (autocast).", rich_help_panel=TRAIN)] = "fp32",
     summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
     level: opt.Level = "char",

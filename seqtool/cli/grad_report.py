@@ -1,0 +1,237 @@
+"""``seqtool grad-report``: parse options, call seqtool.gradients, render tables, a log-scale chart, JSON and a PNG."""
+from __future__ import annotations
+
+import io
+import textwrap
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seqtool.cli import options as opt
+from seqtool.cli.charts import COLORS, MARKERS, log_chart
+from seqtool.cli.console import Ui
+from seqtool.errors import OutputError, UsageError
+from seqtool.fsio import atomic_write_bytes
+
+EXAMPLES = """
+[bold]Examples[/bold]
+
+  seqtool grad-report --compare rnn,gru,lstm,leaky --data sample_corpora/fables.txt --hidden 64 --layers 1
+
+  seqtool grad-report runs/fables-lstm runs/fables-rnn --init --steps 200
+
+  seqtool grad-report runs/fables-lstm --data sample_corpora/fables.txt --json report.json --plot report.png
+
+  seqtool grad-report --cell leaky --tau-max 50 --data sample_corpora/words.txt --level word --hidden 64
+"""
+
+HELP = ("Gradient flow across timesteps: how strongly the loss at the last step of a window depends on each earlier step "
+        "(vanishing and exploding gradients), memory horizons, recurrent-matrix spectra, step Jacobians and a clipping threshold.")
+
+REPORT = "Report"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("grad-report", help=HELP, epilog=EXAMPLES)(grad_report_cmd)
+
+
+def grad_report_cmd(
+    checkpoints: Annotated[Optional[list[Path]], typer.Argument(help="Run directories or checkpoint files; none: a fresh model from the model options (or --compare).", show_default=False)] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Text to measure on (tokenized with each checkpoint's tokenizer; a fresh model fits its tokenizer on it). Default for a run: its validation ids.", show_default=False, rich_help_panel=REPORT)] = None,
+    steps: Annotated[int, typer.Option("--steps", help="Window length T in tokens (may exceed the training bptt).", rich_help_panel=REPORT)] = 100,
+    batches: Annotated[int, typer.Option("--batches", help="Windows to average over; also the training-shaped batches behind the clip suggestion.", rich_help_panel=REPORT)] = 8,
+    threshold: Annotated[float, typer.Option("--threshold", help="Memory horizon: first lag whose gradient is below this fraction of its lag-0 value.", rich_help_panel=REPORT)] = 1e-3,
+    compare: Annotated[Optional[str], typer.Option("--compare", help="Fresh models of several cells side by side, e.g. rnn,gru,lstm,leaky (other model options shared).", show_default=False, rich_help_panel=REPORT)] = None,
+    init: Annotated[bool, typer.Option("--init", help="With checkpoints: also report each one's model at initialisation (same config and seed).", rich_help_panel=REPORT)] = False,
+    json_file: Annotated[Optional[Path], typer.Option("--json", help="Write every number to this JSON file ('-' for stdout).", show_default=False, rich_help_panel=REPORT)] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also save a chart as PNG (needs matplotlib: pip install 'seqtool[plot]').", show_default=False, rich_help_panel=REPORT)] = None,
+    cell: opt.Cell = "lstm",
+    hidden: opt.Hidden = None,
+    layers: opt.Layers = None,
+    embed_dim: opt.EmbedDim = None,
+    dropout: opt.Dropout = None,
+    tie_weights: opt.TieWeights = None,
+    tau_min: opt.TauMin = 1.0,
+    tau_max: opt.TauMax = 100.0,
+    learn_tau: opt.LearnTau = False,
+    delay: opt.Delay = 2,
+    window: opt.Window = 5,
+    batch_size: opt.BatchSize = None,
+    bptt: opt.Bptt = None,
+    seed: opt.Seed = 0,
+    device: opt.Device = "auto",
+    threads: opt.Threads = None,
+    level: opt.Level = "char",
+    num_words: opt.NumWords = None,
+    oov_token: opt.OovToken = None,
+    min_freq: opt.MinFreq = 1,
+    lower: opt.Lower = True,
+    filters: opt.Filters = opt.DEFAULT_FILTERS,
+    keep_punct: opt.KeepPunct = False,
+    eos: opt.Eos = None,
+    model_type: opt.ModelType = "unigram",
+    vocab_size: opt.VocabSize = 4000,
+    character_coverage: opt.CharCoverage = 1.0,
+    errors: opt.Errors = "strict",
+    quiet: opt.Quiet = False,
+) -> None:
+    to_stdout = json_file is not None and str(json_file) == "-"
+    ui = Ui(quiet=quiet, json_mode=to_stdout)
+    from seqtool.gradients import GradOptions, check_compare
+
+    opts = GradOptions(steps=steps, windows=batches, threshold=threshold, seed=seed).validate()
+    cells = check_compare([c.strip() for c in compare.split(",")]) if compare else [cell]
+    if checkpoints and compare:
+        raise UsageError("--compare builds fresh models; give either checkpoints or --compare (use --init to add a checkpoint's initial model)")
+    if init and not checkpoints:
+        raise UsageError("--init adds the initial model of each checkpoint; give checkpoints (fresh models are already at initialisation)")
+    if not checkpoints and data is None:
+        raise UsageError("a fresh model needs --data FILE to fit its tokenizer and measure on (or give a run directory)")
+    if plot is not None:
+        _check_plot(plot)
+
+    import torch
+
+    from seqtool import gradients
+    from seqtool.text.corpus import read_text
+    from seqtool.training import resolve_device
+
+    if threads is not None:
+        if threads < 1:
+            raise UsageError(f"--threads {threads}: must be at least 1")
+        torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    text = read_text(data, errors) if data is not None else None
+    if checkpoints:
+        subjects = [s for c in checkpoints for s in gradients.checkpoint_subjects(c, text, dev, init, seed)]
+    else:
+        tok_options = opt.tokenizer_options(level, num_words, oov_token, min_freq, lower, filters, keep_punct, eos, 2, model_type,
+                                            vocab_size, character_coverage, False)
+        given = dict(hidden=hidden, layers=layers, embed_dim=embed_dim, dropout=dropout, tie_weights=tie_weights, tau_min=tau_min,
+                     tau_max=tau_max, learn_tau=learn_tau, delay=delay, window=window)
+        subjects = gradients.fresh_subjects(cells, given, tok_options, text, seed, dev, batch_size, bptt)
+    reports = []
+    with ui.progress("measuring", len(subjects)) as bar:
+        for i, s in enumerate(subjects):
+            bar.update(i, f"measuring {s.name}")
+            reports.append(gradients.report_subject(s, opts))
+        bar.update(len(subjects))
+    payload = {"steps": steps, "windows": batches, "threshold": threshold, "models": [r.to_dict() for r in reports],
+               "explanation": gradients.explain(reports)}
+    if to_stdout:
+        ui.emit_json(payload)
+    elif json_file is not None:
+        import json
+
+        _write(json_file, (json.dumps(payload, indent=1) + "\n").encode(), "--json")
+        ui.info(f"wrote {json_file}")
+    if plot is not None:
+        _save_plot(reports, plot)
+        ui.info(f"wrote {plot}")
+    _render(ui, reports)
+
+
+def _fmt_horizon(h: int | None, steps: int) -> str:
+    return f">{steps - 1}" if h is None else str(h)
+
+
+def _render(ui: Ui, reports) -> None:
+    if not ui.show_results:
+        return
+    T = reports[0].steps
+    rows = []
+    for r in reports:
+        for f in r.layers:
+            jac = f.step_jacobian_norm["mean"] if f.step_jacobian_norm else None
+            rows.append((r.name if f.layer == 0 else "", f.layer, _fmt_horizon(f.horizon, T), _fmt_horizon(f.input_horizon, T),
+                         f"{f.decay_per_step:.3f}", "-" if f.spectral_radius is None else f"{f.spectral_radius:.3f}",
+                         "-" if f.singular_values is None else f"{f.singular_values[0]:.3f}", "-" if jac is None else f"{jac:.3f}",
+                         "-" if f.keep_fraction is None else f"{f.keep_fraction:.2f}", "yes" if f.exploding else "no"))
+    ui.table(f"gradient of the last step's loss across {T} steps ({reports[0].windows} windows)",
+             ["model", "layer", "reach h", "reach x", "decay", "rho(W)", "smax(W)", "|J|", "keep", "explodes"],
+             rows, numeric=(1, 2, 3, 4, 5, 6, 7, 8))
+    ui.info("reach h/x: lags until ||dL_T/dh_t|| / ||dL_T/dx_t|| fall below --threshold of their lag-0 value; decay: factor per step; "
+            "rho, smax: spectral radius and largest singular value of W; |J|: mean ||dh_t/dh_t-1||; keep: share of the old state kept per step")
+    rows = [(r.name, f"{r.last_step_loss:.3f}", f"{r.total_grad_norm['median']:.3g}", f"{r.total_grad_norm['p90']:.3g}",
+             f"{r.total_grad_norm['max']:.3g}", f"{r.clip_suggestion:g}") for r in reports]
+    ui.table("gradient norms on training-shaped batches (Pascanu et al. 2013: clip near the average norm)",
+             ["model", "last-step loss", "norm median", "p90", "max", "suggested --clip-norm"], rows, numeric=(1, 2, 3, 4, 5))
+    if len(reports) == 1:
+        norms = sorted(reports[0].param_grad_norms.items(), key=lambda kv: -kv[1])
+        ui.table("per-parameter gradient norms (mean over batches)", ["parameter", "norm"], [(n, f"{v:.3g}") for n, v in norms], numeric=(1,))
+    _chart(ui, reports)
+    from seqtool.gradients import explain
+
+    ui.out.print("\n" + textwrap.fill(explain(reports), 100), markup=False)
+
+
+def _chart(ui: Ui, reports) -> None:
+    from rich.text import Text
+
+    series = {}
+    for r in reports:
+        x = r.layers[0].input_grad_norm_by_lag
+        series[r.name] = [v / x[0] if x[0] > 0 else 0.0 for v in x]
+    rows = log_chart(series)
+    if not rows:
+        return
+    ui.out.print("\n||dL_T/dx_t|| relative to the last step, log scale, against the lag T - t "
+                 "(how far back the last prediction reaches)", markup=False)
+    tty = ui.out.is_terminal
+    for label, cells in rows:
+        line = Text(f"{label:>6} ")
+        for ch, si in cells:
+            line.append(ch, style=COLORS[si % len(COLORS)] if (si is not None and tty) else None)
+        ui.out.print(line)
+    legend = Text("       ")
+    for i, name in enumerate(series):
+        legend.append(f"{MARKERS[i % len(MARKERS)]} {name}   ", style=COLORS[i % len(COLORS)] if tty else None)
+    ui.out.print(legend)
+
+
+def _check_plot(path: Path) -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise OutputError("--plot needs matplotlib, which is not installed: pip install 'seqtool[plot]' (or drop --plot)") from None
+    if path.suffix.lower() != ".png":
+        raise UsageError(f"--plot {path}: give a .png file name")
+    if not path.parent.exists():
+        raise OutputError(f"--plot {path}: the directory {path.parent} does not exist")
+
+
+def _save_plot(reports, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for r in reports:
+        x = r.layers[0].input_grad_norm_by_lag
+        axes[0].semilogy([v / x[0] if x[0] > 0 else float("nan") for v in x], label=r.name)
+        for f in r.layers:
+            h = f.grad_norm_by_lag
+            axes[1].semilogy(h, label=f"{r.name} layer {f.layer}")
+            axes[1].fill_between(range(len(h)), f.grad_norm_by_lag_p10, f.grad_norm_by_lag_p90, alpha=0.15)
+    axes[0].set(title="||dL_T/dx_t|| / ||dL_T/dx_T||", xlabel="lag T - t")
+    axes[1].set(title="||dL_T/dh_t|| per layer (band: 10-90% of windows)", xlabel="lag T - t")
+    axes[0].axhline(reports[0].threshold, color="grey", lw=0.8, ls=":")  # the horizon's threshold
+    for ax in axes:
+        ax.legend(fontsize=8)
+        ax.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=110)
+    finally:
+        plt.close(fig)
+    _write(path, buf.getvalue(), "--plot")
+
+
+def _write(path: Path, data: bytes, option: str) -> None:
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as e:
+        raise OutputError(f"{option} {path}: cannot write the file ({e.strerror}); check the path and permissions") from None
