@@ -2,10 +2,12 @@
 
 Its job: write ``fables.txt`` (book-like English prose for character-level models) and
 ``words.txt`` (Penn-Treebank-style token lines for word-level models) by expanding a grammar and
-lexicon written for this project, so the corpora are original, hold no third-party text, and are
-reproducible byte for byte. Only the standard library is used; all randomness comes from
-``random.Random`` with a fixed seed, and every choice is made from an ordered list, so neither
-PYTHONHASHSEED nor set or dict ordering can change the output.
+lexicon written for this project, and ``longrange_france_gap50.txt`` (the lecture's "I grew up in
+France ... I speak fluent French" with 50 unrelated words in the gap) with seqtool's own generator
+``seqtool/text/longrange.py``, loaded by path; so the corpora are original, hold no third-party
+text, and are reproducible byte for byte. Only the standard library is used; all randomness
+comes from ``random.Random`` with a fixed seed, and every choice is made from an ordered list, so
+neither PYTHONHASHSEED nor set or dict ordering can change the output.
 
     python sample_corpora/generate.py            # rewrite the corpora next to this script
     python sample_corpora/generate.py --out DIR  # write them somewhere else
@@ -14,6 +16,7 @@ PYTHONHASHSEED nor set or dict ordering can change the output.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
 import re
 import sys
@@ -714,7 +717,29 @@ def make_words(seed=SEED):
     return "\n".join(lines) + "\n"
 
 
-CORPORA = {"fables.txt": make_fables, "words.txt": make_words}
+# ---------------------------------------------------------------------------------------------
+# longrange_france_gap50.txt: made by seqtool's own generator, loaded from the source tree by path
+# (standard library only), so this script runs without seqtool installed.
+# ---------------------------------------------------------------------------------------------
+LONGRANGE = Path(__file__).resolve().parent.parent / "seqtool" / "text" / "longrange.py"
+LONGRANGE_LINES = 1500  # about 520 KB at a gap of 50
+
+
+def load_longrange():
+    spec = importlib.util.spec_from_file_location("seqtool_longrange", LONGRANGE)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_longrange_france(seed=SEED):
+    examples = load_longrange().generate("france", gap=50, n=LONGRANGE_LINES, seed=seed + 2)
+    return "".join(ex.text + "\n" for ex in examples)
+
+
+CORPORA = {"fables.txt": make_fables, "words.txt": make_words,
+           "longrange_france_gap50.txt": make_longrange_france}
 
 
 def main(argv=None):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 CORPORA = Path(__file__).parent.parent / "sample_corpora"
-NAMES = ("fables.txt", "words.txt")
+NAMES = ("fables.txt", "words.txt", "longrange_france_gap50.txt")
 
 
 def load_generator():
@@ -46,7 +46,8 @@ def test_check_flag_fails_on_a_stale_file(regenerated, capsys):
 
 
 @pytest.mark.parametrize("name, low, high", [("fables.txt", 350_000, 450_000),
-                                             ("words.txt", 600_000, 900_000)])
+                                             ("words.txt", 600_000, 900_000),
+                                             ("longrange_france_gap50.txt", 400_000, 600_000)])
 def test_size_and_plain_ascii(name, low, high):
     data = (CORPORA / name).read_bytes()
     assert low <= len(data) <= high
@@ -78,3 +79,14 @@ def test_words_one_tokenised_lowercase_sentence_per_line():
     ranked = sorted(counts.values(), reverse=True)
     assert ranked[0] > 20 * ranked[len(ranked) // 2]  # Zipf-like: a few words dominate
     assert sum(c <= 3 for c in ranked) > len(ranked) // 10  # ... above a long tail of rare ones
+
+
+def test_longrange_lines_are_france_examples_with_a_gap_of_50():
+    from seqtool.text.longrange import LANGUAGES, find_probes
+
+    lines = (CORPORA / "longrange_france_gap50.txt").read_text(encoding="ascii").splitlines()
+    examples = [find_probes("france", line) for line in lines]
+    assert len(lines) == 1500 and all(ex is not None and ex.text == line for ex, line in zip(examples, lines))
+    assert {ex.distance for ex in examples} == {54}  # 50 filler words + 4
+    answers = Counter(ex.probes[0][1] for ex in examples)
+    assert set(answers) == set(LANGUAGES) and max(answers.values()) < 2 * min(answers.values())  # near uniform: chance 1/12

@@ -106,12 +106,14 @@ from seqtool.cli import train as _train  # noqa: E402
 from seqtool.cli import generate as _generate  # noqa: E402
 from seqtool.cli import eval as _eval  # noqa: E402
 from seqtool.cli import grad_report as _grad_report  # noqa: E402
+from seqtool.cli import make_corpus as _make_corpus  # noqa: E402
 
 _tokenize.register(app)
 _train.register(app)
 _generate.register(app)
 _eval.register(app)
 _grad_report.register(app)
+_make_corpus.register(app)
 
 
 def main() -> None:

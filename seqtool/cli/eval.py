@@ -1,4 +1,4 @@
-"""``seqtool eval``: parse options, call seqtool.evaluation, render tables and the free-running chart."""
+"""``seqtool eval``: parse options, call seqtool.evaluation (and seqtool.probes for --long-range), render tables and the free-running chart."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,6 +21,8 @@ EXAMPLES = """
   seqtool eval runs/fables-lstm sample_corpora/fables.txt --free-running 20 --positions 500
 
   head -n 200 sample_corpora/words.txt | seqtool eval runs/fables-lstm -
+
+  seqtool eval runs/france50-lstm runs/france50-test.txt --long-range france
 """
 
 
@@ -33,6 +35,7 @@ def eval_cmd(
     files: Annotated[list[str], typer.Argument(help="UTF-8 text files to score (each on its own), or - for stdin.", show_default=False)],
     free_running: Annotated[Optional[int], typer.Option("--free-running", help="Also let the model continue K tokens on its own (greedy) from many positions and compare with the text.", show_default=False)] = None,
     positions: Annotated[int, typer.Option("--positions", help="Free-running start positions per file, spread evenly.")] = 200,
+    long_range: Annotated[Optional[str], typer.Option("--long-range", help="Also score the dependent token of each line of this seqtool make-corpus task (france | agreement | copy) against chance; needs a word-level model.", show_default=False)] = None,
     window: Annotated[int, typer.Option("--window", help="Tokens per forward call; the state is carried across, so the result does not depend on it.")] = 1024,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")] = "auto",
     errors: opt.Errors = "strict",
@@ -46,14 +49,24 @@ def eval_cmd(
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     evaluation.check_options(window, free_running, positions)
+    if long_range is not None:
+        from seqtool.text.longrange import check
+
+        check(long_range)
     lm = load_model(checkpoint, resolve_device(device))
     sources = open_sources(files)
     texts = ((s.name, "".join(iter_chunks([s], errors=errors))) for s in sources)
+    probes = None
+    if long_range is not None:  # before the (longer) loss pass, so a model that cannot be probed fails fast
+        from seqtool.probes import probe_accuracy
+
+        texts = list(texts)
+        probes = [{"file": name, **probe_accuracy(lm.model, lm.tokenizer, text.splitlines(), long_range, lm.device)} for name, text in texts]
     with ui.progress("scoring", None) as bar:
         report = evaluation.evaluate(lm.model, lm.tokenizer, texts, window, free_running, positions,
                                      progress=lambda name, done, n: bar.update(done, f"scoring {name}"))
     if json_out:
-        ui.emit_json({"checkpoint": lm.path, **report.to_dict()})
+        ui.emit_json({"checkpoint": lm.path, **report.to_dict(), **({"long_range": probes} if probes else {})})
         return
     per = "char" if report.level == "char" else "token"
     rows = [(f.name, f.tokens, round(f.loss, 4), round(f.perplexity, 3), round(f.bits_per_token, 4), f"{f.oov_rate:.2%}")
@@ -64,6 +77,11 @@ def eval_cmd(
     ui.table(f"seqtool eval ({report.level} level)", ["file", "tokens", "loss (nats/token)", "perplexity", f"bits/{per}", "OOV"], rows, numeric=(1, 2, 3, 4, 5))
     if report.free_running is not None:
         _free_running(ui, report.free_running)
+    if probes:
+        rows = [(p["file"], p["probes"], round(p["mean_distance"], 1), f"{p['accuracy']:.1%}", f"{p['accuracy_among_choices']:.1%}",
+                 round(p["mean_prob"], 3), f"{p['chance']:.1%}") for p in probes]
+        ui.table(f"long-range probes ({long_range}): the dependent token, predicted from its cue across the gap",
+                 ["file", "probes", "cue -> answer (tokens)", "accuracy", "among answers", "mean p(answer)", "chance"], rows, numeric=(1, 2, 3, 4, 5, 6))
 
 
 def _free_running(ui: Ui, fr) -> None:
