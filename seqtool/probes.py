@@ -1,9 +1,9 @@
 """Probe accuracy: does a language model predict the token that only a distant cue gives away?
 
 This module's job is to score a trained word-level model on long-range dependency lines (see
-``seqtool.text.longrange``): each line is read on its own from a zero state (after the
-start-of-line token, as generation starts), and at the position just before each dependent token
-the model's prediction is compared with the expected word. Chance is 1 / number of answers, since
+``seqtool.text.longrange``): the lines are read as one stream with the state carried, as in
+training, and at the position just before each dependent token the model's prediction is compared
+with the expected word. Chance is 1 / number of answers, since
 the answers are drawn uniformly and nothing but the cue tells them apart; a model far above chance
 at a gap of 50 has carried the cue across 50+ steps (lecture: "I grew up in France ... I speak
 fluent French", the long-term dependency problem).
@@ -68,8 +68,14 @@ def encode_examples(tok: Tokenizer, examples: list[Example]) -> tuple[list[list[
 
 
 def probe_accuracy(model, tokenizer: Tokenizer, lines_or_examples: Iterable[Union[str, Example]], task: str,
-                   device: torch.device | str = "cpu", batch_size: int = 64) -> dict:
+                   device: torch.device | str = "cpu", window: int = 1024) -> dict:
     """Score ``model`` on the dependent tokens of ``task`` lines (str, matched with find_probes) or Examples.
+
+    The lines are read as one stream with the state carried from line to line, as the model was
+    trained and as ``seqtool eval`` reads a file (in ``window`` tokens per call; the result does not
+    depend on it). Each line's cue is inside the line, so nothing but memory across the gap helps.
+    Starting every line from a zero state instead would test something else: a model trained with
+    carried state (and an open forget gate) can be far from its usual state there, and fail.
 
     Returns a dict: ``accuracy`` (argmax over the whole vocabulary is the expected word),
     ``accuracy_among_choices`` (argmax over the candidate answers only), ``mean_prob`` (mean
@@ -77,58 +83,58 @@ def probe_accuracy(model, tokenizer: Tokenizer, lines_or_examples: Iterable[Unio
     ``examples``, ``mean_distance`` (tokens from cue to dependent token) and ``skipped_lines``
     (non-blank lines that are not ``task`` lines).
     """
-    if batch_size < 1:
-        raise ConfigError(f"batch_size {batch_size}: must be at least 1")
+    if window < 1:
+        raise ConfigError(f"window {window}: must be at least 1")
     examples, skipped = collect_examples(task, lines_or_examples)
     if not examples:
         raise CorpusError(f"no line matches the {task} task (seqtool make-corpus {task} writes such lines)")
     seqs, answer_ids = encode_examples(tokenizer, examples)
     device = torch.device(device)
     start = line_start_id(tokenizer)
-    shift = 0 if start is not None else -1  # logits[t] predict input t + 1; with a start token, word i is input i + 1
 
-    correct = among = 0
-    prob_sum = dist_sum = 0.0
-    n_probes = 0
+    # One stream: [line end] line 1 [line end] line 2 ...; logits at position p predict token p + 1.
+    stream: list[int] = [start] if start is not None else []
+    at, target, cand = [], [], []  # per probe: stream position whose logits predict it, its id, the answers' ids
+    dist_sum = 0.0
+    for ex, ids in zip(examples, seqs):
+        base = len(stream)
+        stream.extend(ids)
+        for i, word in ex.probes:
+            at.append(base + i - 1)
+            target.append(answer_ids[word])
+            cand.append([answer_ids[c] for c in ex.choices])
+        dist_sum += ex.distance * len(ex.probes)
+        if start is not None:
+            stream.append(start)
+    at_t, target_t, cand_t = torch.tensor(at), torch.tensor(target, device=device), torch.tensor(cand, device=device)  # (P,), (P,), (P, K)
+
+    rows = []
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
-            for lo in range(0, len(examples), batch_size):
-                batch, ids = examples[lo:lo + batch_size], seqs[lo:lo + batch_size]
-                lead = [start] if start is not None else []
-                t_max = max(len(s) for s in ids) + len(lead)
-                x = torch.zeros(t_max, len(batch), dtype=torch.long)  # (T, B), padded at the end: causal, so harmless
-                for b, s in enumerate(ids):
-                    x[: len(lead) + len(s), b] = torch.tensor(lead + s)
-                logits, _ = model(x.to(device), None)  # (T, B, V), every line from a zero state
-                pos_t, pos_b, target, cand = [], [], [], []
-                for b, ex in enumerate(batch):
-                    for i, word in ex.probes:
-                        pos_t.append(i + shift)
-                        pos_b.append(b)
-                        target.append(answer_ids[word])
-                        cand.append([answer_ids[c] for c in ex.choices])
-                    dist_sum += ex.distance * len(ex.probes)
-                rows = logits[torch.tensor(pos_t, device=device), torch.tensor(pos_b, device=device)].float()  # (P, V)
-                target_t = torch.tensor(target, device=device)  # (P,)
-                cand_t = torch.tensor(cand, device=device)  # (P, K): the same K for one task
-                correct += int((rows.argmax(-1) == target_t).sum())
-                best = cand_t.gather(1, rows.gather(1, cand_t).argmax(-1, keepdim=True)).squeeze(1)  # (P,)
-                among += int((best == target_t).sum())
-                prob_sum += float(rows.softmax(-1).gather(1, target_t[:, None]).double().sum())
-                n_probes += len(target)
+            x = torch.tensor(stream, dtype=torch.long, device=device).view(-1, 1)  # (N, 1)
+            state = None
+            for lo in range(0, len(stream), window):
+                logits, state = model(x[lo:lo + window], state)  # (W, 1, V)
+                inside = (at_t >= lo) & (at_t < lo + window)
+                rows.append(logits[at_t[inside] - lo, 0].float())  # (P_w, V)
     finally:
         model.train(was_training)
-    k = len(examples[0].choices)
+    rows = torch.cat(rows)  # (P, V), in probe order (positions increase)
+    correct = int((rows.argmax(-1) == target_t).sum())
+    best = cand_t.gather(1, rows.gather(1, cand_t).argmax(-1, keepdim=True)).squeeze(1)  # (P,)
+    among = int((best == target_t).sum())
+    prob = rows.softmax(-1).gather(1, target_t[:, None]).double()
+    n = len(target)
     return {
         "task": task,
         "examples": len(examples),
-        "probes": n_probes,
-        "accuracy": correct / n_probes,
-        "accuracy_among_choices": among / n_probes,
-        "mean_prob": prob_sum / n_probes,
-        "chance": 1.0 / k,
-        "mean_distance": dist_sum / n_probes,
+        "probes": n,
+        "accuracy": correct / n,
+        "accuracy_among_choices": among / n,
+        "mean_prob": float(prob.sum()) / n,
+        "chance": 1.0 / len(examples[0].choices),
+        "mean_distance": dist_sum / n,
         "skipped_lines": skipped,
     }

@@ -38,13 +38,14 @@ class Constant(nn.Module):
         self.states.append(state)
         logits = torch.zeros(*ids.shape, self.vocab)  # (T, B, V)
         logits[..., self.token] = self.height
-        return logits, state
+        return logits, (state or 0) + 1  # counts calls, so the test can see the state is carried
 
 
 class FranceOracle(nn.Module):
     """Remembers the last country it read and names its language right after 'fluent', nowhere else.
 
-    So it is right at exactly the probe position: one step early or late and it scores 0.
+    So it is right at exactly the probe position: one step early or late and it scores 0. Its
+    memory is its state, so it is right across call boundaries only if the state is carried.
     """
 
     def __init__(self, tok):
@@ -59,13 +60,13 @@ class FranceOracle(nn.Module):
     def forward(self, ids, state=None):
         t_len, b = ids.shape
         logits = torch.zeros(t_len, b, self.vocab)  # (T, B, V)
-        memory = torch.zeros(b, dtype=torch.long)  # (B,): the language of the last country read
+        memory = torch.zeros(b, dtype=torch.long) if state is None else state  # (B,): the language of the last country read
         for t in range(t_len):
             lang = self.language_of[ids[t]]
             memory = torch.where(lang > 0, lang, memory)
             hit = ids[t] == self.trigger
             logits[t, hit, memory[hit]] = 10.0
-        return logits, state
+        return logits, memory
 
 
 def test_a_model_that_always_answers_french_scores_the_share_of_french_lines():
@@ -73,7 +74,7 @@ def test_a_model_that_always_answers_french_scores_the_share_of_french_lines():
     tok = word_tokenizer(text)
     french = tok.vocab.index["french"]
     model = Constant(len(tok.vocab), french, height=5.0)
-    r = probe_accuracy(model, tok, text.splitlines(), "france", batch_size=7)
+    r = probe_accuracy(model, tok, text.splitlines(), "france", window=7)
     share = sum(ex.probes[0][1] == "french" for ex in lr.generate("france", 6, 120, seed=4)) / 120
     assert 0 < share < 0.3
     assert r["accuracy"] == r["accuracy_among_choices"] == pytest.approx(share)
@@ -81,7 +82,7 @@ def test_a_model_that_always_answers_french_scores_the_share_of_french_lines():
     assert r["mean_prob"] == pytest.approx(share * math.exp(5.0) / z + (1 - share) / z)
     assert r["chance"] == pytest.approx(1 / 12) and r["probes"] == r["examples"] == 120
     assert r["mean_distance"] == 10 and r["skipped_lines"] == 0 and r["task"] == "france"
-    assert model.states and all(s is None for s in model.states)  # every batch from a zero state
+    assert model.states == [None, *range(1, len(model.states))]  # one stream, the state carried from call to call
     assert model.training  # the mode it came in with
 
 
@@ -96,14 +97,15 @@ def test_among_choices_ignores_tokens_that_are_not_answers():
 
 
 @pytest.mark.parametrize("eos", [True, False])
-def test_an_oracle_scores_one_at_every_gap_in_one_padded_batch(eos):
-    exs = [ex for g in (0, 9, 3) for ex in lr.generate("france", g, 10, seed=g)]  # mixed lengths, padded at the end
+def test_an_oracle_scores_one_at_every_gap_whatever_the_window(eos):
+    exs = [ex for g in (0, 9, 3) for ex in lr.generate("france", g, 10, seed=g)]  # mixed lengths
     tok = word_tokenizer("".join(ex.text + "\n" for ex in exs), eos=eos)
-    r = probe_accuracy(FranceOracle(tok), tok, exs, "france", batch_size=len(exs))
+    r = probe_accuracy(FranceOracle(tok), tok, exs, "france", window=100_000)
     assert r["accuracy"] == r["accuracy_among_choices"] == 1.0
     assert r["mean_prob"] > 0.9 and r["mean_distance"] == pytest.approx(4 + 4)
-    r4 = probe_accuracy(FranceOracle(tok), tok, exs, "france", batch_size=4)
-    assert r4 == {**r, "mean_prob": pytest.approx(r["mean_prob"], rel=1e-6)}  # the batch size changes only float summation order
+    for window in (1, 5, 13):  # calls that cut lines, even between cue and answer: the carried state keeps it right
+        rw = probe_accuracy(FranceOracle(tok), tok, exs, "france", window=window)
+        assert rw == {**r, "mean_prob": pytest.approx(r["mean_prob"], rel=1e-6)}
 
 
 def test_copy_scores_each_recalled_symbol():
@@ -123,7 +125,7 @@ def test_a_real_language_model_runs_and_other_lines_are_skipped():
     torch.manual_seed(0)
     model = build_model(ModelConfig(vocab_size=len(tok.vocab), cell="rnn", hidden=8, layers=1, embed_dim=4))
     lines = text.splitlines() + ["some other words", ""]
-    r = probe_accuracy(model, tok, lines, "france", batch_size=8)
+    r = probe_accuracy(model, tok, lines, "france", window=8)
     assert r["skipped_lines"] == 1 and r["examples"] == 30
     assert 0 <= r["accuracy"] <= r["accuracy_among_choices"] <= 1 and 0 < r["mean_prob"] < 1
 

@@ -101,6 +101,7 @@ def _root(
     """Model text as sequences with recurrent networks."""
 
 
+from seqtool.cli import demo as _demo  # noqa: E402
 from seqtool.cli import tokenize as _tokenize  # noqa: E402
 from seqtool.cli import train as _train  # noqa: E402
 from seqtool.cli import generate as _generate  # noqa: E402
@@ -108,6 +109,7 @@ from seqtool.cli import eval as _eval  # noqa: E402
 from seqtool.cli import grad_report as _grad_report  # noqa: E402
 from seqtool.cli import make_corpus as _make_corpus  # noqa: E402
 
+_demo.register(app)
 _tokenize.register(app)
 _train.register(app)
 _generate.register(app)

@@ -55,6 +55,7 @@ def grad_report_cmd(
     tau_min: opt.TauMin = 1.0,
     tau_max: opt.TauMax = 100.0,
     learn_tau: opt.LearnTau = False,
+    forget_bias: opt.ForgetBias = None,
     delay: opt.Delay = 2,
     window: opt.Window = 5,
     batch_size: opt.BatchSize = None,
@@ -109,7 +110,7 @@ def grad_report_cmd(
         tok_options = opt.tokenizer_options(level, num_words, oov_token, min_freq, lower, filters, keep_punct, eos, 2, model_type,
                                             vocab_size, character_coverage, False)
         given = dict(hidden=hidden, layers=layers, embed_dim=embed_dim, dropout=dropout, tie_weights=tie_weights, tau_min=tau_min,
-                     tau_max=tau_max, learn_tau=learn_tau, delay=delay, window=window)
+                     tau_max=tau_max, learn_tau=learn_tau, forget_bias=forget_bias, delay=delay, window=window)
         subjects = gradients.fresh_subjects(cells, given, tok_options, text, seed, dev, batch_size, bptt)
     reports = []
     with ui.progress("measuring", len(subjects)) as bar:
@@ -129,14 +130,15 @@ def grad_report_cmd(
     if plot is not None:
         _save_plot(reports, plot)
         ui.info(f"wrote {plot}")
-    _render(ui, reports)
+    render_reports(ui, reports)
 
 
 def _fmt_horizon(h: int | None, steps: int) -> str:
     return f">{steps - 1}" if h is None else str(h)
 
 
-def _render(ui: Ui, reports) -> None:
+def render_reports(ui: Ui, reports) -> None:
+    """The tables, the chart and the explanation (shared with seqtool demo)."""
     if not ui.show_results:
         return
     T = reports[0].steps

@@ -112,6 +112,7 @@ TieWeights = Annotated[Optional[bool], typer.Option("--tie-weights/--no-tie-weig
 TauMin = Annotated[float, typer.Option("--tau-min", help="leaky: shortest time constant (steps).", rich_help_panel=MODEL)]
 TauMax = Annotated[float, typer.Option("--tau-max", help="leaky: longest time constant (steps).", rich_help_panel=MODEL)]
 LearnTau = Annotated[bool, typer.Option("--learn-tau", help="leaky: train the time constants too.", rich_help_panel=MODEL)]
+ForgetBias = Annotated[Optional[float], typer.Option("--forget-bias", help="lstm: initial forget-gate bias; 1-3 keeps the cell open so long dependencies can be learned [torch's init].", rich_help_panel=MODEL, show_default=False)]
 Delay = Annotated[int, typer.Option("--delay", help="skip: recurrence from d steps back as well as from 1.", rich_help_panel=MODEL)]
 Window = Annotated[int, typer.Option("--window", help="tdnn: inputs each unit sees (causal convolution width).", rich_help_panel=MODEL)]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Parallel columns of the corpus [char: 32, word: 20].", rich_help_panel=TRAIN, show_default=False)]

@@ -44,6 +44,7 @@ def train(
     tau_min: opt.TauMin = 1.0,
     tau_max: opt.TauMax = 100.0,
     learn_tau: opt.LearnTau = False,
+    forget_bias: opt.ForgetBias = None,
     delay: opt.Delay = 2,
     window: opt.Window = 5,
     pretrained_embeddings: Annotated[Optional[Path], typer.Option("--pretrained-embeddings", help="word2vec (text or binary) or GloVe vectors for the embedding.", rich_help_panel=opt.MODEL)] = None,
@@ -126,7 +127,7 @@ def train(
         patience=patience, carry_state=carry_state, log_every=log_every, eval_every=eval_every, seed=seed, device=device, precision=precision,
     ).validate()
     given = dict(cell=cell, hidden=hidden, layers=layers, embed_dim=embed_dim, dropout=dropout, tie_weights=tie_weights, tau_min=tau_min,
-                 tau_max=tau_max, learn_tau=learn_tau, delay=delay, window=window, freeze_embeddings=freeze_embeddings)
+                 tau_max=tau_max, learn_tau=learn_tau, forget_bias=forget_bias, delay=delay, window=window, freeze_embeddings=freeze_embeddings)
 
     if summary:
         tok = _summary_tokenizer(data, tok_options)

@@ -38,6 +38,7 @@ class ModelConfig:
     delay: skip cell, the d of the skip connection h(t-d) -> h(t), d >= 2.
     window: tdnn cell, number of inputs each unit sees (kernel width of the causal convolution).
     freeze_embeddings: keep the embedding matrix fixed (e.g. pretrained vectors).
+    forget_bias: lstm cell, initial forget-gate bias (None: torch's uniform init, gate near 0.5).
     """
 
     vocab_size: int
@@ -53,6 +54,7 @@ class ModelConfig:
     delay: int = 2
     window: int = 5
     freeze_embeddings: bool = False
+    forget_bias: float | None = None
 
     @property
     def input_dim(self) -> int:
@@ -108,6 +110,12 @@ class ModelConfig:
             raise ConfigError(
                 f"--tau-max must be at least --tau-min (got {self.tau_max} vs {self.tau_min})"
             )
+        if self.forget_bias is not None:
+            fb = self.forget_bias
+            if isinstance(fb, bool) or not isinstance(fb, (int, float)) or not math.isfinite(fb):
+                raise ConfigError(f"--forget-bias must be a finite number (got {fb!r})")
+            if self.cell != "lstm":
+                raise ConfigError(f"--forget-bias sets the LSTM's forget gate; it does not apply to --cell {self.cell}")
         if self.delay < 2:
             raise ConfigError(f"--delay must be at least 2 (got {self.delay}); delay 1 is the ordinary recurrence")
         if self.window < 1:

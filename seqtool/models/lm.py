@@ -76,6 +76,14 @@ class LanguageModel(nn.Module):
             nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
         nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
         nn.init.zeros_(self.decoder.bias)
+        if self.cfg.forget_bias is not None:
+            # Start with the forget gate open, sigmoid(b) of the cell kept per step, so gradient can
+            # reach far back before training has learned to remember (Gers et al. 2000; Jozefowicz et al. 2015).
+            h = self.cfg.hidden
+            with torch.no_grad():
+                for k in range(self.cfg.layers):  # torch's gate order i, f, g, o; b_ih + b_hh is the bias
+                    getattr(self.rnn, f"bias_ih_l{k}")[h : 2 * h].fill_(self.cfg.forget_bias)
+                    getattr(self.rnn, f"bias_hh_l{k}")[h : 2 * h].zero_()
 
     # ----------------------------------------------------------------- state
 

@@ -277,3 +277,17 @@ def test_hidden_states_are_what_the_decoder_reads(cell):
     assert hidden.shape == (T, B, 8)
     logits, _ = model(ids)
     torch.testing.assert_close(model.decoder(hidden), logits)
+
+
+def test_forget_bias_opens_every_layers_forget_gate_and_nothing_else():
+    torch.manual_seed(0)
+    plain = build_model(ModelConfig(vocab_size=9, cell="lstm", hidden=4, layers=2))
+    torch.manual_seed(0)
+    opened = build_model(ModelConfig(vocab_size=9, cell="lstm", hidden=4, layers=2, forget_bias=3.0))
+    for k in range(2):
+        b = getattr(opened.rnn, f"bias_ih_l{k}") + getattr(opened.rnn, f"bias_hh_l{k}")  # (4H,) gates i, f, g, o
+        torch.testing.assert_close(b[4:8], torch.full((4,), 3.0))
+        for name in ("bias_ih", "bias_hh"):
+            mine, theirs = getattr(opened.rnn, f"{name}_l{k}"), getattr(plain.rnn, f"{name}_l{k}")
+            torch.testing.assert_close(mine[:4], theirs[:4])
+            torch.testing.assert_close(mine[8:], theirs[8:])

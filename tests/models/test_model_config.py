@@ -79,3 +79,15 @@ def test_config_import_does_not_import_torch():
     )
     repo = Path(__file__).resolve().parents[2]
     assert subprocess.run([sys.executable, "-c", code], cwd=repo).returncode == 0
+
+
+def test_forget_bias_is_validated_and_only_for_lstm():
+    from seqtool.errors import ConfigError
+
+    assert ModelConfig(vocab_size=5, cell="lstm", forget_bias=2.0).validate().forget_bias == 2.0
+    with pytest.raises(ConfigError, match="does not apply to --cell gru"):
+        ModelConfig(vocab_size=5, cell="gru", forget_bias=1.0).validate()
+    with pytest.raises(ConfigError, match="--forget-bias must be a finite number"):
+        ModelConfig(vocab_size=5, cell="lstm", forget_bias=float("nan")).validate()
+    cfg = ModelConfig(vocab_size=5, cell="lstm", forget_bias=1.5)
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
