@@ -228,7 +228,7 @@ def unroll(model, ids: torch.Tensor, record_at: set[int] | None = None):
     Returns (inputs, hidden, memory, records): ``inputs[k]`` (T, B, D) is what layer k reads (a leaf
     needing grad for k = 0), ``hidden[k][t]`` is h(t) of layer k (B, H), ``memory[k][t]`` the extra
     carried tensor (LSTM c) or None, and ``records[k]`` holds (t, x_t, state_{t-1}) detached for the
-    steps in ``record_at`` (for step Jacobians). ``model.decoder(hidden[-1][t])`` equals the
+    steps in ``record_at`` (for step Jacobians). ``model.logits(hidden[-1][t])`` equals the
     model's own logits at step t.
     """
     T, B = ids.shape
@@ -380,7 +380,7 @@ def measure_flow(model, windows: torch.Tensor, opts: GradOptions) -> tuple[list[
     n_jac = min(opts.jacobian_steps, T - 1)
     record_at = set(np.linspace(1, T - 1, n_jac).round().astype(int).tolist()) if n_jac else set()
     inputs, hidden, memory, records = unroll(model, ids, record_at)
-    logits = model.decoder(hidden[-1][-1])  # (B, V): o(T) = c + V h(T)
+    logits = model.logits(hidden[-1][-1])  # (B, V): o(T) = c + V h(T)
     loss = F.cross_entropy(logits.float(), target, reduction="sum")  # windows are independent: sum = per-window grads
     wanted = [h for hs in hidden for h in hs] + inputs + [c for cs in memory for c in cs if c is not None]
     grads = list(torch.autograd.grad(loss, wanted, allow_unused=True))
@@ -442,8 +442,6 @@ def clip_statistics(model, ids: np.ndarray, opts: GradOptions, rng: np.random.Ge
     Each batch is ``batch_size`` windows of ``bptt`` steps at random positions, the mean
     cross-entropy over all steps, in training mode (dropout on) - what the trainer clips.
     """
-    from seqtool.training import loss_fn
-
     bptt = min(opts.bptt, len(ids) - 1)
     if bptt < 1:
         raise CorpusError(f"the data has {len(ids)} tokens; at least 2 are needed")
@@ -457,8 +455,7 @@ def clip_statistics(model, ids: np.ndarray, opts: GradOptions, rng: np.random.Ge
         for _ in range(opts.windows):
             batch = sample_windows(ids, bptt + 1, opts.batch_size, rng).to(device)  # (bptt+1, B)
             model.zero_grad(set_to_none=True)
-            logits, _ = model(batch[:-1])
-            loss_fn(logits, batch[1:]).backward()
+            model.loss(batch[:-1], batch[1:])[0].backward()
             norms = {n: float(p.grad.norm()) if p.grad is not None else 0.0 for n, p in named}
             for n, v in norms.items():
                 sums[n] += v

@@ -102,8 +102,8 @@ def model_config(vocab_size: int, level: str, given: dict[str, Any]) -> ModelCon
     d = level_defaults(level)
     kw = {k: (d[k] if v is None and k in d else v) for k, v in given.items()}
     kw = {k: v for k, v in kw.items() if v is not None}
-    if given.get("tie_weights") is None and kw.get("tie_weights") and kw.get("embed_dim") != kw.get("hidden"):
-        kw["tie_weights"] = False  # tying is a default, not a demand: sizes the user chose win
+    if given.get("tie_weights") is None and kw.get("tie_weights") and (kw.get("embed_dim") != kw.get("hidden") or kw.get("adaptive_cutoffs")):
+        kw["tie_weights"] = False  # tying is a default, not a demand: sizes (or an adaptive softmax) the user chose win
     return ModelConfig(vocab_size=vocab_size, **kw).validate()
 
 

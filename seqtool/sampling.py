@@ -28,7 +28,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from seqtool.errors import CheckpointError, ConfigError, TokenizerError, UsageError
 from seqtool.text.tokenizers import DROPPED, LINE_END, Tokenizer

@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from seqtool.checkpoint import save_checkpoint
 from seqtool.data import batchify, get_window, n_windows, tokens_needed
@@ -164,11 +163,6 @@ class Callbacks:
     def on_end(self, summary: dict) -> None: ...
 
 
-def loss_fn(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy in nats per token: the lecture's L = -sum_t log p(y(t) | x(1..t)), averaged."""
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1))
-
-
 def _to_device(state, device):
     if state is None:
         return None
@@ -305,8 +299,8 @@ class Trainer:
         for i in range(n_windows(self.val_data, self.cfg.bptt)):
             x, y = get_window(self.val_data, i, self.cfg.bptt)
             with torch.autocast(**self.autocast):
-                logits, hidden = self.model(x, hidden)
-            total += float(F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), reduction="sum"))
+                loss, hidden = self.model.loss(x, y, hidden, reduction="sum")
+            total += float(loss)
             count += y.numel()
         self.model.train()
         return total / count
@@ -351,8 +345,7 @@ class Trainer:
             for g in self.optimizer.param_groups:
                 g["lr"] = lr
             with torch.autocast(**self.autocast):
-                logits, hidden = self.model(x, self.hidden)  # (T, B, V)
-            loss = loss_fn(logits, y)
+                loss, hidden = self.model.loss(x, y, self.hidden)  # mean cross-entropy over (T, B)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             # Clip the global gradient norm (Pascanu et al. 2013): exploding gradients, lecture

@@ -1,7 +1,6 @@
 """Checkpoints: round trip on CPU, refusal of foreign/corrupt/pickled files, crash-safe writes."""
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess

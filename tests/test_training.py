@@ -128,18 +128,19 @@ def test_same_seed_same_run_bit_for_bit(tmp_path, corpus):
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, corpus, monkeypatch):
-    import seqtool.training as tr
-
     t = make_trainer(tmp_path, corpus, max_steps=60, eval_every=10)
-    real = tr.loss_fn
+    real = t.model.loss
     calls = {"n": 0}
 
-    def poisoned(logits, y):
-        calls["n"] += 1
-        loss = real(logits, y)
-        return loss * float("nan") if calls["n"] == 25 else loss
+    def poisoned(x, y, state=None, reduction="mean"):
+        loss, state = real(x, y, state, reduction)
+        if t.model.training:  # training steps, not validation
+            calls["n"] += 1
+            if calls["n"] == 25:
+                loss = loss * float("nan")
+        return loss, state
 
-    monkeypatch.setattr(tr, "loss_fn", poisoned)
+    monkeypatch.setattr(t.model, "loss", poisoned)
     with pytest.raises(TrainingDiverged, match="at step 25; lower --lr"):
         t.fit()
     from seqtool.checkpoint import load_checkpoint

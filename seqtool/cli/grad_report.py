@@ -56,6 +56,7 @@ def grad_report_cmd(
     tau_max: opt.TauMax = 100.0,
     learn_tau: opt.LearnTau = False,
     forget_bias: opt.ForgetBias = None,
+    adaptive_softmax: opt.AdaptiveSoftmax = None,
     delay: opt.Delay = 2,
     window: opt.Window = 5,
     batch_size: opt.BatchSize = None,
@@ -110,7 +111,7 @@ def grad_report_cmd(
         tok_options = opt.tokenizer_options(level, num_words, oov_token, min_freq, lower, filters, keep_punct, eos, 2, model_type,
                                             vocab_size, character_coverage, False)
         given = dict(hidden=hidden, layers=layers, embed_dim=embed_dim, dropout=dropout, tie_weights=tie_weights, tau_min=tau_min,
-                     tau_max=tau_max, learn_tau=learn_tau, forget_bias=forget_bias, delay=delay, window=window)
+                     tau_max=tau_max, learn_tau=learn_tau, forget_bias=forget_bias, adaptive_cutoffs=opt.parse_cutoffs(adaptive_softmax), delay=delay, window=window)
         subjects = gradients.fresh_subjects(cells, given, tok_options, text, seed, dev, batch_size, bptt)
     reports = []
     with ui.progress("measuring", len(subjects)) as bar:

@@ -113,6 +113,7 @@ TauMin = Annotated[float, typer.Option("--tau-min", help="leaky: shortest time c
 TauMax = Annotated[float, typer.Option("--tau-max", help="leaky: longest time constant (steps).", rich_help_panel=MODEL)]
 LearnTau = Annotated[bool, typer.Option("--learn-tau", help="leaky: train the time constants too.", rich_help_panel=MODEL)]
 ForgetBias = Annotated[Optional[float], typer.Option("--forget-bias", help="lstm: initial forget-gate bias; 1-3 keeps the cell open so long dependencies can be learned [torch's init].", rich_help_panel=MODEL, show_default=False)]
+AdaptiveSoftmax = Annotated[Optional[str], typer.Option("--adaptive-softmax", help="Cutoffs such as 2000,6000: an adaptive softmax (Grave et al. 2017) instead of the full output layer; much faster with large word vocabularies.", rich_help_panel=MODEL, show_default=False)]
 Delay = Annotated[int, typer.Option("--delay", help="skip: recurrence from d steps back as well as from 1.", rich_help_panel=MODEL)]
 Window = Annotated[int, typer.Option("--window", help="tdnn: inputs each unit sees (causal convolution width).", rich_help_panel=MODEL)]
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Parallel columns of the corpus [char: 32, word: 20].", rich_help_panel=TRAIN, show_default=False)]
@@ -120,3 +121,15 @@ Bptt = Annotated[Optional[int], typer.Option("--bptt", help="Window length for t
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (CPU runs repeat bit for bit).", rich_help_panel=TRAIN)]
 Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.", rich_help_panel=TRAIN)]
 Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch [torch's default].", rich_help_panel=TRAIN, show_default=False)]
+
+
+def parse_cutoffs(text: Optional[str]) -> Optional[tuple[int, ...]]:
+    """--adaptive-softmax 2000,6000 -> (2000, 6000); None stays None (the full softmax)."""
+    if text is None:
+        return None
+    from seqtool.errors import UsageError
+
+    try:
+        return tuple(int(p) for p in text.split(","))
+    except ValueError:
+        raise UsageError(f"--adaptive-softmax {text!r}: give increasing integer cutoffs such as 2000,6000") from None

@@ -45,6 +45,7 @@ def train(
     tau_max: opt.TauMax = 100.0,
     learn_tau: opt.LearnTau = False,
     forget_bias: opt.ForgetBias = None,
+    adaptive_softmax: opt.AdaptiveSoftmax = None,
     delay: opt.Delay = 2,
     window: opt.Window = 5,
     pretrained_embeddings: Annotated[Optional[Path], typer.Option("--pretrained-embeddings", help="word2vec (text or binary) or GloVe vectors for the embedding.", rich_help_panel=opt.MODEL)] = None,
@@ -127,7 +128,7 @@ def train(
         patience=patience, carry_state=carry_state, log_every=log_every, eval_every=eval_every, seed=seed, device=device, precision=precision,
     ).validate()
     given = dict(cell=cell, hidden=hidden, layers=layers, embed_dim=embed_dim, dropout=dropout, tie_weights=tie_weights, tau_min=tau_min,
-                 tau_max=tau_max, learn_tau=learn_tau, forget_bias=forget_bias, delay=delay, window=window, freeze_embeddings=freeze_embeddings)
+                 tau_max=tau_max, learn_tau=learn_tau, forget_bias=forget_bias, adaptive_cutoffs=opt.parse_cutoffs(adaptive_softmax), delay=delay, window=window, freeze_embeddings=freeze_embeddings)
 
     if summary:
         tok = _summary_tokenizer(data, tok_options)
@@ -137,7 +138,7 @@ def train(
 
     dev = resolve_device(tcfg.device)
     # Validate the model options (with a stand-in vocabulary size) before any slow tokenizing.
-    runs.model_config(2, level_of_data, given)
+    runs.model_config(2, level_of_data, {**given, "adaptive_cutoffs": None})  # cutoffs need the real vocabulary
     runs.make_run_dir(out, force)
     with ui.progress("tokenizing", None) as bar:
         spec = runs.prepare_data(data, out, tok_options, [str(v) for v in val] if val else None, val_fraction, errors,

@@ -39,6 +39,9 @@ class ModelConfig:
     window: tdnn cell, number of inputs each unit sees (kernel width of the causal convolution).
     freeze_embeddings: keep the embedding matrix fixed (e.g. pretrained vectors).
     forget_bias: lstm cell, initial forget-gate bias (None: torch's uniform init, gate near 0.5).
+    adaptive_cutoffs: adaptive softmax (Grave et al. 2017) instead of the full output layer: ids below
+        the first cutoff form the head, each further band a cluster with a smaller projection. Ids
+        are ordered by frequency, so the head holds the frequent tokens. () = full softmax.
     """
 
     vocab_size: int
@@ -55,6 +58,7 @@ class ModelConfig:
     window: int = 5
     freeze_embeddings: bool = False
     forget_bias: float | None = None
+    adaptive_cutoffs: tuple[int, ...] = ()
 
     @property
     def input_dim(self) -> int:
@@ -116,6 +120,21 @@ class ModelConfig:
                 raise ConfigError(f"--forget-bias must be a finite number (got {fb!r})")
             if self.cell != "lstm":
                 raise ConfigError(f"--forget-bias sets the LSTM's forget gate; it does not apply to --cell {self.cell}")
+        cut = self.adaptive_cutoffs
+        if isinstance(cut, list):
+            self.adaptive_cutoffs = cut = tuple(cut)  # JSON gives a list
+        if cut:
+            if not all(isinstance(c, int) and not isinstance(c, bool) for c in cut):
+                raise ConfigError(f"--adaptive-softmax cutoffs must be integers (got {cut!r})")
+            if list(cut) != sorted(set(cut)) or cut[0] < 1 or cut[-1] >= self.vocab_size - 1:
+                raise ConfigError(
+                    f"--adaptive-softmax {','.join(map(str, cut))}: cutoffs must increase and lie between 1 and the vocabulary size "
+                    f"minus 2 ({self.vocab_size - 2}); e.g. {max(1, self.vocab_size // 5)},{max(2, self.vocab_size // 2)}"
+                )
+            if self.tie_weights:
+                raise ConfigError("--adaptive-softmax has no single output matrix to tie; add --no-tie-weights")
+            if self.hidden < 4 ** len(cut):  # cluster k projects to hidden / 4^k units
+                raise ConfigError(f"--adaptive-softmax with {len(cut)} cutoffs needs --hidden of at least {4 ** len(cut)} (got {self.hidden}); use fewer cutoffs")
         if self.delay < 2:
             raise ConfigError(f"--delay must be at least 2 (got {self.delay}); delay 1 is the ordinary recurrence")
         if self.window < 1:

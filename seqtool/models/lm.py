@@ -61,7 +61,13 @@ class LanguageModel(nn.Module):
         self.encoder = nn.Embedding(v, cfg.embed_dim) if cfg.embed_dim > 0 else None
         self.rnn = _make_cell(cfg)
         self.drop = nn.Dropout(cfg.dropout)
-        self.decoder = nn.Linear(h, v)  # o(t) = c + V h(t)
+        if cfg.adaptive_cutoffs:
+            # Adaptive softmax (Grave et al. 2017): a head over the frequent ids plus a cluster token per
+            # band of rarer ids, each band behind a smaller projection (div_value 4), so most tokens
+            # never pay for the full vocabulary. Exact log-probabilities, not an approximation.
+            self.decoder = nn.AdaptiveLogSoftmaxWithLoss(h, v, list(cfg.adaptive_cutoffs), div_value=4.0)
+        else:
+            self.decoder = nn.Linear(h, v)  # o(t) = c + V h(t)
         self._init_weights()
         if cfg.tie_weights:
             # One matrix for input embedding and output layer: Press & Wolf 2017; Inan et al. 2017.
@@ -74,8 +80,9 @@ class LanguageModel(nn.Module):
         # nn.Embedding's N(0, 1) would give huge logits once tied to the decoder.
         if self.encoder is not None:
             nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
-        nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
-        nn.init.zeros_(self.decoder.bias)
+        if isinstance(self.decoder, nn.Linear):
+            nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+            nn.init.zeros_(self.decoder.bias)
         if self.cfg.forget_bias is not None:
             # Start with the forget gate open, sigmoid(b) of the cell kept per step, so gradient can
             # reach far back before training has learned to remember (Gers et al. 2000; Jozefowicz et al. 2015).
@@ -89,8 +96,9 @@ class LanguageModel(nn.Module):
 
     def init_state(self, batch_size: int, device=None):
         """Zero state for ``batch_size`` sequences (what ``state=None`` stands for)."""
-        dtype = self.decoder.weight.dtype
-        device = device if device is not None else self.decoder.weight.device
+        ref = next(self.rnn.parameters())
+        dtype = ref.dtype
+        device = device if device is not None else ref.device
         cfg = self.cfg
         if cfg.cell in _FUSED:
             zeros = torch.zeros(cfg.layers, batch_size, cfg.hidden, device=device, dtype=dtype)
@@ -116,7 +124,7 @@ class LanguageModel(nn.Module):
         """ids (T, B) -> the vectors the first layer reads, (T, B, D)."""
         if self.encoder is not None:
             return self.drop(self.encoder(ids))  # (T, B, E)
-        return F.one_hot(ids, self.cfg.vocab_size).to(self.decoder.weight.dtype)  # (T, B, V)
+        return F.one_hot(ids, self.cfg.vocab_size).to(next(self.rnn.parameters()).dtype)  # (T, B, V)
 
     def hidden_states(self, ids: torch.Tensor, state=None):
         """ids (T, B) -> top-layer hidden states h(t) (T, B, H) and the new state, before the decoder.
@@ -132,11 +140,33 @@ class LanguageModel(nn.Module):
             return self.rnn(x, ids, state)  # (T, B, H), ()
         return self.rnn(x, state)  # (T, B, H), state
 
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Hidden states (..., H) -> next-token logits (..., V). With adaptive softmax these are the
+        exact log-probabilities (also valid logits: softmax gives the same distribution)."""
+        if isinstance(self.decoder, nn.AdaptiveLogSoftmaxWithLoss):
+            return self.decoder.log_prob(h.reshape(-1, h.shape[-1])).view(*h.shape[:-1], -1)
+        return self.decoder(h)  # o(t) = c + V h(t)
+
     def forward(self, ids: torch.Tensor, state=None):
         """ids (T, B) -> logits (T, B, V) of the next token at every step, and the new state."""
         out, state = self.hidden_states(ids, state)  # (T, B, H)
-        logits = self.decoder(self.drop(out))  # (T, B, V): o(t) = c + V h(t)
-        return logits, state
+        return self.logits(self.drop(out)), state  # (T, B, V)
+
+    def loss(self, ids: torch.Tensor, targets: torch.Tensor, state=None, reduction: str = "mean"):
+        """Cross-entropy (nats/token) of ``targets`` (T, B) after ``ids`` (T, B), and the new state:
+        the lecture's L = -sum_t log p(y(t) | x(1..t)), averaged over tokens (or summed).
+
+        The same number as cross_entropy(forward(ids)), computed without the full (T, B, V) logits
+        when the model has an adaptive softmax - the point of having one.
+        """
+        out, state = self.hidden_states(ids, state)  # (T, B, H)
+        h = self.drop(out)
+        if isinstance(self.decoder, nn.AdaptiveLogSoftmaxWithLoss):
+            target_logp = self.decoder(h.reshape(-1, h.shape[-1]).float(), targets.reshape(-1)).output  # (T*B,)
+            nll = -target_logp
+            return (nll.mean() if reduction == "mean" else nll.sum()), state
+        logits = self.decoder(h)  # (T, B, V)
+        return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), reduction=reduction), state
 
     # ----------------------------------------------------------------- embeddings
 

@@ -62,7 +62,7 @@ class TokenizerOptions:
         if o.eos is None:
             o.eos = o.level in ("word", "subword")
         if o.eos and o.level not in ("word", "subword"):
-            raise UsageError(f"--eos: only word and subword levels have an end-of-line token (char keeps '\\n' as a character)")
+            raise UsageError("--eos: only word and subword levels have an end-of-line token (char keeps '\\n' as a character)")
         if o.level in ("ngram", "char-ngram") and o.ngram < 1:
             raise UsageError(f"--ngram {o.ngram}: the n-gram order must be at least 1")
         if o.num_words is not None and o.num_words < 1:

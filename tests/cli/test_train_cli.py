@@ -139,3 +139,22 @@ def test_pretrained_glove_vectors_reported_and_frozen(tmp_path, write):
     torch.testing.assert_close(emb[tokens.index("cat")], torch.tensor([0.5, 0.6, 0.7, 0.8]))
     r = run("train", words, "--level", "word", "--out", tmp_path / "r2", "--embed-dim", "8", "--pretrained-embeddings", glove, "--max-steps", "2")
     assert r.exit_code == 1 and "dimension 4" in r.stderr
+
+
+def test_adaptive_softmax_from_the_command_line(tmp_path):
+    from seqtool.checkpoint import load_checkpoint
+
+    lines = [" ".join(f"w{(i * 7 + j) % 37}" for j in range(30)) for i in range(300)]
+    (tmp_path / "w.txt").write_text("\n".join(lines) + "\n")
+    r = runner.invoke(app, ["train", str(tmp_path / "w.txt"), "--level", "word", "--adaptive-softmax", "8,20", "--hidden", "16",
+                            "--embed-dim", "16", "--layers", "1", "--batch-size", "4", "--bptt", "10", "--max-steps", "30", "--out", str(tmp_path / "run"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    cfg = load_checkpoint(tmp_path / "run")["model_config"]
+    assert cfg["adaptive_cutoffs"] in ([8, 20], (8, 20)) and cfg["tie_weights"] is False  # the word-level tying default yields
+    g = runner.invoke(app, ["generate", str(tmp_path / "run"), "--length", "5", "--seed", "0"])
+    assert g.exit_code == 0, g.output
+    bad = runner.invoke(app, ["train", str(tmp_path / "w.txt"), "--level", "word", "--adaptive-softmax", "8,x", "--out", str(tmp_path / "r2")])
+    assert bad.exit_code == 2 and "--adaptive-softmax '8,x'" in bad.stderr
+    too_big = runner.invoke(app, ["train", str(tmp_path / "w.txt"), "--level", "word", "--adaptive-softmax", "8,500", "--hidden", "16",
+                                  "--embed-dim", "16", "--out", str(tmp_path / "r3")])
+    assert too_big.exit_code == 1 and "cutoffs must increase and lie between 1 and the vocabulary size" in too_big.stderr

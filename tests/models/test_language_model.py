@@ -1,6 +1,6 @@
 """LanguageModel: shapes, carried state, truncated BPTT, learning, fused cells vs their equations."""
 import functools
-import math
+import json
 
 import pytest
 import torch
@@ -291,3 +291,56 @@ def test_forget_bias_opens_every_layers_forget_gate_and_nothing_else():
             mine, theirs = getattr(opened.rnn, f"{name}_l{k}"), getattr(plain.rnn, f"{name}_l{k}")
             torch.testing.assert_close(mine[:4], theirs[:4])
             torch.testing.assert_close(mine[8:], theirs[8:])
+
+
+def _adaptive(seed=0, **kw):
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(vocab_size=40, cell="lstm", hidden=16, layers=1, embed_dim=6, adaptive_cutoffs=(5, 20), **kw))
+
+
+def test_adaptive_softmax_gives_a_normalised_distribution_and_the_exact_loss():
+    m = _adaptive().eval()
+    ids = torch.randint(1, 40, (7, 3))
+    targets = torch.randint(1, 40, (7, 3))
+    logits, _ = m(ids)
+    assert logits.shape == (7, 3, 40)
+    torch.testing.assert_close(logits.logsumexp(-1), torch.zeros(7, 3), atol=1e-5, rtol=0)  # log-probabilities
+    # the cheap training loss is the cross-entropy of the full distribution
+    loss, _ = m.loss(ids, targets)
+    torch.testing.assert_close(loss, F.cross_entropy(logits.reshape(-1, 40), targets.reshape(-1)), rtol=1e-5, atol=1e-6)
+    total, _ = m.loss(ids, targets, reduction="sum")
+    torch.testing.assert_close(total, loss * targets.numel(), rtol=1e-5, atol=1e-5)
+
+
+def test_loss_equals_cross_entropy_of_forward_for_the_full_softmax():
+    torch.manual_seed(0)
+    m = build_model(ModelConfig(vocab_size=30, cell="gru", hidden=8, layers=2, embed_dim=8, tie_weights=True)).eval()
+    ids, targets = torch.randint(0, 30, (5, 2)), torch.randint(0, 30, (5, 2))
+    loss, state = m.loss(ids, targets)
+    logits, state2 = m(ids)
+    torch.testing.assert_close(loss, F.cross_entropy(logits.reshape(-1, 30), targets.reshape(-1)))
+    torch.testing.assert_close(state, state2)
+
+
+def test_adaptive_softmax_learns_and_checks_its_cutoffs():
+    m = _adaptive()
+    opt = torch.optim.Adam(m.parameters(), lr=0.05)
+    seq = torch.arange(1, 31).repeat(8).view(-1, 1)  # a cycle through ids of every band
+    first = None
+    for _ in range(60):
+        loss, _ = m.loss(seq[:-1], seq[1:])
+        first = first if first is not None else float(loss.detach())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss.detach()) < 0.2 * first
+    with pytest.raises(ConfigError, match="needs --hidden of at least 16"):
+        ModelConfig(vocab_size=40, hidden=8, adaptive_cutoffs=(5, 20)).validate()
+    with pytest.raises(ConfigError, match="cutoffs must increase"):
+        ModelConfig(vocab_size=40, adaptive_cutoffs=(20, 5)).validate()
+    with pytest.raises(ConfigError, match="minus 2"):
+        ModelConfig(vocab_size=40, adaptive_cutoffs=(5, 39)).validate()
+    with pytest.raises(ConfigError, match="no-tie-weights"):
+        ModelConfig(vocab_size=40, embed_dim=8, hidden=8, tie_weights=True, adaptive_cutoffs=(5,)).validate()
+    cfg = ModelConfig(vocab_size=40, adaptive_cutoffs=(5, 20))
+    assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # JSON turns the tuple into a list
