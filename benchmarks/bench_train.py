@@ -1,8 +1,10 @@
 """Training benchmarks: throughput against a plain PyTorch loop, and quality within a time budget.
 
     python benchmarks/bench_train.py throughput [--steps 200]   # PTB word config, ratio vs plain loop
+    python benchmarks/bench_train.py throughput --config char   # char-rnn config (2x128, batch 50, bptt 50)
     python benchmarks/bench_train.py char [--minutes 10]        # tiny shakespeare char LSTM, val loss
     python benchmarks/bench_train.py word [--minutes 30]        # PTB word LSTM, test perplexity
+    python benchmarks/bench_train.py plain-word [--minutes 30]  # the plain loop's perplexity after the same time
     (other options, e.g. --threads 1 --hidden 384, are passed on to seqtool train)
 
 Corpora come from ../shared/corpora (benchmarks only; tests never use them). Each mode prints one
@@ -14,6 +16,7 @@ not skewed by other load on a shared machine.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -48,8 +51,21 @@ def tokenize_ptb(work: Path) -> Path:
 # ---------------------------------------------------------------------------------- throughput
 
 
-def plain_loop(train: np.ndarray, vocab: int, steps: int, warmup: int, seed: int) -> float:
-    """The baseline: an Embedding-LSTM-Linear model and a textbook truncated-BPTT loop."""
+# The two configurations of issue 6: pytorch/examples' PTB word model and char-rnn's small model.
+CONFIGS = {
+    "ptb": {"what": "PTB word config (LSTM 2x200, embedding 200, bptt 35, batch 20, dropout 0.2, Adam, clip 1.0)",
+            "embed": 200, "hidden": 200, "layers": 2, "batch": 20, "bptt": 35, "dropout": 0.2, "lr": 1e-3},
+    "char": {"what": "char-rnn config on tiny shakespeare (LSTM 2x128 on one-hot input, bptt 50, batch 50, Adam, clip 1.0)",
+             "embed": 0, "hidden": 128, "layers": 2, "batch": 50, "bptt": 50, "dropout": 0.0, "lr": 2e-3},
+}
+
+
+def plain_loop(train: np.ndarray, vocab: int, steps: int, warmup: int, seed: int, c: dict, seconds: float | None = None, out: dict | None = None) -> float:
+    """The baseline: an (Embedding or one-hot)-LSTM-Linear model and a textbook truncated-BPTT loop.
+
+    Runs ``steps`` steps after ``warmup`` (or, with ``seconds``, until that much time has passed) and
+    returns tokens/s; ``out["model"]`` receives the trained model when ``out`` is given.
+    """
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
@@ -59,24 +75,26 @@ def plain_loop(train: np.ndarray, vocab: int, steps: int, warmup: int, seed: int
     class Model(nn.Module):
         def __init__(self):
             super().__init__()
-            self.drop = nn.Dropout(0.2)
-            self.encoder = nn.Embedding(vocab, 200)
-            self.rnn = nn.LSTM(200, 200, 2, dropout=0.2)
-            self.decoder = nn.Linear(200, vocab)
+            self.drop = nn.Dropout(c["dropout"])
+            self.encoder = nn.Embedding(vocab, c["embed"]) if c["embed"] else None
+            self.rnn = nn.LSTM(c["embed"] or vocab, c["hidden"], c["layers"], dropout=c["dropout"])
+            self.decoder = nn.Linear(c["hidden"], vocab)
 
         def forward(self, x, h):
-            out, h = self.rnn(self.drop(self.encoder(x)), h)
+            e = self.encoder(x) if self.encoder is not None else F.one_hot(x, vocab).float()
+            out, h = self.rnn(self.drop(e), h)
             return self.decoder(self.drop(out)), h
 
     model = Model()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    b, t = 20, 35
+    opt = torch.optim.Adam(model.parameters(), lr=c["lr"])
+    b, t = c["batch"], c["bptt"]
     n = len(train) // b
     data = torch.from_numpy(train[: n * b].astype(np.int64).reshape(b, n).T.copy())
     h = None
     model.train()
     t0 = None
-    for i in range(steps + warmup):
+    i = 0
+    while (i < steps + warmup) if seconds is None else (t0 is None or time.perf_counter() - t0 < seconds):
         if i == warmup:
             t0 = time.perf_counter()
         s = (i * t) % (n - 1 - t)
@@ -89,25 +107,25 @@ def plain_loop(train: np.ndarray, vocab: int, steps: int, warmup: int, seed: int
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-    return steps * b * t / (time.perf_counter() - t0)
+        i += 1
+    if out is not None:
+        out["model"], out["steps"] = model, i
+    return (i - warmup) * b * t / (time.perf_counter() - t0)
 
 
-def seqtool_loop(data_dir: Path, steps: int, warmup: int, seed: int) -> float:
+def seqtool_loop(data_dir: Path, steps: int, warmup: int, seed: int, c: dict, cutoffs: tuple[int, ...] = ()) -> float:
     import torch
 
     from seqtool import runs
     from seqtool.training import Callbacks, TrainConfig
 
     tok, train, val = runs.DataSpec(data_dir).load()
-    mcfg = runs.model_config(len(tok.vocab), "word", dict(cell="lstm", hidden=200, layers=2, embed_dim=200, dropout=0.2, tie_weights=False))
-    tcfg = TrainConfig(batch_size=20, bptt=35, max_steps=steps + warmup, lr=1e-3, clip_norm=1.0, log_every=10**9, eval_every=10**9, seed=seed, schedule="none")
-    times = {}
-
-    class Clock(Callbacks):
-        pass
-
+    mcfg = runs.model_config(len(tok.vocab), tok.level, dict(cell="lstm", hidden=c["hidden"], layers=c["layers"], embed_dim=c["embed"],
+                                                           dropout=c["dropout"], tie_weights=False, adaptive_cutoffs=cutoffs or None))
+    tcfg = TrainConfig(batch_size=c["batch"], bptt=c["bptt"], max_steps=steps + warmup, lr=c["lr"], clip_norm=1.0, log_every=10**9,
+                       eval_every=10**9, seed=seed, schedule="none")
     with tempfile.TemporaryDirectory() as d:
-        trainer = runs.build_trainer(Path(d), mcfg, tcfg, tok, train, val[:2000], runs.DataSpec(data_dir), torch.device("cpu"), Clock())
+        trainer = runs.build_trainer(Path(d), mcfg, tcfg, tok, train, val[:2000], runs.DataSpec(data_dir), torch.device("cpu"), Callbacks())
         trainer.cfg.max_steps = warmup
         trainer.total_steps = warmup
         trainer.fit()
@@ -115,31 +133,76 @@ def seqtool_loop(data_dir: Path, steps: int, warmup: int, seed: int) -> float:
         t0 = time.perf_counter()
         trainer.evaluate = lambda: 0.0  # the final validation is not part of the throughput
         trainer.fit()
-        times["s"] = time.perf_counter() - t0
-    return steps * 20 * 35 / times["s"]
+        seconds = time.perf_counter() - t0
+    return steps * c["batch"] * c["bptt"] / seconds
+
+
+def tokenize_shakespeare(work: Path) -> Path:
+    out = work / "shakespeare-char-data"
+    if not (out / "train.npy").exists():
+        subprocess.run([sys.executable, "-m", "seqtool", "tokenize", str(SHARED / "tinyshakespeare.txt"), "--level", "char",
+                        "--val-fraction", "0.1", "--out", str(out), "--force", "--quiet"], check=True)
+    return out
+
+
+def peak_rss_mb(which: str, config: str, steps: int, cutoffs: str | None) -> float:
+    """Peak resident memory (MB) of a fresh process that runs only one loop (ru_maxrss cannot be reset)."""
+    extra = ["--adaptive-softmax", cutoffs] if cutoffs else []
+    r = subprocess.run([sys.executable, __file__, "_peak", "--which", which, "--config", config, "--steps", str(steps), *extra],
+                       check=True, capture_output=True, text=True)
+    return float(r.stdout.strip().splitlines()[-1])
+
+
+def _peak(args) -> None:
+    import resource
+
+    work = HERE / "_work"
+    d = tokenize_ptb(work) if args.config == "ptb" else tokenize_shakespeare(work)
+    from seqtool import runs
+
+    tok, train, _ = runs.DataSpec(d).load()
+    c = CONFIGS[args.config]
+    if args.which == "plain":
+        plain_loop(np.asarray(train), len(tok.vocab), args.steps, 2, 0, c)
+    else:
+        seqtool_loop(d, args.steps, 2, 0, c, cutoffs(args))
+    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def throughput(args) -> dict:
     work = HERE / "_work"
     work.mkdir(exist_ok=True)
-    d = tokenize_ptb(work)
+    c = CONFIGS[args.config]
+    d = tokenize_ptb(work) if args.config == "ptb" else tokenize_shakespeare(work)
     from seqtool import runs
 
     tok, train, _ = runs.DataSpec(d).load()
     train = np.asarray(train)
     rows = {"plain": [], "seqtool": []}
-    for rep in range(args.repeat):
-        rows["plain"].append(plain_loop(train, len(tok.vocab), args.steps, 10, rep))
-        rows["seqtool"].append(seqtool_loop(d, args.steps, 10, rep))
+    if args.adaptive_softmax:
+        rows["seqtool_full_softmax"] = []
+    for rep in range(args.repeat):  # alternate, so background load hits every loop alike
+        rows["plain"].append(plain_loop(train, len(tok.vocab), args.steps, 10, rep, c))
+        rows["seqtool"].append(seqtool_loop(d, args.steps, 10, rep, c, cutoffs(args)))
+        if args.adaptive_softmax:
+            rows["seqtool_full_softmax"].append(seqtool_loop(d, args.steps, 10, rep, c))
     best = {k: max(v) for k, v in rows.items()}
+    mem = {w: peak_rss_mb(w, args.config, min(args.steps, 30), args.adaptive_softmax) for w in ("plain", "seqtool")}
+    extra = f" --adaptive-softmax {args.adaptive_softmax}" if args.adaptive_softmax else ""
     return {
-        "benchmark": "train throughput, PTB word config (LSTM 2x200, embedding 200, bptt 35, batch 20, dropout 0.2, Adam, clip 1.0)",
+        "benchmark": f"train throughput, {c['what']}" + (f"; seqtool with --adaptive-softmax {args.adaptive_softmax}" if extra else ""),
         "vocab": len(tok.vocab),
         "tokens_per_sec": {k: round(v) for k, v in best.items()},
         "all_runs": {k: [round(x) for x in v] for k, v in rows.items()},
         "ratio_seqtool_vs_plain": round(best["seqtool"] / best["plain"], 3),
-        "reproduce": f"python benchmarks/bench_train.py throughput --steps {args.steps} --repeat {args.repeat}",
+        "peak_rss_mb": {k: round(v, 1) for k, v in mem.items()},
+        "peak_memory_ratio": round(mem["seqtool"] / mem["plain"], 3),
+        "reproduce": f"python benchmarks/bench_train.py throughput --config {args.config} --steps {args.steps} --repeat {args.repeat}{extra}",
     }
+
+
+def cutoffs(args) -> tuple[int, ...]:
+    return tuple(int(x) for x in args.adaptive_softmax.split(",")) if args.adaptive_softmax else ()
 
 
 # ---------------------------------------------------------------------------------- quality
@@ -168,11 +231,7 @@ def char_quality(args) -> dict:
 
 def test_perplexity(run_dir: Path, test_file: Path) -> float:
     """Perplexity of a run's best checkpoint on a text file, with its own tokenizer, state carried."""
-    import torch
-    import torch.nn.functional as F
-
     from seqtool.checkpoint import load_checkpoint
-    from seqtool.data import batchify, get_window, n_windows
     from seqtool.models import ModelConfig, build_model
     from seqtool.text import tokenizer_from_dict
     from seqtool.text.corpus import read_text
@@ -181,8 +240,17 @@ def test_perplexity(run_dir: Path, test_file: Path) -> float:
     tok = tokenizer_from_dict(ck["tokenizer"])
     model = build_model(ModelConfig.from_dict(ck["model_config"]))
     model.load_state_dict(ck["model_state"])
-    model.eval()
-    data = batchify(tok.encode(read_text(test_file)), 1)
+    return stream_ppl(model.eval(), tok.encode(read_text(test_file)))
+
+
+def stream_ppl(model, ids) -> float:
+    """Perplexity of ``model`` ((T, B) ids, state -> logits, state) on one stream, state carried."""
+    import torch
+    import torch.nn.functional as F
+
+    from seqtool.data import batchify, get_window, n_windows
+
+    data = batchify(ids, 1)
     total, count, h = 0.0, 0, None
     with torch.no_grad():
         for i in range(n_windows(data, 256)):
@@ -191,6 +259,25 @@ def test_perplexity(run_dir: Path, test_file: Path) -> float:
             total += float(F.cross_entropy(logits.view(-1, logits.size(-1)), y.reshape(-1), reduction="sum"))
             count += y.numel()
     return math.exp(total / count)
+
+
+def plain_word_quality(args) -> dict:
+    """The plain loop's quality at time: PTB config for --minutes, then validation and test perplexity."""
+    from seqtool import runs
+    from seqtool.text.corpus import read_text
+
+    d = tokenize_ptb(HERE / "_work")
+    tok, train, val = runs.DataSpec(d).load()
+    res: dict = {}
+    tps = plain_loop(np.asarray(train), len(tok.vocab), 0, 0, 0, CONFIGS["ptb"], seconds=args.minutes * 60, out=res)
+    model = res["model"].eval()
+    ppl = functools.partial(stream_ppl, model)
+    return {
+        "benchmark": f"plain loop (pytorch/examples style), {CONFIGS['ptb']['what']}, {args.minutes} min",
+        "val_ppl": round(ppl(np.asarray(val)), 2), "test_ppl": round(ppl(tok.encode(read_text(PTB / "ptb.test.txt"))), 2),
+        "steps": res["steps"], "tokens_per_sec": round(tps),
+        "reproduce": f"python benchmarks/bench_train.py plain-word --minutes {args.minutes}",
+    }
 
 
 def word_quality(args) -> dict:
@@ -213,7 +300,10 @@ def word_quality(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["throughput", "char", "word"])
+    ap.add_argument("mode", choices=["throughput", "char", "word", "plain-word", "_peak"])
+    ap.add_argument("--config", choices=sorted(CONFIGS), default="ptb", help="throughput: which model and batch shape")
+    ap.add_argument("--which", choices=["plain", "seqtool"], default="plain", help=argparse.SUPPRESS)
+    ap.add_argument("--adaptive-softmax", default=None, help="throughput: seqtool with these cutoffs (e.g. 2000,6000); the plain loop keeps the full softmax")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--minutes", type=float, default=None)
@@ -222,8 +312,13 @@ def main() -> None:
     args, args.extra = ap.parse_known_args()  # anything else is passed on to seqtool train
     if not SHARED.exists():
         sys.exit(f"bench_train: {SHARED} not found; the benchmark needs the shared corpora")
+    if args.mode == "_peak":
+        return _peak(args)
     if args.mode == "throughput":
         res = throughput(args)
+    elif args.mode == "plain-word":
+        args.minutes = args.minutes or 30
+        res = plain_word_quality(args)
     elif args.mode == "char":
         args.minutes = args.minutes or 10
         res = char_quality(args)

@@ -1,0 +1,138 @@
+"""Every benchmark in one run: a table of the figures and ratios, and a JSON file next to RESULTS.md.
+
+    python benchmarks/run_all.py            # quick: small settings, a few minutes
+    python benchmarks/run_all.py --full     # the settings RESULTS.md reports (over an hour)
+    python benchmarks/run_all.py --only train,cells
+
+Each benchmark is its own script, run here as a subprocess one after another (never two at once:
+on a 2-core machine a second job makes torch's threads spin and every figure meaningless). Each
+prints a JSON document last; this script collects them, prints the headline figure of each with
+its target, and writes ``benchmarks/results-<mode>-<date>.json`` with the date, machine, torch
+version, the commands and every figure. Every ratio inside is measured within one script run
+against the plain baseline written in that script.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+# name -> (quick command, full command); an empty quick command: full mode only.
+SUITE: dict[str, tuple[list[str], list[str]]] = {
+    "tokenize": (["bench_tokenize.py", "--size-mb", "10", "--levels", "char,word", "--repeat", "1"],
+                 ["bench_tokenize.py", "--size-mb", "100", "--levels", "char,word", "--repeat", "2"]),
+    "train": (["bench_train.py", "throughput", "--steps", "40", "--repeat", "1"],
+              ["bench_train.py", "throughput", "--steps", "200", "--repeat", "2"]),
+    "train-char": (["bench_train.py", "throughput", "--config", "char", "--steps", "40", "--repeat", "1"],
+                   ["bench_train.py", "throughput", "--config", "char", "--steps", "200", "--repeat", "2"]),
+    "cells": (["bench_cells.py", "--seconds", "0.5", "--rounds", "2", "--hidden", "128"],
+              ["bench_cells.py"]),
+    "generate": (["bench_generate.py", "--quick"],
+                 ["bench_generate.py", "--tokens", "1000", "--long", "10000", "--repeat", "2", "--threads", "1"]),
+    "longrange": (["bench_longrange.py", "--gaps", "10", "--minutes", "0.3", "--train-lines", "5000"],
+                  ["bench_longrange.py", "--gaps", "50", "--minutes", "5"]),
+    "quality-char": ([], ["bench_train.py", "char", "--minutes", "10"]),
+    "quality-word": ([], ["bench_train.py", "word", "--minutes", "30"]),
+}
+
+
+def last_json(stdout: str):
+    """The JSON document a benchmark printed last (indented or on one line)."""
+    lines = stdout.rstrip().splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith("{"):
+            try:
+                return json.loads("\n".join(lines[i:]))
+            except json.JSONDecodeError:
+                continue
+    return None
+
+
+def _get(d, *path):
+    for k in path:
+        if not isinstance(d, dict) or k not in d:
+            return None
+        d = d[k]
+    return d
+
+
+def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
+    """The figures the issue-6 targets are about, pulled out of a benchmark's JSON."""
+    if name == "tokenize":
+        res = r.get("results", {})
+        return [("char MB/s", _get(res, "seqtool char", "mb_per_s"), ">= 60"),
+                ("word vs baseline", _get(res, "seqtool word", "vs_baseline"), ">= 3x")]
+    if name in ("train", "train-char"):
+        return [("tokens/s vs plain loop", r.get("ratio_seqtool_vs_plain"), ">= 1.5x"),
+                ("peak memory vs plain loop", r.get("peak_memory_ratio"), "<= 1.5x")]
+    if name == "cells":
+        res = r.get("results", {})
+        return [(f"{c} vs fused rnn", _get(res, c, "lm_ratio_vs_rnn"), ">= 0.5x") for c in ("leaky", "skip", "jordan")]
+    if name == "generate":
+        return [("1 sample vs bare loop", _get(r, "batch_1", "ratio_vs_bare"), ">= 1.0x"),
+                ("per-token time long/short", _get(r, "per_token_ms", "seqtool_long_over_short"), "<= 1.10")]
+    if name == "longrange":
+        return [(f"gap {x['gap']} {x['cell']} accuracy (chance {x['chance']:.0%})", x["accuracy"], "lstm far above chance")
+                for x in r.get("results", [])]
+    if name == "quality-char":
+        return [("val loss nats/char", r.get("best_val_loss_nats_per_char"), "<= 1.40")]
+    if name == "quality-word":
+        return [("test perplexity", r.get("test_ppl"), "<= 110")]
+    return []
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full", action="store_true", help="the full settings (quick by default)")
+    ap.add_argument("--only", default="", help="comma-separated subset of " + ",".join(SUITE))
+    args = ap.parse_args()
+    mode = "full" if args.full else "quick"
+    names = [n for n in (args.only.split(",") if args.only else SUITE) if n]
+    unknown = [n for n in names if n not in SUITE]
+    if unknown:
+        sys.exit(f"run_all: unknown benchmark(s) {', '.join(unknown)}; choose from {', '.join(SUITE)}")
+
+    import torch
+
+    report = {"mode": mode, "date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+              "python": platform.python_version(), "torch": torch.__version__, "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+              "reproduce": "python benchmarks/run_all.py" + (" --full" if args.full else "") + (f" --only {args.only}" if args.only else ""),
+              "benchmarks": {}}
+    rows = []
+    for name in names:
+        cmd = SUITE[name][1 if args.full else 0]
+        if not cmd:
+            print(f"{name}: full mode only", file=sys.stderr)
+            continue
+        print(f"running {name}: python benchmarks/{' '.join(cmd)}", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        p = subprocess.run([sys.executable, str(HERE / cmd[0]), *cmd[1:]], capture_output=True, text=True)
+        result = last_json(p.stdout)
+        entry = {"command": "python benchmarks/" + " ".join(cmd), "seconds": round(time.perf_counter() - t0, 1),
+                 "exit_code": p.returncode, "result": result}
+        if p.returncode != 0 or result is None:
+            entry["stderr_tail"] = p.stderr[-2000:]
+        report["benchmarks"][name] = entry
+        for what, value, *target in headline(name, result or {}):
+            rows.append((name, what, value, target[0] if target else ""))
+    out = HERE / f"results-{mode}-{time.strftime('%Y%m%d-%H%M')}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    w = max([len(r[1]) for r in rows] + [10])
+    print(f"{'benchmark':<13} {'figure':<{w}} {'value':>10}  target")
+    for name, what, value, target in rows:
+        v = "-" if value is None else (f"{value:.3g}" if isinstance(value, float) else str(value))
+        print(f"{name:<13} {what:<{w}} {v:>10}  {target}")
+    failed = [n for n, e in report["benchmarks"].items() if e["exit_code"] != 0 or e["result"] is None]
+    print(f"\nwrote {out.relative_to(HERE.parent)}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
