@@ -146,7 +146,7 @@ def tokenize_shakespeare(work: Path) -> Path:
 
 
 def peak_rss_mb(which: str, config: str, steps: int, cutoffs: str | None) -> float:
-    """Peak resident memory (MB) of a fresh process that runs only one loop (ru_maxrss cannot be reset)."""
+    """Peak resident memory (MB) of a fresh process that runs only one loop (a process's peak cannot be reset)."""
     extra = ["--adaptive-softmax", cutoffs] if cutoffs else []
     r = subprocess.run([sys.executable, __file__, "_peak", "--which", which, "--config", config, "--steps", str(steps), *extra],
                        check=True, capture_output=True, text=True)
@@ -154,8 +154,6 @@ def peak_rss_mb(which: str, config: str, steps: int, cutoffs: str | None) -> flo
 
 
 def _peak(args) -> None:
-    import resource
-
     work = HERE / "_work"
     d = tokenize_ptb(work) if args.config == "ptb" else tokenize_shakespeare(work)
     from seqtool import runs
@@ -166,7 +164,10 @@ def _peak(args) -> None:
         plain_loop(np.asarray(train), len(tok.vocab), args.steps, 2, 0, c)
     else:
         seqtool_loop(d, args.steps, 2, 0, c, cutoffs(args))
-    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over execve, so a child started by a large
+    # parent would report the parent's peak.
+    hwm = next(ln for ln in Path("/proc/self/status").read_text().splitlines() if ln.startswith("VmHWM:"))
+    print(int(hwm.split()[1]) / 1024)
 
 
 def throughput(args) -> dict:
@@ -310,6 +311,8 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--tag", default="", help="suffix for the run directory under benchmarks/_work")
     args, args.extra = ap.parse_known_args()  # anything else is passed on to seqtool train
+    if args.adaptive_softmax and args.mode in ("char", "word"):
+        args.extra += ["--adaptive-softmax", args.adaptive_softmax]
     if not SHARED.exists():
         sys.exit(f"bench_train: {SHARED} not found; the benchmark needs the shared corpora")
     if args.mode == "_peak":
