@@ -520,17 +520,25 @@ def explain(reports: list[GradReport]) -> str:
         if reach(best) > reach(worst):
             text += (f" A dependency longer than a model's horizon is invisible to gradient descent: {worst.name} can learn "
                      f"from about {reach(worst)} tokens back, {best.name} from {reach(best)}.")
+    by_cell: dict[str, list[GradReport]] = {}
     for r in reports:
-        f = r.layers[-1]
-        if r.cell == "rnn" and f.spectral_radius is not None:
-            text += (f" {r.name}: every step multiplies the gradient by diag(tanh') W with W's spectral radius "
-                     f"{f.spectral_radius:.2f}; below 1 it vanishes geometrically, above 1 it can explode.")
-        elif f.keep_fraction is not None:
-            text += f" {r.name}: {f.keep_gate} averages {f.keep_fraction:.2f}, the share of the old state kept each step"
-            text += (" - the LSTM's cell path c(t) = f c(t-1) + i g has the forget gate as its Jacobian, so gradient lasts "
-                     "while f stays near 1." if r.cell == "lstm" else ".")
-        elif r.cell in ("jordan", "tdnn"):
-            text += f" {r.name}: no hidden state is carried, so its reach ends with its input window."
+        by_cell.setdefault(r.cell, []).append(r)
+
+    def each(rs, value) -> str:
+        return ", ".join(f"{value(r)} ({r.name})" for r in rs)
+
+    for cell, rs in by_cell.items():
+        if cell == "rnn":
+            text += (" tanh RNN: every step multiplies the gradient by diag(tanh') W, and W's spectral radius is "
+                     + each(rs, lambda r: f"{r.layers[-1].spectral_radius:.2f}")
+                     + "; below 1 the gradient vanishes geometrically, above 1 it can explode.")
+        elif rs[0].layers[-1].keep_fraction is not None:
+            gate = rs[0].layers[-1].keep_gate
+            text += f" {gate} averages " + each(rs, lambda r: f"{r.layers[-1].keep_fraction:.2f}") + ": the share of the old state kept each step"
+            text += ("; the LSTM's cell path c(t) = f c(t-1) + i g has the forget gate as its Jacobian, so gradient lasts "
+                     "while f stays near 1." if cell == "lstm" else ".")
+        elif cell in ("jordan", "tdnn"):
+            text += f" {cell}: no hidden state is carried, so its reach ends with its input window."
     return text
 
 
