@@ -40,21 +40,15 @@ def demo_cmd(
 ) -> None:
     import json
 
-    import torch
-
     from seqtool import demo
     from seqtool.cli.grad_report import render_reports
     from seqtool.cli.train import ProgressRenderer
-    from seqtool.errors import UsageError
     from seqtool.fsio import atomic_write_bytes, check_output_dir
     from seqtool.training import resolve_device
 
     ui = Ui(quiet=quiet)
     check_output_dir(out, force=False)
-    if threads is not None:
-        if threads < 1:
-            raise UsageError(f"--threads {threads}: must be at least 1")
-        torch.set_num_threads(threads)
+    opt.apply_threads(threads)
     plan = demo.PLANS["quick" if quick else "full"]
     source = corpus if corpus is not None else demo.sample_corpus()
     steps = iter(range(1, 6))

@@ -93,16 +93,11 @@ def grad_report_cmd(
     if plot is not None:
         _check_plot(plot)
 
-    import torch
-
     from seqtool import gradients
     from seqtool.text.corpus import read_text
     from seqtool.training import resolve_device
 
-    if threads is not None:
-        if threads < 1:
-            raise UsageError(f"--threads {threads}: must be at least 1")
-        torch.set_num_threads(threads)
+    opt.apply_threads(threads)
     dev = resolve_device(device)
     text = read_text(data, errors) if data is not None else None
     if checkpoints:
@@ -119,8 +114,9 @@ def grad_report_cmd(
             bar.update(i, f"measuring {s.name}")
             reports.append(gradients.report_subject(s, opts))
         bar.update(len(subjects))
+    explanation = gradients.explain(reports)
     payload = {"steps": steps, "windows": batches, "threshold": threshold, "models": [r.to_dict() for r in reports],
-               "explanation": gradients.explain(reports)}
+               "explanation": explanation}
     if to_stdout:
         ui.emit_json(payload)
     elif json_file is not None:
@@ -131,14 +127,14 @@ def grad_report_cmd(
     if plot is not None:
         _save_plot(reports, plot)
         ui.info(f"wrote {plot}")
-    render_reports(ui, reports)
+    render_reports(ui, reports, explanation)
 
 
 def _fmt_horizon(h: int | None, steps: int) -> str:
     return f">{steps - 1}" if h is None else str(h)
 
 
-def render_reports(ui: Ui, reports) -> None:
+def render_reports(ui: Ui, reports, explanation: str | None = None) -> None:
     """The tables, the chart and the explanation (shared with seqtool demo)."""
     if not ui.show_results:
         return
@@ -164,9 +160,11 @@ def render_reports(ui: Ui, reports) -> None:
         norms = sorted(reports[0].param_grad_norms.items(), key=lambda kv: -kv[1])
         ui.table("per-parameter gradient norms (mean over batches)", ["parameter", "norm"], [(n, f"{v:.3g}") for n, v in norms], numeric=(1,))
     _chart(ui, reports)
-    from seqtool.gradients import explain
+    if explanation is None:
+        from seqtool.gradients import explain
 
-    ui.out.print("\n" + textwrap.fill(explain(reports), 100), markup=False)
+        explanation = explain(reports)
+    ui.out.print("\n" + textwrap.fill(explanation, 100), markup=False)
 
 
 def _chart(ui: Ui, reports) -> None:

@@ -133,3 +133,16 @@ def parse_cutoffs(text: Optional[str]) -> Optional[tuple[int, ...]]:
         return tuple(int(p) for p in text.split(","))
     except ValueError:
         raise UsageError(f"--adaptive-softmax {text!r}: give increasing integer cutoffs such as 2000,6000") from None
+
+
+def apply_threads(threads: Optional[int]) -> None:
+    """--threads N: pin torch's CPU threads (None keeps torch's default)."""
+    if threads is None:
+        return
+    from seqtool.errors import UsageError
+
+    if threads < 1:
+        raise UsageError(f"--threads {threads}: must be at least 1")
+    import torch
+
+    torch.set_num_threads(threads)

@@ -88,17 +88,12 @@ def train(
     quiet: opt.Quiet = False,
     json_out: opt.Json = False,
 ) -> None:
-    import torch
-
     from seqtool import runs
     from seqtool.errors import UsageError
     from seqtool.training import TrainConfig, parse_duration, resolve_device
 
     ui = Ui(quiet=quiet, json_mode=json_out)
-    if threads is not None:
-        if threads < 1:
-            raise UsageError(f"--threads {threads}: must be at least 1")
-        torch.set_num_threads(threads)
+    opt.apply_threads(threads)
     budget = parse_duration(time_budget) if time_budget else None
     callbacks = ProgressRenderer(ui)
 
