@@ -62,10 +62,29 @@ def encode_raw(tok, text: str) -> np.ndarray:
     return tok.encode_raw(text)
 
 
-def local_units(tok, text: str) -> tuple[list[str], np.ndarray]:
-    """Worker: a chunk's tokens interned locally (local vocabulary, local ids); the caller maps them to global ids."""
+_interners: dict = {}  # job -> this process's Interner for it (workers serve one job in their life)
+
+
+def units_as_ids(job: str, tok, text: str) -> tuple[int, list[str], np.ndarray]:
+    """Worker: a chunk's tokens as ids of this process's own interner for ``job``.
+
+    Returns (process id, the tokens this process had not seen before in first-occurrence order,
+    ids). The interner lives across the job's chunks, so after the first chunks nearly every token
+    is a C-level dict hit and only new tokens travel back. A worker takes chunks in submission
+    order (the pool's call queue is FIFO), so when the caller merges this chunk it has already
+    merged all of this worker's earlier chunks and knows every token missing from the list.
+    """
     from seqtool.text.tokenizers import Interner
 
-    local = Interner()
-    ids = local.ids(tok.units(text))
-    return local.tokens, ids
+    interner = _interners.get(job)
+    if interner is None:
+        _interners.clear()
+        interner = _interners[job] = Interner()
+    before = len(interner.tokens)
+    ids = interner.ids(tok.units(text))
+    return os.getpid(), interner.tokens[before:], ids
+
+
+def forget(job: str) -> None:
+    """Drop this process's interner for ``job`` (work that ran in-process keeps it until then)."""
+    _interners.pop(job, None)

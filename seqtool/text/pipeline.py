@@ -11,6 +11,7 @@ sequences (``*_onehot.npy``).
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -73,6 +74,11 @@ class TokenizeJob:
             raise UsageError(f"--pad-to {self.pad_to}: must be at least 1")
         if (self.padding != "pre" or self.truncating != "pre") and self.pad_to is None and not self.one_hot:
             raise UsageError("--padding/--truncating need --pad-to (or --one-hot)")
+
+
+def ids_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned dtype that holds every id: uint8 (most char vocabularies), uint16, uint32."""
+    return np.dtype(np.uint8 if vocab_size <= 1 << 8 else np.uint16 if vocab_size <= 1 << 16 else np.uint32)
 
 
 class NpyWriter:
@@ -231,7 +237,7 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
         subword_counts = None
         for split, raw in blocks:
             if split not in writers:
-                dtype = np.uint16 if len(tok.vocab) <= 1 << 16 else np.uint32
+                dtype = ids_dtype(len(tok.vocab))
                 writers[split] = NpyWriter(tmp / f"{split}.npy", dtype)
             ids = tok.finish(raw)
             writers[split].write(ids)
@@ -240,7 +246,7 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
                 subword_counts = add_counts(np.zeros(0, np.int64) if subword_counts is None else subword_counts, ids, len(tok.vocab))
         for split in splits:
             if split not in writers:
-                writers[split] = NpyWriter(tmp / f"{split}.npy", np.uint16)
+                writers[split] = NpyWriter(tmp / f"{split}.npy", ids_dtype(len(tok.vocab)))
             writers[split].close()
             stats[split].flush()
         if stats["train"].words == 0:
@@ -262,18 +268,26 @@ def _one_pass(tok: UnitTokenizer, pieces, tmp: Path, splits: list[str], pmap, bl
 
     Tokens get provisional ids in first-occurrence order while they are counted; once the
     vocabulary is known a lookup table maps the scratch files to the final ids, block by block.
-    Chunks are split and interned locally by ``pmap`` (in worker processes on big corpora); the
-    local vocabularies are merged here, in corpus order, so first occurrence is preserved.
+    Chunks are split and interned by ``pmap`` (in worker processes on big corpora), each worker
+    with its own interner; their new tokens are merged here in corpus order, so first occurrence is
+    preserved (see ``parallel.units_as_ids``).
     """
     interner = Interner()
     counts = np.zeros(1, np.int64)
     scratch = {sp: open(tmp / f".{sp}.provisional", "wb") for sp in splits}
-    for split, (local_tokens, local_ids) in pmap(parallel.local_units, ((sp, (tok, text)) for sp, text in pieces)):
-        to_global = np.fromiter(map(interner._new, local_tokens), dtype=np.int32, count=len(local_tokens))
-        ids = to_global[local_ids]
-        ids.tofile(scratch[split])
-        if split == "train":
-            counts = add_counts(counts, ids, len(interner.tokens))
+    to_global: dict[int, np.ndarray] = {}  # worker process -> its ids to global provisional ids
+    job = uuid.uuid4().hex
+    try:
+        for split, (worker, new_tokens, ids) in pmap(parallel.units_as_ids, ((sp, (job, tok, text)) for sp, text in pieces)):
+            table = to_global.get(worker, np.zeros(1, np.int32))  # 0, the line end, is 0 everywhere
+            if new_tokens:
+                table = to_global[worker] = np.concatenate([table, interner.merge(new_tokens)])
+            ids = table[ids]
+            ids.tofile(scratch[split])
+            if split == "train":
+                counts = add_counts(counts, ids, len(interner.tokens))
+    finally:
+        parallel.forget(job)
     for f in scratch.values():
         f.close()
     tok.fit_counts(interner, counts)

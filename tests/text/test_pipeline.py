@@ -24,9 +24,11 @@ def outputs(out):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("level", ["char", "word", "ngram"])
-def test_parallel_small_chunks_equal_single_process(tmp_path, write, monkeypatch, level):
+@pytest.mark.parametrize("num_words", [20, None])
+def test_parallel_small_chunks_equal_single_process(tmp_path, write, monkeypatch, level, num_words):
+    """Uncapped, the vocabulary order of hundreds of count-1 tokens is first-occurrence order across workers."""
     src = str(write("c.txt", TEXT))
-    opts = TokenizerOptions(level=level, oov_token="<unk>", num_words=20)
+    opts = TokenizerOptions(level=level, oov_token="<unk>", num_words=num_words)
     run_tokenize(TokenizeJob([src], tmp_path / "serial", opts, val_fraction=0.2))
     monkeypatch.setattr(corpus, "CHUNK_BYTES", 97)  # many chunks, boundaries everywhere
     monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)  # worker processes even for a small file
@@ -41,3 +43,9 @@ def test_line_length_statistics(tmp_path, write):
     assert report["train"]["lines"] == 4
     assert (ll["min"], ll["p50"], ll["max"], ll["mean"]) == (0, 1, 3, 1.5)
     assert report["train"]["tokens"] == 6 + 4  # words + one <eos> per line
+
+
+def test_ids_dtype_is_the_smallest_that_fits():
+    from seqtool.text.pipeline import ids_dtype
+
+    assert [ids_dtype(n) for n in (2, 256, 257, 65536, 65537)] == [np.uint8, np.uint8, np.uint16, np.uint16, np.uint32]

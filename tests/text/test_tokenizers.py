@@ -48,6 +48,25 @@ def test_unicode_path_splits_like_ascii_path():
     assert uni_tok.encode("bar baz é").tolist() == [2, 3]
 
 
+@pytest.mark.parametrize("opts", [
+    {},
+    {"lower": False},
+    {"filters": "Ab,.", "lower": True},  # Keras lowercases first: 'A' survives as 'a', 'b'/'B' go
+    {"filters": "Ab,.", "lower": False},
+    {"filters": ",", "keep_punct": True},
+    {"filters": ""},
+])
+def test_ascii_bytes_path_equals_unicode_path(opts):
+    from seqtool.text import make_tokenizer as mk
+
+    tok = mk(TokenizerOptions(level="word", **opts))
+    text = "Alpha BETA, beta.\nGamma\tab\x1fAB ba!\n"
+    fast = tok.units(text)
+    assert fast and isinstance(fast[0], bytes)
+    slow = tok.units(text + "é")  # one non-ASCII character sends the chunk down the str path
+    assert [t.decode() for t in fast] == slow[: len(fast)] and slow[len(fast):] == ["é"]
+
+
 def test_num_words_keeps_exactly_n_and_oov_gets_id_1():
     tok = fit(["a a a b b c d"], level="word", eos=False, num_words=2, oov_token="<unk>")
     assert tok.vocab.tokens == ["<pad>", "<unk>", "a", "b"]
@@ -123,6 +142,38 @@ def test_char_unseen_characters_dropped_or_mapped():
     assert tok.decode(tok.encode("abzc")) == "abc"
     tok = fit(["abc"], level="char", oov_token="?")
     assert tok.encode("az").tolist() == [tok.vocab.index["a"], tok.vocab.oov_id]
+
+
+@pytest.mark.parametrize("oov", [None, "?"])
+@pytest.mark.parametrize("num_words", [None, 4])
+def test_char_byte_translation_equals_the_table_lookup(oov, num_words):
+    """ASCII chunks take bytes.translate; every id (OOV, dropped, line ends) must match the numpy path."""
+    tok = fit(["the cat sat\non the mat\n", "zebra é"], level="char", oov_token=oov, num_words=num_words)
+    text = "the zebra sat on a mat\nXYZ\t~\n"
+    fast = tok.encode_raw(text)
+    slow = tok._lut(128)[np.frombuffer(text.encode("ascii"), np.uint8)]
+    assert fast.tolist() == slow.tolist()
+    assert (tok._byte_table() is not None) == (int(slow.min()) >= 0)  # a dropped char (negative) needs the numpy path
+    assert tok.encode(text + "é").tolist() == tok.encode(text).tolist() + tok.encode("é").tolist()  # non-ASCII chunk agrees
+
+
+def test_first_occurrence_order_bytes_equals_scan():
+    from seqtool.text.tokenizers import _first_occurrence_order
+
+    b = b"hello world, the quick brown fox\n" * 3
+    cps = np.frombuffer(b, np.uint8)
+    wanted = np.flatnonzero(np.bincount(cps))
+    expected = list(dict.fromkeys(b))
+    assert _first_occurrence_order(cps, wanted) == expected
+    assert _first_occurrence_order(cps.astype(np.uint32), wanted) == expected  # the block-scan path
+    assert _first_occurrence_order(cps.astype(np.uint32), wanted, block=5) == expected
+
+
+def test_refit_rebuilds_the_lookup_tables():
+    tok = fit(["abc"], level="char")
+    assert len(tok.encode("xyz")) == 0
+    tok.fit(["xyz"])
+    assert tok.decode(tok.encode("xyz")) == "xyz"
 
 
 @settings(max_examples=60, deadline=None)
@@ -207,3 +258,13 @@ def test_decode_rejects_ids_outside_vocabulary():
     tok = fit(["a b"], level="word")
     with pytest.raises(TokenizerError, match="outside the vocabulary"):
         tok.decode([1, 99])
+
+
+def test_interner_merge_keeps_ids_and_first_occurrence_order():
+    from seqtool.text.tokenizers import Interner
+
+    g = Interner()
+    assert g.merge(["b", "a"]).tolist() == [1, 2]
+    assert g.merge(["c", "a", "d", "b"]).tolist() == [3, 2, 4, 1]
+    assert g.tokens[1:] == ["b", "a", "c", "d"]
+    assert g.ids([b"a", b"e"]).tolist() == [2, 5]  # bytes tokens share the ids of their str form
