@@ -124,7 +124,11 @@ class LanguageModel(nn.Module):
         """ids (T, B) -> the vectors the first layer reads, (T, B, D)."""
         if self.encoder is not None:
             return self.drop(self.encoder(ids))  # (T, B, E)
-        return F.one_hot(ids, self.cfg.vocab_size).to(next(self.rnn.parameters()).dtype)  # (T, B, V)
+        return F.one_hot(ids, self.cfg.vocab_size).to(self._input_dtype())  # (T, B, V)
+
+    def _input_dtype(self) -> torch.dtype:
+        # The first layer's weight (a cheap attribute for the fused cells; generation calls this per token).
+        return self.rnn.weight_ih_l0.dtype if self.cfg.cell in _FUSED else next(self.rnn.parameters()).dtype
 
     def hidden_states(self, ids: torch.Tensor, state=None):
         """ids (T, B) -> top-layer hidden states h(t) (T, B, H) and the new state, before the decoder.
@@ -150,7 +154,7 @@ class LanguageModel(nn.Module):
     def forward(self, ids: torch.Tensor, state=None):
         """ids (T, B) -> logits (T, B, V) of the next token at every step, and the new state."""
         out, state = self.hidden_states(ids, state)  # (T, B, H)
-        return self.logits(self.drop(out)), state  # (T, B, V)
+        return self.logits(self.drop(out) if self.training else out), state  # (T, B, V); dropout is the identity in eval
 
     def loss(self, ids: torch.Tensor, targets: torch.Tensor, state=None, reduction: str = "mean"):
         """Cross-entropy (nats/token) of ``targets`` (T, B) after ``ids`` (T, B), and the new state:
