@@ -23,7 +23,7 @@ from seqtool.errors import ConfigError, SeqtoolError
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class TrainingDiverged(SeqtoolError):
@@ -52,7 +52,7 @@ class TrainConfig:
     eval_batch_size: int = 16
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"  # bf16 autocast on a CUDA device that supports it, else fp32
 
     def validate(self) -> "TrainConfig":
         def bad(opt: str, v: Any, why: str) -> ConfigError:
@@ -115,6 +115,17 @@ def resolve_device(name: str) -> torch.device:
     if name not in ("cpu", "cuda", "mps"):
         raise ConfigError(f"--device {name}: choose auto, cpu, cuda or mps")
     return torch.device(name)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 autocast on a CUDA device with bf16 support, else fp32.
+
+    Not on CPU: with torch 2.13 on an AVX512-BF16 CPU the output layer's matmuls ran 10x slower in
+    bf16 and oneDNN had no bf16 LSTM (benchmarks/RESULTS.md, issue 6); ``--precision bf16`` still asks.
+    """
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
 
 
 class LRSchedule:
@@ -208,7 +219,7 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = self._make_optimizer()
         self.schedule = LRSchedule(cfg.schedule, cfg.warmup, self.total_steps, cfg.time_budget)
-        self.autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        self.autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=resolve_precision(cfg.precision, device) == "bf16")
         self.precision_note = None
         if self.autocast["enabled"]:
             self._check_autocast()
@@ -232,7 +243,8 @@ class Trainer:
         except RuntimeError as e:
             self.autocast["enabled"] = False
             first = str(e).strip().splitlines()[0][:100]
-            self.precision_note = f"--precision bf16 is not supported for this model on {self.device.type} ({first}); training in fp32"
+            asked = "bf16" if self.cfg.precision == "bf16" else "auto (bf16)"
+            self.precision_note = f"--precision {asked} is not supported for this model on {self.device.type} ({first}); training in fp32"
         finally:
             self.model.zero_grad(set_to_none=True)
 

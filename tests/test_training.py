@@ -191,3 +191,15 @@ def test_bf16_autocast_trains_or_falls_back_to_fp32(tmp_path, corpus, cell):
     assert t.autocast["enabled"] or "training in fp32" in t.precision_note
     r = t.fit()
     assert math.isfinite(r["val_loss"]) and r["val_loss"] < unigram_entropy(corpus[1])
+
+
+def test_precision_auto_is_bf16_only_on_a_cuda_device_with_bf16(monkeypatch):
+    from seqtool.training import resolve_precision
+
+    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
+    assert resolve_precision("bf16", torch.device("cpu")) == "bf16" and resolve_precision("fp32", torch.device("cuda")) == "fp32"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_precision("auto", torch.device("cuda")) == "bf16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_precision("auto", torch.device("cuda")) == "fp32"
+    assert TrainConfig().precision == "auto"

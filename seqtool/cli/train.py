@@ -68,7 +68,7 @@ def train(
     seed: opt.Seed = 0,
     device: opt.Device = "auto",
     threads: opt.Threads = None,
-    precision: Annotated[str, typer.Option("--precision", help="fp32 | bf16 (autocast).", rich_help_panel=TRAIN)] = "fp32",
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on a CUDA GPU that supports it, else fp32) | fp32 | bf16.", rich_help_panel=TRAIN)] = "auto",
     summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
     level: opt.Level = "char",
     num_words: opt.NumWords = None,
