@@ -8,7 +8,6 @@ in-process: starting workers costs more than it saves.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
@@ -34,15 +33,8 @@ def chunk_mapper(total_bytes: int, workers: int | None = None):
     with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as ex:
 
         def pmap(fn: Callable, items: Iterable[tuple[Any, tuple]]) -> Iterator[tuple[Any, Any]]:
-            it = iter(items)
-            first = next(it, None)
-            if first is None:
-                return
-            # A worker needs a moment to start (a fresh interpreter importing numpy): hand the next
-            # chunks to the pool, then work on the first one here in the meantime.
-            pending: deque = deque((key, ex.submit(fn, *args)) for key, args in itertools.islice(it, n))
-            yield first[0], fn(*first[1])
-            for key, args in it:
+            pending: deque = deque()
+            for key, args in items:
                 pending.append((key, ex.submit(fn, *args)))
                 if len(pending) > 2 * n:
                     k, f = pending.popleft()
