@@ -554,7 +554,7 @@ def _sample(model, tok, last, state, length, n, opts: DecodingOptions, seed, sto
     done = [False] * n
     steps = length
     for t in range(length):
-        logits.narrow(1, PAD, 1).fill_(float("-inf"))  # (cheaper per token than logits[:, PAD] = ...)
+        logits.narrow(1, PAD, 1).fill_(float("-inf"))  # PAD is never generated (cheaper per token than logits[:, PAD] = ...)
         if opts.greedy:
             nxt = logits.argmax(-1)  # (B,)
         else:
@@ -625,7 +625,7 @@ def _beam_search(model, tok, last, state, length, width, n_best, stop, on_text, 
     tok_logp = torch.empty(length, w, device=device)
     ents = torch.empty(length, w, device=device) if stats else None
     for t in range(length):
-        logits.narrow(1, PAD, 1).fill_(float("-inf"))  # (cheaper per token than logits[:, PAD] = ...)
+        logits.narrow(1, PAD, 1).fill_(float("-inf"))
         logp = torch.log_softmax(logits, -1)  # (W, V)
         cand = (scores[:, None] + logp).view(-1)  # (W * V,)
         scores, flat = cand.topk(w)  # (W,)
@@ -674,6 +674,6 @@ def sequence_logprob(model, tok: Tokenizer, prompt_ids: Sequence[int], continuat
         model.eval()
         logits, _ = model(ids[:-1].view(-1, 1))
         logits = logits[:, 0].float()
-        logits.narrow(1, PAD, 1).fill_(float("-inf"))  # (cheaper per token than logits[:, PAD] = ...)
+        logits.narrow(1, PAD, 1).fill_(float("-inf"))
         logp = torch.log_softmax(logits, -1)[len(ctx) - 1 :]  # rows predicting the continuation
         return float(logp.gather(1, ids[len(ctx) :, None]).sum())

@@ -138,7 +138,7 @@ class SplitStats:
         """Account for one block of raw ids (see ``Tokenizer.encode_raw``)."""
         self.tokens += n_written
         ends = np.flatnonzero(raw == marker)
-        has_markers = len(raw) > 0 and raw.min() < 0
+        has_markers = len(raw) > 0 and raw.dtype.kind != "u" and raw.min() < 0
         if has_markers:
             self.unknown += int((raw == DROPPED).sum())
             real = np.cumsum((raw >= 0) & (raw != marker))  # tokens of the text so far, line ends excluded

@@ -134,7 +134,7 @@ class Tokenizer:
     @staticmethod
     def finish(raw: np.ndarray) -> np.ndarray:
         """Raw ids to the ids a model sees (markers removed)."""
-        if len(raw) == 0 or raw.min() >= 0:
+        if len(raw) == 0 or raw.dtype.kind == "u" or raw.min() >= 0:  # unsigned ids carry no markers
             return raw
         return raw[raw >= 0]
 
@@ -210,7 +210,18 @@ def split_raw_lines(raw: np.ndarray, marker: int = LINE_END) -> list[np.ndarray]
 
 
 def _bincount(a: np.ndarray, block: int = 1 << 16) -> np.ndarray:
-    """np.bincount in cache-sized slices (3x faster on large uint8 arrays, which it widens to int64)."""
+    """np.bincount in cache-sized slices (3x faster on large uint8 arrays, which it widens to int64).
+
+    Bytes are counted two at a time, as uint16 pairs whose 256x256 table sums to the byte counts:
+    half the elements to widen and count.
+    """
+    if a.dtype == np.uint8 and len(a) > block and a.flags.c_contiguous:
+        pairs = _bincount(a[: len(a) // 2 * 2].view(np.uint16), block)
+        pairs = np.concatenate([pairs, np.zeros(65536 - len(pairs), np.int64)]).reshape(256, 256)
+        out = pairs.sum(0) + pairs.sum(1)  # little-endian: the high byte is the second of a pair
+        if len(a) % 2:
+            out[a[-1]] += 1
+        return out[: int(np.flatnonzero(out)[-1]) + 1]
     if len(a) <= block:
         return np.bincount(a)
     n = int(a.max()) + 1

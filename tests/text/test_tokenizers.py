@@ -268,3 +268,12 @@ def test_interner_merge_keeps_ids_and_first_occurrence_order():
     assert g.merge(["c", "a", "d", "b"]).tolist() == [3, 2, 4, 1]
     assert g.tokens[1:] == ["b", "a", "c", "d"]
     assert g.ids([b"a", b"e"]).tolist() == [2, 5]  # bytes tokens share the ids of their str form
+
+
+@pytest.mark.parametrize("n", [17, 64, 1001])
+def test_bincount_of_bytes_in_pairs_equals_numpy(n):
+    from seqtool.text.tokenizers import _bincount
+
+    a = np.random.default_rng(n).integers(0, 120, n).astype(np.uint8)
+    assert _bincount(a, block=16).tolist() == np.bincount(a).tolist()
+    assert _bincount(a[::2], block=16).tolist() == np.bincount(a[::2]).tolist()  # not contiguous: the plain path
