@@ -394,3 +394,17 @@ def test_step_kernels_restore_the_global_setting():
             raise RuntimeError("boom")
     generate(m, tok, length=3, seed=0)
     assert torch.backends.mkldnn.enabled == before
+
+
+def test_step_kernels_compute_the_same_logits_as_the_default_kernels():
+    """The per-token kernels (short prompts and the token loop) are a speed choice, not a different model."""
+    from seqtool.sampling import step_kernels
+
+    tok = char_tok()
+    m = tiny(tok, "lstm").eval()
+    x = torch.tensor(tok.encode("the cat sat"), dtype=torch.long).view(-1, 1)
+    with torch.inference_mode():
+        ref, (h, c) = m(x, None)
+        with step_kernels(m):
+            got, (h2, c2) = m(x, None)
+    assert torch.allclose(ref, got, atol=1e-5) and torch.allclose(h, h2, atol=1e-5) and torch.allclose(c, c2, atol=1e-5)
