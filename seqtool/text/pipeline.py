@@ -236,9 +236,8 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
         writers: dict[str, NpyWriter] = {}
         subword_counts = None
         for split, raw in blocks:
-            if split not in writers:
-                dtype = ids_dtype(len(tok.vocab))
-                writers[split] = NpyWriter(tmp / f"{split}.npy", dtype)
+            if split not in writers:  # (the vocabulary of word-like levels is known only once blocks flow)
+                writers[split] = NpyWriter(tmp / f"{split}.npy", ids_dtype(len(tok.vocab)))
             ids = tok.finish(raw)
             writers[split].write(ids)
             stats[split].add(raw, tok.line_end_marker, tok.vocab.oov_id, len(ids))

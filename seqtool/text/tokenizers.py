@@ -467,7 +467,7 @@ class WordTokenizer(UnitTokenizer):
         if options.lower:
             for c in range(ord("A"), ord("Z") + 1):
                 table[c] = table[c + 32]
-        self._bytes_table = bytes(table) if bytes(table) != bytes(range(256)) else None
+        self._bytes_table = bytes(table) if table != bytes(range(256)) else None
 
     def units(self, text: str) -> list:
         """Tokens with a sentinel where each line ended (bytes for ASCII text, else str)."""
