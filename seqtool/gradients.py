@@ -591,7 +591,7 @@ def checkpoint_subjects(path, text: str | None, device, with_init: bool, seed: i
     if text is not None:
         ids = lm.tokenizer.encode(text)
     else:
-        val = Path(ckpt.get("data", {}).get("dir", "")) / "val.npy"
+        val = Path(ckpt["path"]).parent / ckpt.get("data", {}).get("dir", "") / "val.npy"  # a relative record is the run's own data/
         if not val.is_file():
             raise CorpusError(f"{path}: its validation ids ({val}) are gone; give --data FILE to measure on")
         ids = load_ids(val)

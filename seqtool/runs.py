@@ -6,16 +6,17 @@ A run directory holds ``config.json`` (model, training and data, resolved), ``to
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from seqtool import __version__
 from seqtool.errors import CheckpointError, ConfigError, CorpusError, OutputError, UsageError
-from seqtool.fsio import atomic_write_bytes, check_output_dir
+from seqtool.fsio import atomic_dir, atomic_write_bytes, check_output_dir
 from seqtool.models.config import ModelConfig
 
 # Defaults that depend on the tokenization level. Char level follows char-rnn (one-hot inputs,
@@ -34,9 +35,27 @@ def level_defaults(level: str) -> dict[str, Any]:
 
 @dataclass
 class DataSpec:
-    """Where a run's ids come from: a tokenize output directory."""
+    """Where a run's ids come from: a tokenize output directory.
+
+    ``rel`` is its path relative to the run directory when the data lives inside the run (text files
+    tokenized by ``train``); it is what the run records, so a moved run directory still finds its data.
+    """
 
     dir: Path
+    rel: str | None = None
+
+    def record(self) -> dict:
+        return {"dir": self.rel or str(self.dir)}
+
+    @classmethod
+    def from_record(cls, run_dir: Path, record: dict) -> "DataSpec":
+        recorded = Path(record["dir"])
+        if not recorded.is_absolute():
+            return cls((run_dir / recorded).resolve(), str(recorded))
+        inside = run_dir / "data"
+        if not recorded.exists() and recorded.name == "data" and is_tokenized_dir(inside):
+            return cls(inside.resolve(), "data")  # a run from before relative records, moved since
+        return cls(recorded)
 
     def load(self):
         from seqtool.data import load_ids
@@ -69,19 +88,68 @@ def prepare_data(
     progress: Callable | None = None,
 ) -> DataSpec:
     """A tokenize output directory as it is, or text files tokenized into ``run_dir/data``."""
-    if len(data) == 1 and Path(data[0]).is_dir():
-        d = Path(data[0])
-        if not is_tokenized_dir(d):
-            raise CorpusError(f"{d}: not a seqtool tokenize output (no tokenizer.json/train.npy); give text files or run seqtool tokenize")
-        if val or val_fraction:
-            raise UsageError("--val/--val-fraction apply to text files; a tokenize directory brings its own val.npy")
+    d = _tokenized_input(data, val, val_fraction)
+    if d is not None:
         return DataSpec(d.resolve())
     from seqtool.text.pipeline import TokenizeJob, run_tokenize
 
     job = TokenizeJob(inputs=data, out=run_dir / "data", options=tok_options, val=val,
                       val_fraction=None if val else (val_fraction or 0.1), errors=errors)
     run_tokenize(job, progress=progress)
-    return DataSpec((run_dir / "data").resolve())
+    return DataSpec((run_dir / "data").resolve(), "data")
+
+
+def _tokenized_input(data: list[str], val: list[str] | None, val_fraction: float | None) -> Path | None:
+    """The tokenize directory given as DATA, or None for text files; a directory of any other kind is an error."""
+    if not (len(data) == 1 and Path(data[0]).is_dir()):
+        return None
+    d = Path(data[0])
+    if not is_tokenized_dir(d):
+        raise CorpusError(f"{d}: not a seqtool tokenize output (no tokenizer.json/train.npy); give text files or run seqtool tokenize")
+    if val or val_fraction:
+        raise UsageError("--val/--val-fraction apply to text files; a tokenize directory brings its own val.npy")
+    return d
+
+
+def check_inputs(data: list[str], val: list[str] | None, val_fraction: float | None, pretrained: Path | None) -> None:
+    """Fail on a missing or unreadable input now, before anything is tokenized or any directory touched."""
+    from seqtool.text.corpus import check_paths
+
+    if _tokenized_input(data, val, val_fraction) is None:
+        check_paths(data)
+    if val:
+        check_paths(val, option="--val")
+    if pretrained is not None and not Path(pretrained).is_file():
+        raise ConfigError(f"--pretrained-embeddings {pretrained}: no such file; check the path")
+
+
+def _within(inner: Path, outer: Path) -> bool:
+    inner, outer = inner.resolve(), outer.resolve()
+    return inner == outer or outer in inner.parents
+
+
+def check_new_run_dir(out: Path, force: bool, inputs: list[str]) -> None:
+    """Refuse an ``--out`` whose replacement would destroy something: a non-empty directory without
+    ``force``, the current directory (or one above it), or a directory that holds one of the inputs."""
+    check_output_dir(out, force)
+    if _within(Path.cwd(), out):
+        raise OutputError(f"--out {out}: is the current directory or contains it; give a new directory for the run, e.g. --out runs/NAME")
+    for p in inputs:
+        if p != "-" and _within(Path(p), out):
+            raise OutputError(f"--out {out}: contains the input {p}, which replacing it would delete; choose an --out outside the inputs")
+
+
+@contextlib.contextmanager
+def staged_run_dir(out: Path, force: bool, inputs: list[str]) -> Iterator[Path]:
+    """Build a new run beside ``out`` and swap it in only when the block succeeds.
+
+    An existing run (with ``force``) stays untouched until the new one has its data, config and a
+    trainer that accepted them; on any error, or an interrupt, the staging directory is removed and
+    ``out`` is as it was.
+    """
+    check_new_run_dir(out, force, inputs)
+    with atomic_dir(out, force) as stage:
+        yield stage
 
 
 def make_run_dir(run_dir: Path, force: bool) -> None:
@@ -112,7 +180,7 @@ def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec)
         "seqtool_version": __version__,
         "model": mcfg.to_dict(),
         "train": tcfg.to_dict(),
-        "data": {"dir": str(data.dir)},
+        "data": data.record(),
         "level": tok.level,
     }
     atomic_write_bytes(run_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
@@ -149,7 +217,7 @@ def build_trainer(
             notify(f"pretrained vectors ({cov['format']}, dim {cov['dim']}): {cov['found']:,} of {cov['total']:,} vocabulary tokens found "
                    f"({cov['found'] / max(cov['total'], 1):.1%})")
     model.to(device)
-    extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": {"dir": str(data.dir)}, "seqtool_version": __version__}
+    extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": data.record(), "seqtool_version": __version__}
     return Trainer(model, tcfg, train_ids, val_ids, run_dir, extra, device, callbacks)
 
 
@@ -168,7 +236,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None):
     mcfg = MC.from_dict(ckpt["model_config"])
     tcfg = TrainConfig.from_dict(ckpt["train_config"])
     tcfg = dataclasses.replace(tcfg, **{k: v for k, v in overrides.items() if v is not None}).validate()
-    data = DataSpec(Path(ckpt["data"]["dir"]))
+    data = DataSpec.from_record(run_dir, ckpt["data"])
     if not data.dir.exists():
         raise CheckpointError(f"--resume {run_dir}: its data directory {data.dir} is gone; restore it to resume")
     tok, train_ids, val_ids = data.load()

@@ -89,7 +89,7 @@ def train(
     json_out: opt.Json = False,
 ) -> None:
     from seqtool import runs
-    from seqtool.errors import UsageError
+    from seqtool.errors import ConfigError, UsageError
     from seqtool.training import TrainConfig, parse_duration, resolve_device
 
     ui = Ui(quiet=quiet, json_mode=json_out)
@@ -132,16 +132,21 @@ def train(
         return
 
     dev = resolve_device(tcfg.device)
-    # Validate the model options (with a stand-in vocabulary size) before any slow tokenizing.
-    runs.model_config(2, level_of_data, {**given, "adaptive_cutoffs": None})  # cutoffs need the real vocabulary
-    runs.make_run_dir(out, force)
-    with ui.progress("tokenizing", None) as bar:
-        spec = runs.prepare_data(data, out, tok_options, [str(v) for v in val] if val else None, val_fraction, errors,
-                                 progress=lambda phase, done, total: bar.update(done, f"{phase}"))
-    tok, train_ids, val_ids = spec.load()
-    mcfg = runs.model_config(len(tok.vocab), tok.level, given)
-    runs.write_run_files(out, mcfg, tcfg, tok, spec)
-    trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info)
+    # Validate the model options (with a stand-in vocabulary size) and the inputs before any slow tokenizing.
+    stand_in = runs.model_config(2, level_of_data, {**given, "adaptive_cutoffs": None})  # cutoffs need the real vocabulary
+    if pretrained_embeddings is not None and stand_in.embed_dim == 0:
+        raise ConfigError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
+    val_files = [str(v) for v in val] if val else None
+    runs.check_inputs(data, val_files, val_fraction, pretrained_embeddings)
+    # The run is built beside --out and replaces it only once data, config and trainer are all ready.
+    with runs.staged_run_dir(out, force, [*data, *(val_files or []), *([str(pretrained_embeddings)] if pretrained_embeddings else [])]) as stage:
+        with ui.progress("tokenizing", None) as bar:
+            spec = runs.prepare_data(data, stage, tok_options, val_files, val_fraction, errors,
+                                     progress=lambda phase, done, total: bar.update(done, f"{phase}"))
+        tok, train_ids, val_ids = spec.load()
+        mcfg = runs.model_config(len(tok.vocab), tok.level, given)
+        runs.write_run_files(stage, mcfg, tcfg, tok, spec)
+        trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info)
     ui.info(f"{tok.level} level, vocabulary {len(tok.vocab):,}, {len(train_ids):,} training and {len(val_ids):,} validation tokens; "
             f"{mcfg.cell} {mcfg.layers}x{mcfg.hidden}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
     _fit(trainer, ui, out)

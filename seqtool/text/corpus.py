@@ -35,12 +35,16 @@ class Source:
 
 def open_sources(paths: list[str], option: str = "FILE", spool_dir: str | None = None) -> list[Source]:
     """Check that every path names a readable, non-empty regular file; ``-`` reads stdin."""
+    check_paths(paths, option)
+    return [_spool_stdin(spool_dir) if p == "-" else Source(Path(p), p, Path(p).stat().st_size) for p in paths]
+
+
+def check_paths(paths: list[str], option: str = "FILE") -> None:
+    """Every path (but ``-``, stdin) names a readable, non-empty regular file; checked without reading it."""
     if not paths:
         raise UsageError(f"{option}: give at least one text file, or - for stdin")
-    sources = []
     for p in paths:
         if p == "-":
-            sources.append(_spool_stdin(spool_dir))
             continue
         path = Path(p)
         if not path.exists():
@@ -49,11 +53,8 @@ def open_sources(paths: list[str], option: str = "FILE", spool_dir: str | None =
             raise CorpusError(f"{p}: is a directory; give the text files inside it")
         if not os.access(path, os.R_OK):
             raise CorpusError(f"{p}: permission denied; make the file readable")
-        size = path.stat().st_size
-        if size == 0:
+        if path.stat().st_size == 0:
             raise CorpusError(f"{p}: file is empty; give a corpus with some text")
-        sources.append(Source(path, p, size))
-    return sources
 
 
 def _spool_stdin(spool_dir: str | None) -> Source:

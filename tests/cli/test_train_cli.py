@@ -158,3 +158,66 @@ def test_adaptive_softmax_from_the_command_line(tmp_path):
     too_big = runner.invoke(app, ["train", str(tmp_path / "w.txt"), "--level", "word", "--adaptive-softmax", "8,500", "--hidden", "16",
                                   "--embed-dim", "16", "--out", str(tmp_path / "r3")])
     assert too_big.exit_code == 1 and "cutoffs must increase and lie between 1 and the vocabulary size" in too_big.stderr
+
+
+# --force replaces a run only once the new one is ready; it never deletes inputs, the current
+# directory, or a good run on a failed start (issue: train --force deleted --out before checking).
+
+def _snapshot(d):
+    return {p.relative_to(d): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def good_run(tmp_path, corpus):
+    out = tmp_path / "good"
+    assert run("train", corpus, "--out", out, *SMALL, "--max-steps", "5", "--eval-every", "5", "--quiet").exit_code == 0
+    return out
+
+
+def test_force_with_the_current_directory_as_out_deletes_nothing(tmp_path, corpus, monkeypatch):
+    (tmp_path / "notes.txt").write_text("unrelated")
+    monkeypatch.chdir(tmp_path)
+    before = _snapshot(tmp_path)
+    r = run("train", corpus.name, "--out", ".", "--force", *SMALL, "--max-steps", "2")
+    assert r.exit_code == 1 and "current directory" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert _snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("case", ["missing input", "bad option", "data too small", "pretrained missing"])
+def test_force_keeps_the_old_run_when_the_new_one_fails(tmp_path, corpus, good_run, case):
+    before = _snapshot(good_run)
+    args = {
+        "missing input": [tmp_path / "typo.txt"],
+        "bad option": [corpus, "--optimizer", "rmsprop"],
+        "data too small": [corpus, "--batch-size", "64", "--bptt", "200"],  # found only after tokenizing
+        "pretrained missing": [corpus, "--level", "word", "--embed-dim", "4", "--pretrained-embeddings", tmp_path / "nope.vec"],
+    }[case]
+    r = run("train", *args, "--out", good_run, "--force", "--max-steps", "2")
+    assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert _snapshot(good_run) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c.txt", "good"])  # no staging debris beside it
+
+
+def test_force_refuses_an_out_that_holds_its_own_input(tmp_path, good_run):
+    before = _snapshot(good_run)
+    r = run("train", good_run / "data", "--out", good_run, "--force", "--max-steps", "2")
+    assert r.exit_code == 1 and "contains the input" in r.stderr, r.output
+    assert _snapshot(good_run) == before
+
+
+def test_force_replaces_the_old_run_with_a_complete_new_one(tmp_path, corpus, good_run):
+    (good_run / "stale.txt").write_text("from the old run")
+    r = run("train", corpus, "--out", good_run, "--force", *SMALL, "--max-steps", "3", "--eval-every", "3", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert not (good_run / "stale.txt").exists()
+    assert torch.load(good_run / "last.pt", weights_only=True)["step"] == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["c.txt", "good"])
+
+
+def test_a_moved_run_directory_resumes(tmp_path, good_run):
+    assert json.loads((good_run / "config.json").read_text())["data"]["dir"] == "data"  # recorded relative to the run
+    moved = tmp_path / "moved"
+    good_run.rename(moved)
+    r = run("train", "--resume", moved, "--max-steps", "8", "--quiet", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["steps"] == 8
