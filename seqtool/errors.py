@@ -37,3 +37,12 @@ class UsageError(SeqtoolError):
 
 class OutputError(SeqtoolError):
     """An output location exists and may not be replaced, or cannot be written."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (a scheduler, container or torchrun stopping the job).
+
+    The CLI raises it from its signal handler so the program unwinds as it does for Ctrl-C: temporary
+    files and directories are removed on the way out, and the exit code is 143 (128 + SIGTERM). It is a
+    BaseException so that no ``except Exception`` in between can swallow it.
+    """

@@ -3,7 +3,8 @@
 A directory is built under a temporary name beside its target and renamed into place when every
 file in it is written; a file is written to a temporary sibling, fsynced, and renamed over the old
 one. A kill at any instant therefore leaves either the previous output or the new one, never a
-half-written mix.
+half-written mix. A directory that a long job keeps writing (a training run) is guarded by an
+advisory lock, so a second writer is refused instead of interleaving with the first.
 """
 from __future__ import annotations
 
@@ -112,3 +113,71 @@ def _fsync_dir(d: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+class DirLock:
+    """An advisory lock on a directory: ``DIR/.lock`` held with ``flock`` while a process writes ``DIR``.
+
+    The kernel releases it when the process exits or is killed, so a crash never leaves a stale lock;
+    the file itself stays (empty but for the holder's pid) and means nothing while nobody holds it.
+    Where ``fcntl`` is missing (Windows) locking is skipped.
+    """
+
+    NAME = ".lock"
+
+    def __init__(self) -> None:
+        self._file = None
+        self.dir: Path | None = None
+
+    def acquire(self, directory: Path, option: str = "--out") -> "DirLock":
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - no advisory locks on this platform
+            return self
+        directory = Path(directory)
+        try:
+            f = open(directory / self.NAME, "a+")
+        except OSError as e:
+            raise OutputError(f"{option} {directory}: cannot create its lock file ({e.strerror}); check the permissions") from None
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            raise OutputError(_busy_message(directory, option)) from None
+        f.truncate(0)
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self._file, self.dir = f, directory
+        return self
+
+    def moved_to(self, directory: Path) -> None:
+        """The locked directory was renamed (the lock stays held: it belongs to the open file)."""
+        self.dir = Path(directory)
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the last descriptor drops the flock
+            self._file = None
+
+    def __enter__(self) -> "DirLock":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    @classmethod
+    def refuse_if_held(cls, directory: Path, option: str = "--out") -> None:
+        """Raise if another process holds ``directory``'s lock (checked without taking it for long)."""
+        probe = cls()
+        if (Path(directory) / cls.NAME).is_file():
+            probe.acquire(directory, option)
+            probe.release()
+
+
+def _busy_message(directory: Path, option: str) -> str:
+    try:
+        pid = (directory / DirLock.NAME).read_text().strip()
+    except OSError:
+        pid = ""
+    who = f"process {pid}" if pid.isdigit() else "another process"
+    return f"{option} {directory}: in use by seqtool {who}, which is still writing it; wait for it to finish, stop it, or choose another directory"

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 from seqtool import __version__
 from seqtool.errors import CheckpointError, ConfigError, CorpusError, OutputError, UsageError
-from seqtool.fsio import atomic_dir, atomic_write_bytes, check_output_dir
+from seqtool.fsio import DirLock, atomic_dir, atomic_write_bytes, check_output_dir
 from seqtool.models.config import ModelConfig
 
 # Defaults that depend on the tokenization level. Char level follows char-rnn (one-hot inputs,
@@ -140,16 +140,22 @@ def check_new_run_dir(out: Path, force: bool, inputs: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def staged_run_dir(out: Path, force: bool, inputs: list[str]) -> Iterator[Path]:
+def staged_run_dir(out: Path, force: bool, inputs: list[str], lock: DirLock) -> Iterator[Path]:
     """Build a new run beside ``out`` and swap it in only when the block succeeds.
 
     An existing run (with ``force``) stays untouched until the new one has its data, config and a
     trainer that accepted them; on any error, or an interrupt, the staging directory is removed and
-    ``out`` is as it was.
+    ``out`` is as it was. ``lock`` is taken on the new run before it appears under ``out`` and stays
+    held (the caller releases it); a run another process is writing is never replaced.
     """
     check_new_run_dir(out, force, inputs)
+    DirLock.refuse_if_held(out)
     with atomic_dir(out, force) as stage:
+        lock.acquire(stage)
         yield stage
+        check_output_dir(out, force)  # another process may have made it while we tokenized
+        DirLock.refuse_if_held(out)
+    lock.moved_to(out)
 
 
 def make_run_dir(run_dir: Path, force: bool) -> None:
@@ -221,8 +227,11 @@ def build_trainer(
     return Trainer(model, tcfg, train_ids, val_ids, run_dir, extra, device, callbacks)
 
 
-def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None):
-    """A Trainer that continues ``run_dir`` from its ``last.pt`` exactly where it stopped."""
+def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLock | None = None):
+    """A Trainer that continues ``run_dir`` from its ``last.pt`` exactly where it stopped.
+
+    ``lock`` (held by the caller until training ends) is taken before anything in the run is read or rewritten.
+    """
     from seqtool.checkpoint import load_checkpoint
     from seqtool.models import ModelConfig as MC
     from seqtool.training import TrainConfig, resolve_device
@@ -230,6 +239,8 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None):
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise CheckpointError(f"--resume {run_dir}: not a seqtool run directory (no config.json); give the --out of an earlier seqtool train")
+    if lock is not None:
+        lock.acquire(run_dir, "--resume")
     ckpt = load_checkpoint(run_dir, prefer="last")
     if "optimizer_state" not in ckpt or "train_config" not in ckpt:
         raise CheckpointError(f"{ckpt['path']}: has no training state to resume from")

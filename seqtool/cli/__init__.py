@@ -2,7 +2,7 @@
 
 ``main`` is the console script. Errors raised by the library (``SeqtoolError``) and usage errors
 from the parser become one line on stderr and an exit code (1 bad data/config, 2 bad usage,
-130 interrupted); a traceback only with ``SEQTOOL_DEBUG=1``. Importing this package does not
+130 interrupted, 143 terminated by SIGTERM); a traceback only with ``SEQTOOL_DEBUG=1``. Importing this package does not
 import torch, so ``seqtool --help`` is fast.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typer.core import TyperGroup
 
 from seqtool import __version__
 from seqtool.cli.console import is_debug, stderr_line
-from seqtool.errors import SeqtoolError
+from seqtool.errors import SeqtoolError, Terminated
 
 
 class SeqtoolGroup(TyperGroup):
@@ -28,6 +28,12 @@ class SeqtoolGroup(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # caught here: typer would turn it into a silent exit 130
+            stderr_line("seqtool: interrupted")
+            return 130
+        except Terminated:
+            stderr_line("seqtool: terminated")
+            return 143
         except BrokenPipeError:
             # The reader went away (`| head`): stop quietly with success. Caught here, inside
             # typer's own handler, which would otherwise exit 1.
@@ -37,6 +43,7 @@ class SeqtoolGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         from typer.exceptions import Abort, Exit, TyperException
 
+        previous = _on_sigterm(_raise_terminated)
         try:
             rv = super().main(args=args, prog_name=prog_name or "seqtool", complete_var=complete_var, standalone_mode=False, **extra)
         except Exit as e:
@@ -64,9 +71,25 @@ class SeqtoolGroup(TyperGroup):
             code = 1
         else:
             code = rv if isinstance(rv, int) else 0
+        finally:
+            _on_sigterm(previous)
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def _on_sigterm(handler):
+    """Install ``handler`` for SIGTERM and return the one it replaces (a no-op off the main thread)."""
+    import signal
+    import threading
+
+    if handler is None or threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, handler)
 
 
 def with_devnull_stdout() -> None:

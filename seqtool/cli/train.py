@@ -90,6 +90,7 @@ def train(
 ) -> None:
     from seqtool import runs
     from seqtool.errors import ConfigError, UsageError
+    from seqtool.fsio import DirLock
     from seqtool.training import TrainConfig, parse_duration, resolve_device
 
     ui = Ui(quiet=quiet, json_mode=json_out)
@@ -100,9 +101,11 @@ def train(
     if resume is not None:
         if data or out:
             raise UsageError("--resume continues a run with its own data and directory; give no DATA or --out with it")
-        trainer, tok = runs.resume(resume, {"epochs": epochs, "max_steps": max_steps, "time_budget": budget, "patience": patience, "device": None if device == "auto" else device}, callbacks)
-        ui.info(f"resuming {resume} at step {trainer.step:,} (epoch {trainer.epoch}, window {trainer.window})")
-        _fit(trainer, ui, resume)
+        with DirLock() as lock:
+            trainer, tok = runs.resume(resume, {"epochs": epochs, "max_steps": max_steps, "time_budget": budget, "patience": patience,
+                                                "device": None if device == "auto" else device}, callbacks, lock)
+            ui.info(f"resuming {resume} at step {trainer.step:,} (epoch {trainer.epoch}, window {trainer.window})")
+            _fit(trainer, ui, resume)
         return
 
     if not data:
@@ -138,18 +141,20 @@ def train(
         raise ConfigError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
     val_files = [str(v) for v in val] if val else None
     runs.check_inputs(data, val_files, val_fraction, pretrained_embeddings)
-    # The run is built beside --out and replaces it only once data, config and trainer are all ready.
-    with runs.staged_run_dir(out, force, [*data, *(val_files or []), *([str(pretrained_embeddings)] if pretrained_embeddings else [])]) as stage:
-        with ui.progress("tokenizing", None) as bar:
-            spec = runs.prepare_data(data, stage, tok_options, val_files, val_fraction, errors,
-                                     progress=lambda phase, done, total: bar.update(done, f"{phase}"))
-        tok, train_ids, val_ids = spec.load()
-        mcfg = runs.model_config(len(tok.vocab), tok.level, given)
-        runs.write_run_files(stage, mcfg, tcfg, tok, spec)
-        trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info)
-    ui.info(f"{tok.level} level, vocabulary {len(tok.vocab):,}, {len(train_ids):,} training and {len(val_ids):,} validation tokens; "
-            f"{mcfg.cell} {mcfg.layers}x{mcfg.hidden}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
-    _fit(trainer, ui, out)
+    inputs = [*data, *(val_files or []), *([str(pretrained_embeddings)] if pretrained_embeddings else [])]
+    with DirLock() as lock:
+        # The run is built beside --out and replaces it only once data, config and trainer are all ready.
+        with runs.staged_run_dir(out, force, inputs, lock) as stage:
+            with ui.progress("tokenizing", None) as bar:
+                spec = runs.prepare_data(data, stage, tok_options, val_files, val_fraction, errors,
+                                         progress=lambda phase, done, total: bar.update(done, f"{phase}"))
+            tok, train_ids, val_ids = spec.load()
+            mcfg = runs.model_config(len(tok.vocab), tok.level, given)
+            runs.write_run_files(stage, mcfg, tcfg, tok, spec)
+            trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info)
+        ui.info(f"{tok.level} level, vocabulary {len(tok.vocab):,}, {len(train_ids):,} training and {len(val_ids):,} validation tokens; "
+                f"{mcfg.cell} {mcfg.layers}x{mcfg.hidden}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
+        _fit(trainer, ui, out)
 
 
 def _data_level(data: list[str], tok_options) -> str:
@@ -191,19 +196,28 @@ def _print_summary(ui: Ui, mcfg) -> None:
 
 
 def _fit(trainer, ui: Ui, run_dir: Path) -> None:
-    """Run the loop with Ctrl-C handling: the first finishes the step and saves `last`, the second aborts."""
-    previous = signal.getsignal(signal.SIGINT)
+    """Run the loop with Ctrl-C and SIGTERM handling: the first finishes the step and saves `last`, a second aborts."""
+    caught: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
-    def on_sigint(signum, frame):
+    def restore(sig):
+        old = previous[sig]
+        signal.signal(sig, old if callable(old) or old in (signal.SIG_DFL, signal.SIG_IGN) else signal.default_int_handler)
+
+    def on_signal(signum, frame):
+        caught.append(signum)
         trainer.stop_requested = True
-        ui.warn("stopping after this step and saving last.pt (Ctrl-C again to abort at once)")
-        signal.signal(signal.SIGINT, previous if callable(previous) else signal.default_int_handler)
+        name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
+        ui.warn(f"{name}: stopping after this step and saving last.pt ({name} again to abort at once)")
+        restore(signum)
 
-    signal.signal(signal.SIGINT, on_sigint)
+    for sig in previous:
+        signal.signal(sig, on_signal)
     try:
         result = trainer.fit()
     finally:
-        signal.signal(signal.SIGINT, previous if callable(previous) or previous in (signal.SIG_DFL, signal.SIG_IGN) else signal.default_int_handler)
+        for sig in previous:
+            restore(sig)
     if ui.json_mode:
         ui.emit_json(result)
     else:
@@ -216,8 +230,9 @@ def _fit(trainer, ui: Ui, run_dir: Path) -> None:
         rows.append(("run directory", result["run_dir"]))
         ui.table("seqtool train", ["", "value"], rows)
     if result["stopped"] == "interrupted":
-        ui.warn(f"interrupted; saved {run_dir}/last.pt. Resume with: seqtool train --resume {run_dir}")
-        raise typer.Exit(130)
+        terminated = caught and caught[0] == signal.SIGTERM
+        ui.warn(f"{'terminated' if terminated else 'interrupted'}; saved {run_dir}/last.pt. Resume with: seqtool train --resume {run_dir}")
+        raise typer.Exit(143 if terminated else 130)
 
 
 class ProgressRenderer:

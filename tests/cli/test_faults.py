@@ -1,0 +1,131 @@
+"""Faults a long job meets — SIGTERM, Ctrl-C, a second writer — injected deterministically.
+
+Each test sends the signal from inside the work (a patched step of the pipeline or trainer) so the
+fault lands at a known point, then checks what a user relies on: the exit code and its one line,
+nothing left half-written, and the previous run intact.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from seqtool import runs
+from seqtool.cli import app
+from seqtool.fsio import DirLock
+from seqtool.text import pipeline
+
+runner = CliRunner()
+TEXT = "the quick brown fox jumps over the lazy dog.\n" * 80
+SMALL = ["--hidden", "24", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--log-every", "5"]
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def snapshot(d):
+    return {p.relative_to(d): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file() and p.name != DirLock.NAME}
+
+
+@pytest.fixture
+def corpus(write):
+    return write("c.txt", TEXT)
+
+
+def signal_during_write(monkeypatch, signum):
+    """Deliver ``signum`` to this process while the first block of token ids is written."""
+    real = pipeline.NpyWriter.write
+
+    def write(self, a):
+        os.kill(os.getpid(), signum)
+        return real(self, a)
+
+    monkeypatch.setattr(pipeline.NpyWriter, "write", write)
+
+
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGTERM, 143, "terminated"), (signal.SIGINT, 130, "interrupted")])
+def test_a_signal_during_tokenize_leaves_no_temporary_directory(tmp_path, corpus, monkeypatch, signum, code, word):
+    signal_during_write(monkeypatch, signum)
+    r = run("tokenize", corpus, "--out", tmp_path / "tok")
+    assert r.exit_code == code, r.output
+    assert r.stderr.strip() == f"seqtool: {word}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
+def test_sigterm_while_train_tokenizes_keeps_the_old_run_and_no_debris(tmp_path, corpus):
+    out = tmp_path / "run"
+    assert run("train", corpus, "--out", out, *SMALL, "--max-steps", "5", "--eval-every", "5", "--quiet").exit_code == 0
+    before = snapshot(out)
+    mp = pytest.MonkeyPatch()
+    signal_during_write(mp, signal.SIGTERM)
+    try:
+        r = run("train", corpus, "--out", out, "--force", *SMALL, "--max-steps", "5")
+    finally:
+        mp.undo()
+    assert r.exit_code == 143 and "terminated" in r.stderr, r.output
+    assert snapshot(out) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt", "run"]
+
+
+def test_sigterm_in_training_finishes_the_step_saves_last_and_exits_143(tmp_path, corpus, monkeypatch):
+    from seqtool import training
+
+    real = training.Trainer.save
+    sent = []
+
+    def save(self, name, metrics):
+        if self.step == 10 and not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))  # arrives mid-run, during the step-10 validation's save
+        return real(self, name, metrics)
+
+    monkeypatch.setattr(training.Trainer, "save", save)
+    out = tmp_path / "run"
+    r = run("train", corpus, "--out", out, *SMALL, "--max-steps", "1000", "--eval-every", "10")
+    assert r.exit_code == 143, r.output
+    assert f"terminated; saved {out}/last.pt. Resume with: seqtool train --resume {out}" in r.stderr
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == 10  # the step under way finished and was saved
+    monkeypatch.undo()
+    r = run("train", "--resume", out, "--max-steps", "15", "--quiet", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 15, r.output
+
+
+def test_a_second_writer_is_refused_while_a_run_is_live(tmp_path, corpus):
+    out = tmp_path / "run"
+    assert run("train", corpus, "--out", out, *SMALL, "--max-steps", "5", "--eval-every", "5", "--quiet").exit_code == 0
+    before = snapshot(out)
+    with DirLock().acquire(out):  # as a live `seqtool train` holds it
+        for args in (["--resume", out, "--max-steps", "10"], [corpus, "--out", out, "--force", *SMALL, "--max-steps", "5"]):
+            r = run("train", *args)
+            assert r.exit_code == 1 and f"in use by seqtool process {os.getpid()}" in r.stderr, r.output
+            assert len(r.stderr.strip().splitlines()) == 1
+        assert snapshot(out) == before
+    r = run("train", "--resume", out, "--max-steps", "10", "--quiet")  # released: resume works again
+    assert r.exit_code == 0, r.output
+
+
+def test_a_run_that_appears_while_tokenizing_is_not_replaced(tmp_path, corpus, monkeypatch):
+    """Two `train --out SAME` started together: the one that finishes preparing second refuses."""
+    out = tmp_path / "run"
+    real = runs.prepare_data
+    other = DirLock()
+
+    def prepare_data(*a, **k):
+        spec = real(*a, **k)
+        out.mkdir()
+        other.acquire(out)  # the first run swapped itself in meanwhile and is training
+        (out / "last.pt").write_bytes(b"theirs")
+        return spec
+
+    monkeypatch.setattr(runs, "prepare_data", prepare_data)
+    try:
+        r = run("train", corpus, "--out", out, "--force", *SMALL, "--max-steps", "5")
+    finally:
+        other.release()
+    assert r.exit_code == 1 and "in use by seqtool process" in r.stderr, r.output
+    assert (out / "last.pt").read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt", "run"]
