@@ -626,7 +626,7 @@ def fresh_subjects(cells: list[str], given: dict[str, Any], tok_options, text: s
     for cell in cells:
         cfg = dataclasses.replace(base, cell=cell).validate()
         subjects.append(Subject(f"{cell} (init)", _fresh_model(cfg, seed, device), ids, "init",
-                                batch_size or defaults["batch_size"], bptt or defaults["bptt"]))
+                                defaults["batch_size"] if batch_size is None else batch_size, defaults["bptt"] if bptt is None else bptt))
     return subjects
 
 

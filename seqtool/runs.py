@@ -94,7 +94,7 @@ def prepare_data(
     from seqtool.text.pipeline import TokenizeJob, run_tokenize
 
     job = TokenizeJob(inputs=data, out=run_dir / "data", options=tok_options, val=val,
-                      val_fraction=None if val else (val_fraction or 0.1), errors=errors)
+                      val_fraction=None if val else (0.1 if val_fraction is None else val_fraction), errors=errors)
     run_tokenize(job, progress=progress)
     return DataSpec((run_dir / "data").resolve(), "data")
 

@@ -65,6 +65,10 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise bad(name.replace("_", "-"), v, "must be at least 1")
+        for name in ("lr", "weight_decay", "clip_norm", "time_budget"):  # NaN passes every comparison below
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise bad(name.replace("_", "-"), v, "must be a finite number")
         if self.time_budget is not None and self.time_budget <= 0:
             raise bad("time-budget", self.time_budget, "must be positive, e.g. 10m")
         if self.optimizer not in OPTIMIZERS:

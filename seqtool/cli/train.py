@@ -121,7 +121,7 @@ def train(
     if epochs is None and max_steps is None and budget is None:
         epochs = 5
     tcfg = TrainConfig(
-        batch_size=batch_size or d["batch_size"], bptt=bptt or d["bptt"], epochs=epochs, max_steps=max_steps, time_budget=budget,
+        batch_size=d["batch_size"] if batch_size is None else batch_size, bptt=d["bptt"] if bptt is None else bptt, epochs=epochs, max_steps=max_steps, time_budget=budget,
         optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule, clip_norm=clip_norm,
         patience=patience, carry_state=carry_state, log_every=log_every, eval_every=eval_every, seed=seed, device=device, precision=precision,
     ).validate()

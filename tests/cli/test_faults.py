@@ -129,3 +129,19 @@ def test_a_run_that_appears_while_tokenizing_is_not_replaced(tmp_path, corpus, m
     assert r.exit_code == 1 and "in use by seqtool process" in r.stderr, r.output
     assert (out / "last.pt").read_bytes() == b"theirs"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt", "run"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--time-budget", "nan"], "--time-budget nan: must be a finite number"),
+    (["--time-budget", "inf"], "--time-budget inf: must be a finite number"),
+    (["--clip-norm", "nan"], "--clip-norm nan: must be a finite number"),
+    (["--weight-decay", "nan"], "--weight-decay nan: must be a finite number"),
+    (["--lr", "inf"], "--lr inf: must be a finite number"),
+    (["--batch-size", "0"], "--batch-size 0: must be at least 1"),  # a zero is never quietly a default
+    (["--bptt", "0"], "--bptt 0: must be at least 1"),
+    (["--val-fraction", "0"], "--val-fraction 0.0: must be between 0 and 1"),
+])
+def test_non_finite_and_zero_values_are_refused_before_any_work(tmp_path, corpus, args, message):
+    r = run("train", corpus, "--out", tmp_path / "run", *args)
+    assert r.exit_code in (1, 2) and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
