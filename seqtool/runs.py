@@ -256,4 +256,8 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     device = resolve_device(tcfg.device)
     trainer = build_trainer(run_dir, mcfg, tcfg, tok, train_ids, val_ids, data, device, callbacks)
     trainer.restore(ckpt)
+    done = trainer.budget_used()
+    if done is not None:
+        raise UsageError(f"--resume {run_dir}: the run has finished ({done}, step {trainer.step:,}); "
+                         f"give a larger --max-steps, --epochs or --time-budget to train further")
     return trainer, tok

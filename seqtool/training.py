@@ -20,6 +20,7 @@ import torch
 from seqtool.checkpoint import save_checkpoint
 from seqtool.data import batchify, get_window, n_windows, tokens_needed
 from seqtool.errors import ConfigError, SeqtoolError
+from seqtool.fsio import atomic_write_bytes
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
@@ -178,6 +179,14 @@ class Callbacks:
     def on_end(self, summary: dict) -> None: ...
 
 
+def _metrics_step(line: str) -> int | None:
+    """The step of one metrics.jsonl line, or None for a line a crash cut short."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def _to_device(state, device):
     if state is None:
         return None
@@ -294,9 +303,9 @@ class Trainer:
         torch.set_rng_state(ckpt["rng"]["torch"])
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-        if self.is_main and self.metrics_path.exists():  # drop lines logged after this checkpoint
-            lines = [ln for ln in self.metrics_path.read_text().splitlines() if ln.strip() and json.loads(ln)["step"] <= self.step]
-            self.metrics_path.write_text("".join(ln + "\n" for ln in lines))
+        if self.is_main and self.metrics_path.exists():  # drop lines logged after this checkpoint, and a torn last append
+            lines = [ln for ln in self.metrics_path.read_text(errors="replace").splitlines() if _metrics_step(ln) in range(self.step + 1)]
+            atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
 
     def save(self, name: str, metrics: dict) -> Path | None:
         if not self.is_main:
@@ -445,12 +454,16 @@ class Trainer:
         self.cb.on_eval({**rec, "best_val": self.best_val, "improved": improved})
         return val
 
+    def budget_used(self) -> str | None:
+        """Why training would stop before its next step (a reached step, epoch or time budget), or None."""
+        return self._budget_reason()
+
     def _budget_reason(self) -> str | None:
         if self.stop_requested:
             return "interrupted"
         if self.total_steps is not None and self.step >= self.total_steps:
             return "epochs done" if self.cfg.epochs is not None and self.step >= self.cfg.epochs * self.windows else "max steps reached"
-        if self.cfg.time_budget is not None and self._elapsed() >= self.cfg.time_budget:
+        if self.cfg.time_budget is not None and self.elapsed_before + self._elapsed() >= self.cfg.time_budget:  # across resumes
             return "time budget used"
         return None
 

@@ -23,7 +23,7 @@ EXAMPLES = """
 
   seqtool train sample_corpora/fables.txt --cell leaky --tau-min 1 --tau-max 50 --summary
 
-  seqtool train --resume runs/fables-lstm --max-steps 4000
+  seqtool train --resume runs/fables-lstm --time-budget 4m
 """
 
 
@@ -32,6 +32,7 @@ def register(app: typer.Typer) -> None:
 
 
 def train(
+    ctx: typer.Context,
     data: Annotated[Optional[list[str]], typer.Argument(help="A seqtool tokenize output directory, or text files (tokenized with the options below).", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory: config, tokenizer, metrics.jsonl, best.pt, last.pt.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory exactly where it stopped (budgets may be raised).")] = None,
@@ -101,6 +102,10 @@ def train(
     if resume is not None:
         if data or out:
             raise UsageError("--resume continues a run with its own data and directory; give no DATA or --out with it")
+        fixed = _given_options(ctx, exclude=RESUME_OPTIONS)
+        if fixed:
+            raise UsageError(f"--resume continues the run with its own settings; {', '.join(fixed)} cannot change there "
+                             f"(only {', '.join(sorted(RESUME_OPTIONS_SHOWN))} can); start a new run with --out to change them")
         with DirLock() as lock:
             trainer, tok = runs.resume(resume, {"epochs": epochs, "max_steps": max_steps, "time_budget": budget, "patience": patience,
                                                 "device": None if device == "auto" else device}, callbacks, lock)
@@ -155,6 +160,20 @@ def train(
         ui.info(f"{tok.level} level, vocabulary {len(tok.vocab):,}, {len(train_ids):,} training and {len(val_ids):,} validation tokens; "
                 f"{mcfg.cell} {mcfg.layers}x{mcfg.hidden}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
         _fit(trainer, ui, out)
+
+
+# What --resume may change: the budgets and where/how quietly it runs. Everything else is the run's own.
+RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "device", "threads", "quiet", "json_out"}
+RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--device", "--threads"}
+
+
+def _given_options(ctx: typer.Context, exclude: set[str]) -> list[str]:
+    """The options typed on the command line (not left at their defaults), outside ``exclude``."""
+    def typed(name: str) -> bool:  # compared by name: typer may vendor its own click
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+    return [p.opts[0] for p in ctx.command.params if p.name not in exclude and p.opts[0].startswith("-") and typed(p.name)]
 
 
 def _data_level(data: list[str], tok_options) -> str:

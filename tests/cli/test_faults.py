@@ -145,3 +145,35 @@ def test_non_finite_and_zero_values_are_refused_before_any_work(tmp_path, corpus
     r = run("train", corpus, "--out", tmp_path / "run", *args)
     assert r.exit_code in (1, 2) and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
+def test_resume_refuses_a_finished_run_and_options_it_would_ignore(tmp_path, corpus):
+    out = tmp_path / "run"
+    assert run("train", corpus, "--out", out, *SMALL, "--max-steps", "10", "--eval-every", "5", "--quiet").exit_code == 0
+    before = snapshot(out)
+    r = run("train", "--resume", out)  # nothing left to do: no step past --max-steps, no checkpoint rewritten
+    assert r.exit_code == 2 and "has finished (max steps reached, step 10)" in r.stderr, r.output
+    r = run("train", "--resume", out, "--max-steps", "20", "--hidden", "64", "--lr", "0.1")
+    assert r.exit_code == 2 and "--hidden, --lr cannot change" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert snapshot(out) == before
+
+
+def test_resume_after_a_torn_metrics_append(tmp_path, corpus):
+    out = tmp_path / "run"
+    assert run("train", corpus, "--out", out, *SMALL, "--max-steps", "10", "--eval-every", "10", "--quiet").exit_code == 0
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write('{"step": 15, "train_lo')  # a crash in the middle of an append
+    r = run("train", "--resume", out, "--max-steps", "20", "--quiet")
+    assert r.exit_code == 0, r.output
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [5, 10, 15, 20]
+
+
+def test_the_time_budget_counts_the_whole_run_across_resumes(tmp_path, corpus):
+    out = tmp_path / "run"
+    assert run("train", corpus, "--out", out, *SMALL, "--max-steps", "4", "--eval-every", "4", "--quiet").exit_code == 0
+    ck = torch.load(out / "last.pt", weights_only=True)
+    ck["elapsed"] = 100.0  # as if the run had trained for 100 s before it stopped
+    torch.save(ck, out / "last.pt")
+    r = run("train", "--resume", out, "--max-steps", "1000", "--time-budget", "90")
+    assert r.exit_code == 2 and "time budget used" in r.stderr, r.output
