@@ -46,17 +46,6 @@ def chunk_mapper(total_bytes: int, workers: int | None = None):
         yield pmap
 
 
-def char_counts(tok, text: str) -> tuple[np.ndarray, list[int]]:
-    """Worker: code point counts of a chunk and its code points in first-occurrence order."""
-    cps = tok._codepoints(text)
-    if len(cps) == 0:
-        return np.zeros(0, np.int64), []
-    from seqtool.text.tokenizers import _bincount, _first_occurrence_order
-
-    bc = _bincount(cps)
-    return bc, _first_occurrence_order(cps, np.flatnonzero(bc))
-
-
 def encode_raw(tok, text: str) -> np.ndarray:
     """Worker: raw ids of a chunk (see Tokenizer.encode_raw)."""
     return tok.encode_raw(text)
@@ -74,7 +63,7 @@ def units_as_ids(job: str, tok, text: str) -> tuple[int, list[str], np.ndarray]:
     order (the pool's call queue is FIFO), so when the caller merges this chunk it has already
     merged all of this worker's earlier chunks and knows every token missing from the list.
     """
-    from seqtool.text.tokenizers import Interner
+    from seqtool.text.kernels import Interner
 
     interner = _interners.get(job)
     if interner is None:

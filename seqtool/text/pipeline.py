@@ -21,16 +21,15 @@ import numpy as np
 from seqtool.errors import ConfigError, CorpusError, UsageError
 from seqtool.fsio import atomic_dir, check_output_dir
 from seqtool.text.corpus import Source, iter_split_chunks, open_sources
+from seqtool.text.kernels import Interner, add_counts, char_counts, ids_dtype
 from seqtool.text import parallel
 from seqtool.text.parallel import chunk_mapper
 from seqtool.text.tokenizers import (
     DROPPED,
     CharTokenizer,
-    Interner,
     Tokenizer,
     TokenizerOptions,
     UnitTokenizer,
-    add_counts,
     make_tokenizer,
     split_raw_lines,
 )
@@ -74,11 +73,6 @@ class TokenizeJob:
             raise UsageError(f"--pad-to {self.pad_to}: must be at least 1")
         if (self.padding != "pre" or self.truncating != "pre") and self.pad_to is None and not self.one_hot:
             raise UsageError("--padding/--truncating need --pad-to (or --one-hot)")
-
-
-def ids_dtype(vocab_size: int) -> np.dtype:
-    """The smallest unsigned dtype that holds every id: uint8 (most char vocabularies), uint16, uint32."""
-    return np.dtype(np.uint8 if vocab_size <= 1 << 8 else np.uint16 if vocab_size <= 1 << 16 else np.uint32)
 
 
 class NpyWriter:
@@ -228,7 +222,7 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
         else:
             train_text = _until_val(iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick("fitting")))
             if isinstance(tok, CharTokenizer):
-                tok.fit_chunk_counts(r for _, r in pmap(parallel.char_counts, ((None, (tok, t)) for t in train_text)))
+                tok.fit_chunk_counts(r for _, r in pmap(char_counts, ((None, (t,)) for t in train_text)))
             else:
                 tok.fit(train_text)
             blocks = pmap(parallel.encode_raw, ((split, (tok, text)) for split, text in pieces("encoding")))

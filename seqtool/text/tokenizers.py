@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import io
-import itertools
 import json
 import re
 from dataclasses import asdict, dataclass, fields
@@ -28,14 +27,14 @@ from typing import Iterable
 import numpy as np
 
 from seqtool.errors import TokenizerError, UsageError
+from seqtool.text.constants import KERAS_FILTERS, LEVELS
+from seqtool.text.kernels import SENTINEL, Interner, add_counts, ascii_translate_table, byte_table, char_counts, codepoints
 from seqtool.text.vocab import Vocabulary
 
-from seqtool.text.constants import KERAS_FILTERS, LEVELS
 FORMAT = "seqtool-tokenizer"
 FORMAT_VERSION = 1
 LINE_END = -1
 DROPPED = -2
-_SENTINEL = "\x00"  # stands for a line end inside word streams; corpora with NUL bytes are rejected
 
 
 @dataclass
@@ -209,67 +208,14 @@ def split_raw_lines(raw: np.ndarray, marker: int = LINE_END) -> list[np.ndarray]
     return [raw[a:b][raw[a:b] >= 0] for a, b in zip(starts, stops)]
 
 
-def _bincount(a: np.ndarray, block: int = 1 << 16) -> np.ndarray:
-    """np.bincount in cache-sized slices (3x faster on large uint8 arrays, which it widens to int64).
-
-    Bytes are counted two at a time, as uint16 pairs whose 256x256 table sums to the byte counts:
-    half the elements to widen and count.
-    """
-    if a.dtype == np.uint8 and len(a) > block and a.flags.c_contiguous:
-        pairs = _bincount(a[: len(a) // 2 * 2].view(np.uint16), block)
-        pairs = np.concatenate([pairs, np.zeros(65536 - len(pairs), np.int64)]).reshape(256, 256)
-        out = pairs.sum(0) + pairs.sum(1)  # little-endian: the high byte is the second of a pair
-        if len(a) % 2:
-            out[a[-1]] += 1
-        return out[: int(np.flatnonzero(out)[-1]) + 1]
-    if len(a) <= block:
-        return np.bincount(a)
-    n = int(a.max()) + 1
-    out = np.zeros(n, np.int64)
-    for i in range(0, len(a), block):
-        out += np.bincount(a[i : i + block], minlength=n)
-    return out
-
-
-def _first_occurrence_order(cps: np.ndarray, wanted: np.ndarray, block: int = 1 << 16) -> list[int]:
-    """The code points ``wanted`` (all present in ``cps``) in order of first occurrence.
-
-    Bytes (ASCII text): one C-level ``find`` per wanted byte. Wider code points: one forward scan
-    in cache-sized blocks that looks only for the ones not found yet.
-    """
-    if cps.dtype == np.uint8:
-        b = cps.tobytes() if not isinstance(cps.base, bytes) else cps.base
-        return sorted(wanted.tolist(), key=lambda c: b.find(bytes((c,))))
-    remaining = np.zeros(int(max(cps.max(), wanted.max())) + 1, dtype=bool)
-    remaining[wanted] = True
-    order: list[int] = []
-    for start in range(0, len(cps), block):
-        seg = cps[start : start + block]
-        hits = np.flatnonzero(remaining[seg])
-        if len(hits):
-            vals, first = np.unique(seg[hits], return_index=True)
-            order.extend(vals[np.argsort(first, kind="stable")].tolist())
-            remaining[vals] = False
-            if len(order) == len(wanted):
-                break
-    return order
-
-
 class CharTokenizer(Tokenizer):
     """Every Unicode character (code point, not byte) is a token; '\\n' is a character like any other."""
 
     level = "char"
     decode_sep = ""
 
-    def _codepoints(self, text: str) -> np.ndarray:
-        if text.isascii():
-            return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-        return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-
     def fit(self, chunks: Iterable[str]) -> "CharTokenizer":
-        from seqtool.text.parallel import char_counts
-
-        return self.fit_chunk_counts(char_counts(self, chunk) for chunk in chunks)
+        return self.fit_chunk_counts(char_counts(chunk) for chunk in chunks)
 
     def fit_chunk_counts(self, results: Iterable[tuple[np.ndarray, list[int]]]) -> "CharTokenizer":
         """Build the vocabulary from per-chunk (code point counts, first-occurrence order), in corpus order."""
@@ -309,9 +255,7 @@ class CharTokenizer(Tokenizer):
     def _byte_table(self) -> bytes | None:
         """ASCII byte -> id as a ``bytes.translate`` table, when every ASCII id fits in a byte."""
         if not hasattr(self, "_table_cache"):
-            lut = self._lut(128)[:128]
-            ok = lut.dtype == np.uint16 and int(lut.max()) < 256
-            self._table_cache = bytes(lut.astype(np.uint8).tobytes()) + bytes(128) if ok else None
+            self._table_cache = byte_table(self._lut(128))
         return self._table_cache
 
     def encode_raw(self, text: str) -> np.ndarray:
@@ -319,7 +263,7 @@ class CharTokenizer(Tokenizer):
             # The common case (an ASCII chunk, a vocabulary of at most 256): a C-level byte
             # translation, 4x faster than a numpy table lookup and already in the saved dtype.
             return np.frombuffer(text.encode("ascii").translate(table), dtype=np.uint8)
-        cps = self._codepoints(text)
+        cps = codepoints(text)
         if len(cps) == 0:
             return np.zeros(0, np.int32)
         return self._lut(128 if cps.dtype == np.uint8 else int(cps.max()) + 1)[cps]
@@ -331,62 +275,6 @@ class CharTokenizer(Tokenizer):
             return "".join(toks[int(i)] for i in ids if int(i) not in specials)
         except IndexError:
             raise TokenizerError(f"an id is outside the vocabulary (0..{len(toks) - 1}); use the tokenizer that made these ids") from None
-
-
-class Interner:
-    """Gives every distinct token a provisional id in first-occurrence order (0 is the line end).
-
-    Counting becomes ``np.bincount`` over provisional ids, and a single pass over a corpus can
-    write provisional ids that a lookup table later maps to the final, frequency-ordered ids.
-    ASCII chunks arrive as bytes tokens (faster to split), others as str; both map to one id.
-    """
-
-    def __init__(self) -> None:
-        self.tokens: list[str] = [_SENTINEL]
-        self._str = _InternMap(self, False)
-        self._bytes = _InternMap(self, True)
-        self._str[_SENTINEL] = 0
-        self._bytes[_SENTINEL.encode()] = 0
-
-    def ids(self, units: list) -> np.ndarray:
-        d = self._bytes if units and isinstance(units[0], bytes) else self._str
-        return np.fromiter(map(d.__getitem__, units), dtype=np.int32, count=len(units))
-
-    def merge(self, tokens: list[str]) -> np.ndarray:
-        """Global ids (int32) of another interner's ``tokens``, adding the new ones in their order."""
-        got = np.fromiter(map(self._str.get, tokens, itertools.repeat(-1)), dtype=np.int32, count=len(tokens))
-        for j in np.flatnonzero(got < 0).tolist():  # a C-level lookup above; Python only for new tokens
-            got[j] = self._new(tokens[j])
-        return got
-
-    def _new(self, token: str) -> int:
-        i = self._str.get(token)
-        if i is None:
-            i = len(self.tokens)
-            self.tokens.append(token)
-            self._str[token] = i
-        return i
-
-
-class _InternMap(dict):
-    def __init__(self, owner: Interner, is_bytes: bool):
-        super().__init__()
-        self.owner, self.is_bytes = owner, is_bytes
-
-    def __missing__(self, key) -> int:
-        i = self.owner._new(key.decode("ascii") if self.is_bytes else key)
-        self[key] = i
-        return i
-
-
-def add_counts(counts: np.ndarray, ids: np.ndarray, size: int) -> np.ndarray:
-    """``counts`` + bincount(ids), grown to ``size``."""
-    if len(counts) < size:
-        counts = np.concatenate([counts, np.zeros(size - len(counts), np.int64)])
-    if len(ids):
-        bc = np.bincount(ids)
-        counts[: len(bc)] += bc
-    return counts
 
 
 class UnitTokenizer(Tokenizer):
@@ -422,7 +310,7 @@ class UnitTokenizer(Tokenizer):
             miss = self.vocab.oov_id if self.vocab.oov_id is not None else DROPPED
             special = set(self.vocab.specials.values())
             d = {t: i for t, i in self.vocab.index.items() if i not in special}
-            d[_SENTINEL] = self.line_end_marker
+            d[SENTINEL] = self.line_end_marker
             self._lookup_cache = _Lookup(d, miss)
             self._lookup_bytes = _Lookup({t.encode(): i for t, i in d.items() if t.isascii()}, miss)
         return self._lookup_cache
@@ -453,21 +341,14 @@ class WordTokenizer(UnitTokenizer):
 
     def __init__(self, options: TokenizerOptions, vocab: Vocabulary | None = None):
         super().__init__(options, vocab)
-        seps = "".join(ch for ch in options.filters if ch.isspace() or ch == _SENTINEL)
+        seps = "".join(ch for ch in options.filters if ch.isspace() or ch == SENTINEL)
         self._punct = "".join(ch for ch in options.filters if ch not in seps)
         # Characters str.split() treats as whitespace but bytes.split() does not: map them to spaces
         # so the fast ASCII path and the Unicode path split identically.
         ascii_ws = "".join(chr(c) for c in range(128) if chr(c).isspace() and chr(c) not in " \t\n\r\x0b\x0c")
         drop = seps.replace("\n", "") + ascii_ws + ("" if options.keep_punct else self._punct)
         self._str_table = str.maketrans({ch: " " for ch in drop})
-        ascii_drop = "".join(ch for ch in drop if ch.isascii())
-        # ASCII chunks: lowercasing and dropping in one C-level pass (upper case maps wherever its
-        # lower case does, as Keras lowercases before it filters).
-        table = bytearray(bytes.maketrans(ascii_drop.encode(), b" " * len(ascii_drop)))
-        if options.lower:
-            for c in range(ord("A"), ord("Z") + 1):
-                table[c] = table[c + 32]
-        self._bytes_table = bytes(table) if table != bytes(range(256)) else None
+        self._bytes_table = ascii_translate_table(drop, options.lower)  # ASCII chunks: one C-level pass
 
     def units(self, text: str) -> list:
         """Tokens with a sentinel where each line ended (bytes for ASCII text, else str)."""
@@ -516,7 +397,7 @@ class NgramTokenizer(UnitTokenizer):
         for j, line in enumerate(lines):
             out.extend(self._grams(self._line_units(line)))
             if j < len(lines) - 1:
-                out.append(_SENTINEL)
+                out.append(SENTINEL)
         return out
 
 
