@@ -11,7 +11,6 @@ sequences (``*_onehot.npy``).
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -21,8 +20,8 @@ import numpy as np
 from seqtool.errors import ConfigError, CorpusError, UsageError
 from seqtool.fsio import atomic_dir, check_output_dir
 from seqtool.text.corpus import Source, iter_split_chunks, open_sources
-from seqtool.text.kernels import Interner, add_counts, char_counts, ids_dtype
-from seqtool.text import parallel
+from seqtool.text.kernels import add_counts, char_counts, ids_dtype
+from seqtool.text.onepass import one_pass
 from seqtool.text.parallel import chunk_mapper
 from seqtool.text.tokenizers import (
     DROPPED,
@@ -218,14 +217,14 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
     workers = 1 if isinstance(tok, CharTokenizer) else None
     with atomic_dir(job.out, job.force) as tmp, chunk_mapper(all_bytes, workers) as pmap:
         if isinstance(tok, UnitTokenizer):
-            blocks = _one_pass(tok, pieces("reading"), tmp, splits, pmap)
+            blocks = one_pass(tok, pieces("reading"), tmp, splits, pmap)
         else:
             train_text = _until_val(iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick("fitting")))
             if isinstance(tok, CharTokenizer):
                 tok.fit_chunk_counts(r for _, r in pmap(char_counts, ((None, (t,)) for t in train_text)))
             else:
                 tok.fit(train_text)
-            blocks = pmap(parallel.encode_raw, ((split, (tok, text)) for split, text in pieces("encoding")))
+            blocks = pmap(tok.encode_raw, ((split, (text,)) for split, text in pieces("encoding")))
         stats = {sp: SplitStats(docs=[] if want_docs else None) for sp in splits}
         writers: dict[str, NpyWriter] = {}
         subword_counts = None
@@ -254,44 +253,6 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
             report["outputs"] = _write_doc_vectors(tmp, tok, stats, job, notify)
         (tmp / "stats.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return report
-
-
-def _one_pass(tok: UnitTokenizer, pieces, tmp: Path, splits: list[str], pmap, block: int = 1 << 22):
-    """Word-like levels in one read of the corpus: provisional ids to scratch files, then remap.
-
-    Tokens get provisional ids in first-occurrence order while they are counted; once the
-    vocabulary is known a lookup table maps the scratch files to the final ids, block by block.
-    Chunks are split and interned by ``pmap`` (in worker processes on big corpora), each worker
-    with its own interner; their new tokens are merged here in corpus order, so first occurrence is
-    preserved (see ``parallel.units_as_ids``).
-    """
-    interner = Interner()
-    counts = np.zeros(1, np.int64)
-    scratch = {sp: open(tmp / f".{sp}.provisional", "wb") for sp in splits}
-    to_global: dict[int, np.ndarray] = {}  # worker process -> its ids to global provisional ids
-    job = uuid.uuid4().hex
-    try:
-        for split, (worker, new_tokens, ids) in pmap(parallel.units_as_ids, ((sp, (job, tok, text)) for sp, text in pieces)):
-            table = to_global.get(worker, np.zeros(1, np.int32))  # 0, the line end, is 0 everywhere
-            if new_tokens:
-                table = to_global[worker] = np.concatenate([table, interner.merge(new_tokens)])
-            ids = table[ids]
-            ids.tofile(scratch[split])
-            if split == "train":
-                counts = add_counts(counts, ids, len(interner.tokens))
-    finally:
-        parallel.forget(job)
-    for f in scratch.values():
-        f.close()
-    tok.fit_counts(interner, counts)
-    table = tok.remap_table(interner)
-    for split in splits:
-        path = tmp / f".{split}.provisional"
-        prov = np.memmap(path, dtype=np.int32, mode="r") if path.stat().st_size else np.zeros(0, np.int32)
-        for start in range(0, len(prov), block):
-            yield split, table[prov[start : start + block]]
-        del prov
-        path.unlink()
 
 
 def _until_val(pieces):
