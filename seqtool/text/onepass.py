@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from seqtool.text.kernels import Interner, add_counts
-from seqtool.text.tokenizers import UnitTokenizer
+from seqtool.text.tokenizers.word import UnitTokenizer
 
 
 def one_pass(tok: UnitTokenizer, pieces, tmp: Path, splits: list[str], pmap, block: int = 1 << 22):

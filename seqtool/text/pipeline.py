@@ -23,15 +23,10 @@ from seqtool.text.corpus import Source, iter_split_chunks, open_sources
 from seqtool.text.kernels import add_counts, char_counts, ids_dtype
 from seqtool.text.onepass import one_pass
 from seqtool.text.parallel import chunk_mapper
-from seqtool.text.tokenizers import (
-    DROPPED,
-    CharTokenizer,
-    Tokenizer,
-    TokenizerOptions,
-    UnitTokenizer,
-    make_tokenizer,
-    split_raw_lines,
-)
+from seqtool.text.tokenizers import make_tokenizer
+from seqtool.text.tokenizers.base import DROPPED, Tokenizer, TokenizerOptions, split_raw_lines
+from seqtool.text.tokenizers.char import CharTokenizer
+from seqtool.text.tokenizers.word import UnitTokenizer
 from seqtool.text.vectorize import (
     document_frequencies,
     human_bytes,
