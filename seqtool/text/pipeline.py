@@ -183,71 +183,100 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
     check_output_dir(job.out, job.force)
     sources = open_sources(job.inputs)
     val_sources = open_sources(job.val, option="--val") if job.val else None
-    train_bytes = sum(s.size for s in sources)
-    all_bytes = train_bytes + (sum(s.size for s in val_sources) if val_sources else 0)
     tok = make_tokenizer(options)
-    # Word-like levels read the corpus once; char and subword fit first, then read it again.
-    total = all_bytes if isinstance(tok, UnitTokenizer) else all_bytes + int(train_bytes * (1 - (job.val_fraction or 0)))
-    done = [0]
-
-    def tick(phase: str):
-        def f(n: int) -> None:
-            done[0] += n
-            if progress:
-                progress(phase, done[0], total)
-        return f
-
+    reader = _Reader(job, sources, val_sources, isinstance(tok, UnitTokenizer), progress)
     want_docs = bool(job.matrix or job.pad_to or job.one_hot)
-    has_val = bool(job.val_fraction or val_sources)
-    splits = ["train", "val"] if has_val else ["train"]
-
-    def pieces(phase: str):
-        it = iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick(phase))
-        if val_sources:
-            it = _chain(it, (("val", t) for _, t in iter_split_chunks(val_sources, None, job.errors, progress=tick(phase))))
-        return it
-
+    splits = ["train", "val"] if job.val_fraction or val_sources else ["train"]
     # Char level is vectorised numpy already: shipping chunks to workers costs more than it saves
     # (100 MB: 2.3 s in-process vs 4.4 s with two workers); word-like levels gain (6.8 s vs 5.3 s).
     workers = 1 if isinstance(tok, CharTokenizer) else None
-    with atomic_dir(job.out, job.force) as tmp, chunk_mapper(all_bytes, workers) as pmap:
-        if isinstance(tok, UnitTokenizer):
-            blocks = one_pass(tok, pieces("reading"), tmp, splits, pmap)
-        else:
-            train_text = _until_val(iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick("fitting")))
-            if isinstance(tok, CharTokenizer):
-                tok.fit_chunk_counts(r for _, r in pmap(char_counts, ((None, (t,)) for t in train_text)))
-            else:
-                tok.fit(train_text)
-            blocks = pmap(tok.encode_raw, ((split, (text,)) for split, text in pieces("encoding")))
-        stats = {sp: SplitStats(docs=[] if want_docs else None) for sp in splits}
-        writers: dict[str, NpyWriter] = {}
-        subword_counts = None
-        for split, raw in blocks:
-            if split not in writers:  # (the vocabulary of word-like levels is known only once blocks flow)
-                writers[split] = NpyWriter(tmp / f"{split}.npy", ids_dtype(len(tok.vocab)))
-            ids = tok.finish(raw)
-            writers[split].write(ids)
-            stats[split].add(raw, tok.line_end_marker, tok.vocab.oov_id, len(ids))
-            if options.level == "subword" and split == "train":
-                subword_counts = add_counts(np.zeros(0, np.int64) if subword_counts is None else subword_counts, ids, len(tok.vocab))
-        for split in splits:
-            if split not in writers:
-                writers[split] = NpyWriter(tmp / f"{split}.npy", ids_dtype(len(tok.vocab)))
-            writers[split].close()
-            stats[split].flush()
-        if stats["train"].words == 0:
-            raise CorpusError(f"{sources[0].name}: the training text has no tokens at --level {options.level}; give a corpus with some text")
-        if has_val and stats["val"].tokens == 0:
-            raise CorpusError("the validation text has no tokens; give more text or a larger --val-fraction")
-        if subword_counts is not None:
-            tok.vocab.counts = subword_counts.tolist()
+    with atomic_dir(job.out, job.force) as tmp, chunk_mapper(reader.all_bytes, workers) as pmap:
+        blocks = _fit_and_encode(tok, reader, tmp, splits, pmap)
+        stats, dtype = _write_ids(tok, blocks, tmp, splits, want_docs)
+        _check_tokens(stats, sources, options.level)
         tok.save(tmp / "tokenizer.json")
-        report = _report(tok, stats, sources, val_sources, job, options, writers["train"].dtype)
+        report = _report(tok, stats, sources, val_sources, job, options, dtype)
         if want_docs:
             report["outputs"] = _write_doc_vectors(tmp, tok, stats, job, notify)
         (tmp / "stats.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return report
+
+
+class _Reader:
+    """The job's corpus as line-aligned chunks, with byte progress summed over every read of it."""
+
+    def __init__(self, job: TokenizeJob, sources: list[Source], val_sources, reads_once: bool, progress: Progress | None):
+        self.job, self.sources, self.val_sources, self.progress = job, sources, val_sources, progress
+        train_bytes = sum(s.size for s in sources)
+        self.all_bytes = train_bytes + (sum(s.size for s in val_sources) if val_sources else 0)
+        # Word-like levels read the corpus once; char and subword fit first, then read it again.
+        self.total = self.all_bytes if reads_once else self.all_bytes + int(train_bytes * (1 - (job.val_fraction or 0)))
+        self.done = 0
+
+    def _tick(self, phase: str):
+        def f(n: int) -> None:
+            self.done += n
+            if self.progress:
+                self.progress(phase, self.done, self.total)
+        return f
+
+    def pieces(self, phase: str):
+        """(split, text) chunks of the training text, then of the validation files if there are any."""
+        job = self.job
+        it = iter_split_chunks(self.sources, job.val_fraction, job.errors, progress=self._tick(phase))
+        if self.val_sources:
+            it = _chain(it, (("val", t) for _, t in iter_split_chunks(self.val_sources, None, job.errors, progress=self._tick(phase))))
+        return it
+
+    def train_text(self, phase: str):
+        """Text chunks of the training split only (the fitting pass)."""
+        return _until_val(iter_split_chunks(self.sources, self.job.val_fraction, self.job.errors, progress=self._tick(phase)))
+
+
+def _fit_and_encode(tok: Tokenizer, reader: _Reader, tmp: Path, splits: list[str], pmap):
+    """(split, raw ids) blocks of the whole corpus; the tokenizer is fitted by the time the first arrives."""
+    if isinstance(tok, UnitTokenizer):
+        return one_pass(tok, reader.pieces("reading"), tmp, splits, pmap)
+    train_text = reader.train_text("fitting")
+    if isinstance(tok, CharTokenizer):
+        tok.fit_chunk_counts(r for _, r in pmap(char_counts, ((None, (t,)) for t in train_text)))
+    else:
+        tok.fit(train_text)
+    return pmap(tok.encode_raw, ((split, (text,)) for split, text in reader.pieces("encoding")))
+
+
+def _write_ids(tok: Tokenizer, blocks, tmp: Path, splits: list[str], want_docs: bool) -> tuple[dict[str, SplitStats], np.dtype]:
+    """Write each split's ids to ``<split>.npy`` as blocks arrive; return its statistics and the ids dtype.
+
+    Subword training counts are known only here (SentencePiece does not report them), so they are
+    filled into the vocabulary at the end.
+    """
+    stats = {sp: SplitStats(docs=[] if want_docs else None) for sp in splits}
+    writers: dict[str, NpyWriter] = {}
+    subword_counts = None
+    for split, raw in blocks:
+        if split not in writers:  # (the vocabulary of word-like levels is known only once blocks flow)
+            writers[split] = NpyWriter(tmp / f"{split}.npy", ids_dtype(len(tok.vocab)))
+        ids = tok.finish(raw)
+        writers[split].write(ids)
+        stats[split].add(raw, tok.line_end_marker, tok.vocab.oov_id, len(ids))
+        if tok.options.level == "subword" and split == "train":
+            subword_counts = add_counts(np.zeros(0, np.int64) if subword_counts is None else subword_counts, ids, len(tok.vocab))
+    for split in splits:
+        if split not in writers:
+            writers[split] = NpyWriter(tmp / f"{split}.npy", ids_dtype(len(tok.vocab)))
+        writers[split].close()
+        stats[split].flush()
+    if subword_counts is not None:
+        tok.vocab.counts = subword_counts.tolist()
+    return stats, writers["train"].dtype
+
+
+def _check_tokens(stats: dict[str, SplitStats], sources: list[Source], level: str) -> None:
+    if stats["train"].words == 0:
+        raise CorpusError(f"{sources[0].name}: the training text has no tokens at --level {level}; give a corpus with some text")
+    if "val" in stats and stats["val"].tokens == 0:
+        raise CorpusError("the validation text has no tokens; give more text or a larger --val-fraction")
 
 
 def _until_val(pieces):
