@@ -1,9 +1,10 @@
 """The tokenizer contract every level keeps: options, fitting, ``encode``/``decode``, persistence.
 
-``encode_raw`` returns signed ids with two markers (or, when there can be no marker, ids already
-in the dtype they are saved in): ``LINE_END`` (-1) where a line ended and ``DROPPED`` (-2) where
-a token has no id (out of vocabulary, no OOV token). ``finish`` turns that into the ids a model
-sees; the pipeline reads the markers for its statistics.
+``encode_raw`` returns int32 ids with two markers: ``LINE_END`` (-1) where a line ended and
+``DROPPED`` (-2) where a token has no id (out of vocabulary, no OOV token). Where no marker can
+occur (char level with an OOV token: every code point and the line end have an id) it returns
+unsigned ids instead, uint8 or uint16, cheaper to make and to write. ``finish`` turns either into
+the ids a model sees; the pipeline reads the markers for its statistics.
 """
 from __future__ import annotations
 
@@ -114,7 +115,11 @@ class Tokenizer:
         return LINE_END if le is None else le
 
     def encode_raw(self, text: str) -> np.ndarray:
-        """int32 ids with ``line_end_marker`` at each line end and DROPPED for tokens without an id."""
+        """Ids with ``line_end_marker`` at each line end and DROPPED for tokens without an id.
+
+        int32, or unsigned (uint8/uint16, no markers possible) where a subclass can prove that
+        every token has an id: see the module docstring.
+        """
         raise NotImplementedError
 
     @staticmethod
@@ -125,7 +130,11 @@ class Tokenizer:
         return raw[raw >= 0]
 
     def encode(self, text: str) -> np.ndarray:
-        """Ids of ``text`` as int64; line ends become the end-of-line token where there is one."""
+        """Ids of ``text``; line ends become the end-of-line token where there is one.
+
+        int32, or uint8/uint16 at char level (the dtype of ``encode_raw``); cast where a fixed
+        dtype matters (``kernels.ids_dtype`` gives the one ``tokenize`` saves).
+        """
         return self.finish(self.encode_raw(text))
 
     def encode_lines(self, text: str) -> list[np.ndarray]:
