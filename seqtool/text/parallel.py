@@ -12,8 +12,6 @@ import os
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator
 
-import numpy as np
-
 PARALLEL_MIN_BYTES = 24 << 20
 
 
@@ -44,47 +42,3 @@ def chunk_mapper(total_bytes: int, workers: int | None = None):
                 yield k, f.result()
 
         yield pmap
-
-
-def char_counts(tok, text: str) -> tuple[np.ndarray, list[int]]:
-    """Worker: code point counts of a chunk and its code points in first-occurrence order."""
-    cps = tok._codepoints(text)
-    if len(cps) == 0:
-        return np.zeros(0, np.int64), []
-    from seqtool.text.tokenizers import _bincount, _first_occurrence_order
-
-    bc = _bincount(cps)
-    return bc, _first_occurrence_order(cps, np.flatnonzero(bc))
-
-
-def encode_raw(tok, text: str) -> np.ndarray:
-    """Worker: raw ids of a chunk (see Tokenizer.encode_raw)."""
-    return tok.encode_raw(text)
-
-
-_interners: dict = {}  # job -> this process's Interner for it (workers serve one job in their life)
-
-
-def units_as_ids(job: str, tok, text: str) -> tuple[int, list[str], np.ndarray]:
-    """Worker: a chunk's tokens as ids of this process's own interner for ``job``.
-
-    Returns (process id, the tokens this process had not seen before in first-occurrence order,
-    ids). The interner lives across the job's chunks, so after the first chunks nearly every token
-    is a C-level dict hit and only new tokens travel back. A worker takes chunks in submission
-    order (the pool's call queue is FIFO), so when the caller merges this chunk it has already
-    merged all of this worker's earlier chunks and knows every token missing from the list.
-    """
-    from seqtool.text.tokenizers import Interner
-
-    interner = _interners.get(job)
-    if interner is None:
-        _interners.clear()
-        interner = _interners[job] = Interner()
-    before = len(interner.tokens)
-    ids = interner.ids(tok.units(text))
-    return os.getpid(), interner.tokens[before:], ids
-
-
-def forget(job: str) -> None:
-    """Drop this process's interner for ``job`` (work that ran in-process keeps it until then)."""
-    _interners.pop(job, None)

@@ -11,7 +11,6 @@ sequences (``*_onehot.npy``).
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -21,19 +20,13 @@ import numpy as np
 from seqtool.errors import ConfigError, CorpusError, UsageError
 from seqtool.fsio import atomic_dir, check_output_dir
 from seqtool.text.corpus import Source, iter_split_chunks, open_sources
-from seqtool.text import parallel
+from seqtool.text.kernels import add_counts, char_counts, ids_dtype
+from seqtool.text.onepass import one_pass
 from seqtool.text.parallel import chunk_mapper
-from seqtool.text.tokenizers import (
-    DROPPED,
-    CharTokenizer,
-    Interner,
-    Tokenizer,
-    TokenizerOptions,
-    UnitTokenizer,
-    add_counts,
-    make_tokenizer,
-    split_raw_lines,
-)
+from seqtool.text.tokenizers import make_tokenizer
+from seqtool.text.tokenizers.base import DROPPED, Tokenizer, TokenizerOptions, split_raw_lines
+from seqtool.text.tokenizers.char import CharTokenizer
+from seqtool.text.tokenizers.word import UnitTokenizer
 from seqtool.text.vectorize import (
     document_frequencies,
     human_bytes,
@@ -74,11 +67,6 @@ class TokenizeJob:
             raise UsageError(f"--pad-to {self.pad_to}: must be at least 1")
         if (self.padding != "pre" or self.truncating != "pre") and self.pad_to is None and not self.one_hot:
             raise UsageError("--padding/--truncating need --pad-to (or --one-hot)")
-
-
-def ids_dtype(vocab_size: int) -> np.dtype:
-    """The smallest unsigned dtype that holds every id: uint8 (most char vocabularies), uint16, uint32."""
-    return np.dtype(np.uint8 if vocab_size <= 1 << 8 else np.uint16 if vocab_size <= 1 << 16 else np.uint32)
 
 
 class NpyWriter:
@@ -195,109 +183,100 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
     check_output_dir(job.out, job.force)
     sources = open_sources(job.inputs)
     val_sources = open_sources(job.val, option="--val") if job.val else None
-    train_bytes = sum(s.size for s in sources)
-    all_bytes = train_bytes + (sum(s.size for s in val_sources) if val_sources else 0)
     tok = make_tokenizer(options)
-    # Word-like levels read the corpus once; char and subword fit first, then read it again.
-    total = all_bytes if isinstance(tok, UnitTokenizer) else all_bytes + int(train_bytes * (1 - (job.val_fraction or 0)))
-    done = [0]
-
-    def tick(phase: str):
-        def f(n: int) -> None:
-            done[0] += n
-            if progress:
-                progress(phase, done[0], total)
-        return f
-
+    reader = _Reader(job, sources, val_sources, isinstance(tok, UnitTokenizer), progress)
     want_docs = bool(job.matrix or job.pad_to or job.one_hot)
-    has_val = bool(job.val_fraction or val_sources)
-    splits = ["train", "val"] if has_val else ["train"]
-
-    def pieces(phase: str):
-        it = iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick(phase))
-        if val_sources:
-            it = _chain(it, (("val", t) for _, t in iter_split_chunks(val_sources, None, job.errors, progress=tick(phase))))
-        return it
-
+    splits = ["train", "val"] if job.val_fraction or val_sources else ["train"]
     # Char level is vectorised numpy already: shipping chunks to workers costs more than it saves
     # (100 MB: 2.3 s in-process vs 4.4 s with two workers); word-like levels gain (6.8 s vs 5.3 s).
     workers = 1 if isinstance(tok, CharTokenizer) else None
-    with atomic_dir(job.out, job.force) as tmp, chunk_mapper(all_bytes, workers) as pmap:
-        if isinstance(tok, UnitTokenizer):
-            blocks = _one_pass(tok, pieces("reading"), tmp, splits, pmap)
-        else:
-            train_text = _until_val(iter_split_chunks(sources, job.val_fraction, job.errors, progress=tick("fitting")))
-            if isinstance(tok, CharTokenizer):
-                tok.fit_chunk_counts(r for _, r in pmap(parallel.char_counts, ((None, (tok, t)) for t in train_text)))
-            else:
-                tok.fit(train_text)
-            blocks = pmap(parallel.encode_raw, ((split, (tok, text)) for split, text in pieces("encoding")))
-        stats = {sp: SplitStats(docs=[] if want_docs else None) for sp in splits}
-        writers: dict[str, NpyWriter] = {}
-        subword_counts = None
-        for split, raw in blocks:
-            if split not in writers:  # (the vocabulary of word-like levels is known only once blocks flow)
-                writers[split] = NpyWriter(tmp / f"{split}.npy", ids_dtype(len(tok.vocab)))
-            ids = tok.finish(raw)
-            writers[split].write(ids)
-            stats[split].add(raw, tok.line_end_marker, tok.vocab.oov_id, len(ids))
-            if options.level == "subword" and split == "train":
-                subword_counts = add_counts(np.zeros(0, np.int64) if subword_counts is None else subword_counts, ids, len(tok.vocab))
-        for split in splits:
-            if split not in writers:
-                writers[split] = NpyWriter(tmp / f"{split}.npy", ids_dtype(len(tok.vocab)))
-            writers[split].close()
-            stats[split].flush()
-        if stats["train"].words == 0:
-            raise CorpusError(f"{sources[0].name}: the training text has no tokens at --level {options.level}; give a corpus with some text")
-        if has_val and stats["val"].tokens == 0:
-            raise CorpusError("the validation text has no tokens; give more text or a larger --val-fraction")
-        if subword_counts is not None:
-            tok.vocab.counts = subword_counts.tolist()
+    with atomic_dir(job.out, job.force) as tmp, chunk_mapper(reader.all_bytes, workers) as pmap:
+        blocks = _fit_and_encode(tok, reader, tmp, splits, pmap)
+        stats, dtype = _write_ids(tok, blocks, tmp, splits, want_docs)
+        _check_tokens(stats, sources, options.level)
         tok.save(tmp / "tokenizer.json")
-        report = _report(tok, stats, sources, val_sources, job, options, writers["train"].dtype)
+        report = _report(tok, stats, sources, val_sources, job, options, dtype)
         if want_docs:
             report["outputs"] = _write_doc_vectors(tmp, tok, stats, job, notify)
         (tmp / "stats.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return report
 
 
-def _one_pass(tok: UnitTokenizer, pieces, tmp: Path, splits: list[str], pmap, block: int = 1 << 22):
-    """Word-like levels in one read of the corpus: provisional ids to scratch files, then remap.
+class _Reader:
+    """The job's corpus as line-aligned chunks, with byte progress summed over every read of it."""
 
-    Tokens get provisional ids in first-occurrence order while they are counted; once the
-    vocabulary is known a lookup table maps the scratch files to the final ids, block by block.
-    Chunks are split and interned by ``pmap`` (in worker processes on big corpora), each worker
-    with its own interner; their new tokens are merged here in corpus order, so first occurrence is
-    preserved (see ``parallel.units_as_ids``).
+    def __init__(self, job: TokenizeJob, sources: list[Source], val_sources, reads_once: bool, progress: Progress | None):
+        self.job, self.sources, self.val_sources, self.progress = job, sources, val_sources, progress
+        train_bytes = sum(s.size for s in sources)
+        self.all_bytes = train_bytes + (sum(s.size for s in val_sources) if val_sources else 0)
+        # Word-like levels read the corpus once; char and subword fit first, then read it again.
+        self.total = self.all_bytes if reads_once else self.all_bytes + int(train_bytes * (1 - (job.val_fraction or 0)))
+        self.done = 0
+
+    def _tick(self, phase: str):
+        def f(n: int) -> None:
+            self.done += n
+            if self.progress:
+                self.progress(phase, self.done, self.total)
+        return f
+
+    def pieces(self, phase: str):
+        """(split, text) chunks of the training text, then of the validation files if there are any."""
+        job = self.job
+        it = iter_split_chunks(self.sources, job.val_fraction, job.errors, progress=self._tick(phase))
+        if self.val_sources:
+            it = _chain(it, (("val", t) for _, t in iter_split_chunks(self.val_sources, None, job.errors, progress=self._tick(phase))))
+        return it
+
+    def train_text(self, phase: str):
+        """Text chunks of the training split only (the fitting pass)."""
+        return _until_val(iter_split_chunks(self.sources, self.job.val_fraction, self.job.errors, progress=self._tick(phase)))
+
+
+def _fit_and_encode(tok: Tokenizer, reader: _Reader, tmp: Path, splits: list[str], pmap):
+    """(split, raw ids) blocks of the whole corpus; the tokenizer is fitted by the time the first arrives."""
+    if isinstance(tok, UnitTokenizer):
+        return one_pass(tok, reader.pieces("reading"), tmp, splits, pmap)
+    train_text = reader.train_text("fitting")
+    if isinstance(tok, CharTokenizer):
+        tok.fit_chunk_counts(r for _, r in pmap(char_counts, ((None, (t,)) for t in train_text)))
+    else:
+        tok.fit(train_text)
+    return pmap(tok.encode_raw, ((split, (text,)) for split, text in reader.pieces("encoding")))
+
+
+def _write_ids(tok: Tokenizer, blocks, tmp: Path, splits: list[str], want_docs: bool) -> tuple[dict[str, SplitStats], np.dtype]:
+    """Write each split's ids to ``<split>.npy`` as blocks arrive; return its statistics and the ids dtype.
+
+    Subword training counts are known only here (SentencePiece does not report them), so they are
+    filled into the vocabulary at the end.
     """
-    interner = Interner()
-    counts = np.zeros(1, np.int64)
-    scratch = {sp: open(tmp / f".{sp}.provisional", "wb") for sp in splits}
-    to_global: dict[int, np.ndarray] = {}  # worker process -> its ids to global provisional ids
-    job = uuid.uuid4().hex
-    try:
-        for split, (worker, new_tokens, ids) in pmap(parallel.units_as_ids, ((sp, (job, tok, text)) for sp, text in pieces)):
-            table = to_global.get(worker, np.zeros(1, np.int32))  # 0, the line end, is 0 everywhere
-            if new_tokens:
-                table = to_global[worker] = np.concatenate([table, interner.merge(new_tokens)])
-            ids = table[ids]
-            ids.tofile(scratch[split])
-            if split == "train":
-                counts = add_counts(counts, ids, len(interner.tokens))
-    finally:
-        parallel.forget(job)
-    for f in scratch.values():
-        f.close()
-    tok.fit_counts(interner, counts)
-    table = tok.remap_table(interner)
+    stats = {sp: SplitStats(docs=[] if want_docs else None) for sp in splits}
+    writers: dict[str, NpyWriter] = {}
+    subword_counts = None
+    for split, raw in blocks:
+        if split not in writers:  # (the vocabulary of word-like levels is known only once blocks flow)
+            writers[split] = NpyWriter(tmp / f"{split}.npy", ids_dtype(len(tok.vocab)))
+        ids = tok.finish(raw)
+        writers[split].write(ids)
+        stats[split].add(raw, tok.line_end_marker, tok.vocab.oov_id, len(ids))
+        if tok.options.level == "subword" and split == "train":
+            subword_counts = add_counts(np.zeros(0, np.int64) if subword_counts is None else subword_counts, ids, len(tok.vocab))
     for split in splits:
-        path = tmp / f".{split}.provisional"
-        prov = np.memmap(path, dtype=np.int32, mode="r") if path.stat().st_size else np.zeros(0, np.int32)
-        for start in range(0, len(prov), block):
-            yield split, table[prov[start : start + block]]
-        del prov
-        path.unlink()
+        if split not in writers:
+            writers[split] = NpyWriter(tmp / f"{split}.npy", ids_dtype(len(tok.vocab)))
+        writers[split].close()
+        stats[split].flush()
+    if subword_counts is not None:
+        tok.vocab.counts = subword_counts.tolist()
+    return stats, writers["train"].dtype
+
+
+def _check_tokens(stats: dict[str, SplitStats], sources: list[Source], level: str) -> None:
+    if stats["train"].words == 0:
+        raise CorpusError(f"{sources[0].name}: the training text has no tokens at --level {level}; give a corpus with some text")
+    if "val" in stats and stats["val"].tokens == 0:
+        raise CorpusError("the validation text has no tokens; give more text or a larger --val-fraction")
 
 
 def _until_val(pieces):

@@ -46,6 +46,6 @@ def test_line_length_statistics(tmp_path, write):
 
 
 def test_ids_dtype_is_the_smallest_that_fits():
-    from seqtool.text.pipeline import ids_dtype
+    from seqtool.text.kernels import ids_dtype
 
     assert [ids_dtype(n) for n in (2, 256, 257, 65536, 65537)] == [np.uint8, np.uint8, np.uint16, np.uint16, np.uint32]

@@ -30,7 +30,7 @@ def test_texts_without_tokens_give_empty_sequences():
     assert tok.texts_to_sequences(["", "...", "zebra", "the"]) == [[], [], [], [1]]
 
 
-def test_word_ids_by_frequency_ties_in_first_occurrence_order():
+def test_word_ids_by_frequency_ties_infirst_occurrence_order():
     tok = fit(["b a c a c d"], level="word", eos=False)
     assert tok.word_index == {"a": 1, "c": 2, "b": 3, "d": 4}
 
@@ -158,15 +158,15 @@ def test_char_byte_translation_equals_the_table_lookup(oov, num_words):
 
 
 def test_first_occurrence_order_bytes_equals_scan():
-    from seqtool.text.tokenizers import _first_occurrence_order
+    from seqtool.text.kernels import first_occurrence_order
 
     b = b"hello world, the quick brown fox\n" * 3
     cps = np.frombuffer(b, np.uint8)
     wanted = np.flatnonzero(np.bincount(cps))
     expected = list(dict.fromkeys(b))
-    assert _first_occurrence_order(cps, wanted) == expected
-    assert _first_occurrence_order(cps.astype(np.uint32), wanted) == expected  # the block-scan path
-    assert _first_occurrence_order(cps.astype(np.uint32), wanted, block=5) == expected
+    assert first_occurrence_order(cps, wanted) == expected
+    assert first_occurrence_order(cps.astype(np.uint32), wanted) == expected  # the block-scan path
+    assert first_occurrence_order(cps.astype(np.uint32), wanted, block=5) == expected
 
 
 def test_refit_rebuilds_the_lookup_tables():
@@ -261,8 +261,8 @@ def test_decode_rejects_ids_outside_vocabulary():
         tok.decode([1, 99])
 
 
-def test_interner_merge_keeps_ids_and_first_occurrence_order():
-    from seqtool.text.tokenizers import Interner
+def test_interner_merge_keeps_ids_andfirst_occurrence_order():
+    from seqtool.text.kernels import Interner
 
     g = Interner()
     assert g.merge(["b", "a"]).tolist() == [1, 2]
@@ -273,8 +273,8 @@ def test_interner_merge_keeps_ids_and_first_occurrence_order():
 
 @pytest.mark.parametrize("n", [17, 64, 1001])
 def test_bincount_of_bytes_in_pairs_equals_numpy(n):
-    from seqtool.text.tokenizers import _bincount
+    from seqtool.text.kernels import bincount
 
     a = np.random.default_rng(n).integers(0, 120, n).astype(np.uint8)
-    assert _bincount(a, block=16).tolist() == np.bincount(a).tolist()
-    assert _bincount(a[::2], block=16).tolist() == np.bincount(a[::2]).tolist()  # not contiguous: the plain path
+    assert bincount(a, block=16).tolist() == np.bincount(a).tolist()
+    assert bincount(a[::2], block=16).tolist() == np.bincount(a[::2]).tolist()  # not contiguous: the plain path
