@@ -1,8 +1,8 @@
 """Gradient flow across timesteps: why plain RNNs forget and LSTMs remember, as measurements.
 
 Its job: take a language model and token ids and measure how strongly the loss at the *last* step
-of a window depends on every earlier step - the lecture's "Challenge of Long-Term Dependencies"
-and "Vanishing and Exploding Gradient Problem", as numbers:
+of a window depends on every earlier step - the RNN lecture's (see README) "Challenge of Long-Term
+Dependencies" and "Vanishing and Exploding Gradient Problem", as numbers:
 
 - ``||dL_T / dh_t||`` for every layer and every step t of a window of T steps (and ``dL_T/dc_t``
   for the LSTM's memory cell), ``||dL_T / dx_t||`` for what each layer reads, mean and spread over
@@ -19,19 +19,22 @@ and "Vanishing and Exploding Gradient Problem", as numbers:
 
 To see inside each step, the model is re-run one step at a time through ``layer_steppers``: plain
 functions of each layer's own parameters that compute the same equations as the model's fused or
-looped cells (tests hold them to the model's logits). Nothing here prints; the CLI renders.
+looped cells (seqtool/models/cells.py and fused.py, listed in the cell registry; tests hold them to
+the model's logits). Nothing here prints; the CLI renders.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from seqtool.errors import ConfigError, CorpusError, UsageError
+from seqtool.models.cells import LayerStepper
+from seqtool.models.registry import CELLS, cell_spec, layer_steppers
 
 # --------------------------------------------------------------------------- options
 
@@ -71,155 +74,7 @@ class GradOptions:
         return self
 
 
-# --------------------------------------------------------------------------- one step per layer
-
-
-@dataclass
-class LayerStepper:
-    """One recurrent layer as a step function: ``h, state = step(x_t, tok_t, state)``.
-
-    x_t (B, D) is what the layer reads at step t, tok_t (B,) the input token (the Jordan cell feeds
-    it back as y(t-1)); state is a tuple of tensors whose first element is h(t) itself, so the tensor
-    a later step reads is the one whose gradient is measured. ``memory`` picks a second carried
-    tensor worth measuring (the LSTM's cell c). ``recurrent`` is False for cells without a hidden
-    recurrence (jordan, tdnn): their h(t) reaches later steps only through the inputs. ``blocks``
-    are the recurrent matrices acting on h(t-1), by name, and ``main`` the one playing the
-    lecture's W (the candidate for gated cells).
-    """
-
-    cell: str
-    init: Callable[[int, torch.device, torch.dtype], tuple]
-    step: Callable[[torch.Tensor, torch.Tensor, tuple], tuple[torch.Tensor, tuple]]
-    recurrent: bool = True
-    memory: int | None = None
-    blocks: dict[str, torch.Tensor] = field(default_factory=dict)
-    main: str | None = None
-    linearised: torch.Tensor | None = None  # leaky: (1 - alpha) I + alpha W, the recurrence near h = 0
-    # (name, fn(x_t, state_{t-1}) -> (B, H)): the fraction of the old state each unit keeps.
-    keep: tuple[str, Callable] | None = None
-
-
-def _zero_state(width: int, count: int = 1):
-    """An ``init`` giving ``count`` zero tensors (B, width): the state None stands for."""
-    def init(batch, device, dtype):
-        return tuple(torch.zeros(batch, width, device=device, dtype=dtype) for _ in range(count))
-    return init
-
-
-def _fused_params(rnn, k: int) -> tuple[torch.Tensor, ...]:
-    """Layer k's W_ih, W_hh, b_ih, b_hh of an nn.RNN/GRU/LSTM (gates stacked in torch's order)."""
-    return tuple(getattr(rnn, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-
-
-def _rnn_layer(rnn, k: int) -> LayerStepper:
-    w_ih, w_hh, b_ih, b_hh = _fused_params(rnn, k)
-    H = rnn.hidden_size
-
-    def step(x, tok, state):
-        h = torch.tanh(F.linear(x, w_ih, b_ih) + F.linear(state[0], w_hh, b_hh))  # lecture Design 1
-        return h, (h,)
-
-    return LayerStepper("rnn", _zero_state(H), step, blocks={"W": w_hh}, main="W")
-
-
-def _lstm_layer(rnn, k: int) -> LayerStepper:
-    w_ih, w_hh, b_ih, b_hh = _fused_params(rnn, k)
-    H = rnn.hidden_size
-
-    def step(x, tok, state):
-        h, c = state
-        gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # (B, 4H) in torch's order i, f, g, o
-        i, f, g, o = gates.chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # the cell path: dc_t/dc_{t-1} = f_t
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, (h, c)
-
-    def forget(x, state):
-        return torch.sigmoid((F.linear(x, w_ih, b_ih) + F.linear(state[0], w_hh, b_hh)).chunk(4, dim=-1)[1])
-
-    blocks = dict(zip("ifgo", w_hh.chunk(4, dim=0)))
-    return LayerStepper("lstm", _zero_state(H, 2), step, memory=1, blocks=blocks, main="g", keep=("forget gate f", forget))
-
-
-def _gru_layer(rnn, k: int) -> LayerStepper:
-    w_ih, w_hh, b_ih, b_hh = _fused_params(rnn, k)
-    H = rnn.hidden_size
-
-    def step(x, tok, state):
-        h = state[0]
-        xr, xz, xn = F.linear(x, w_ih, b_ih).chunk(3, dim=-1)  # torch's order: reset, update, new
-        hr, hz, hn = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
-        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-        n = torch.tanh(xn + r * hn)
-        h = (1 - z) * n + z * h
-        return h, (h,)
-
-    def update(x, state):
-        return torch.sigmoid(F.linear(x, w_ih, b_ih).chunk(3, dim=-1)[1] + F.linear(state[0], w_hh, b_hh).chunk(3, dim=-1)[1])
-
-    blocks = dict(zip("rzn", w_hh.chunk(3, dim=0)))
-    return LayerStepper("gru", _zero_state(H), step, blocks=blocks, main="n", keep=("update gate z", update))
-
-
-def _leaky_layer(cell, k: int) -> LayerStepper:
-    w_ih, w_hh, b = (getattr(cell, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias"))
-    alpha = 1.0 / cell.tau(k)  # (H,)
-    H = cell.hidden_size
-
-    def step(x, tok, state):
-        h = state[0]
-        h = h + alpha * (torch.tanh(F.linear(x, w_ih, b) + F.linear(h, w_hh)) - h)  # leaky integration
-        return h, (h,)
-
-    lin = torch.diag(1 - alpha) + alpha[:, None] * w_hh  # dh_t/dh_{t-1} where tanh' = 1
-    return LayerStepper("leaky", _zero_state(H), step, blocks={"W": w_hh}, main="W", linearised=lin,
-                        keep=("1 - 1/tau", lambda x, state: (1 - alpha).expand_as(state[0])))
-
-
-def _skip_layer(cell, k: int) -> LayerStepper:
-    w_ih, w1, wd, b = (getattr(cell, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "weight_hd", "bias"))
-    H, d = cell.hidden_size, cell.delay
-
-    def step(x, tok, state):
-        h = torch.tanh(F.linear(x, w_ih, b) + F.linear(state[0], w1) + F.linear(state[d - 1], wd))
-        return h, (h, *state[: d - 1])
-
-    # state (h(t-1), h(t-2), ..., h(t-d)): newest first, so state[0] is h(t-1) like the other cells.
-    return LayerStepper("skip", _zero_state(H, d), step, blocks={"W1": w1, f"W{d}": wd}, main="W1")
-
-
-def _jordan_layer(cell, k: int) -> LayerStepper:
-    w_ih, w_fb, b = (getattr(cell, f"{n}_l{k}") for n in ("weight_ih", "weight_fb", "bias"))
-
-    def step(x, tok, state):
-        # y(t-1) is the input token under teacher forcing; nothing hidden is carried.
-        return torch.tanh(F.linear(x, w_ih, b) + F.embedding(tok, w_fb)), ()
-
-    return LayerStepper("jordan", _zero_state(0, 0), step, recurrent=False)
-
-
-def _tdnn_layer(cell, k: int) -> LayerStepper:
-    weight, b = getattr(cell, f"weight_l{k}"), getattr(cell, f"bias_l{k}")
-    keep = cell.window - 1
-    D = weight.shape[1]
-
-    def step(x, tok, state):
-        window = torch.stack((*state, x), dim=-1)  # (B, D, window): x(t-window+1) .. x(t)
-        h = torch.tanh(torch.einsum("bdw,hdw->bh", window, weight) + b)
-        return h, (*state[1:], x) if keep else ()
-
-    return LayerStepper("tdnn", _zero_state(D, keep), step, recurrent=False)  # the last inputs, oldest first
-
-
-_LAYERS = {
-    "rnn": _rnn_layer, "lstm": _lstm_layer, "gru": _gru_layer, "leaky": _leaky_layer,
-    "skip": _skip_layer, "jordan": _jordan_layer, "tdnn": _tdnn_layer,
-}
-
-
-def layer_steppers(model) -> list[LayerStepper]:
-    """One ``LayerStepper`` per recurrent layer of ``model``, bottom first."""
-    return [_LAYERS[model.cfg.cell](model.rnn, k) for k in range(model.cfg.layers)]
+# --------------------------------------------------------------------------- one step at a time
 
 
 def unroll(model, ids: torch.Tensor, record_at: set[int] | None = None):
@@ -233,6 +88,7 @@ def unroll(model, ids: torch.Tensor, record_at: set[int] | None = None):
     """
     T, B = ids.shape
     layers = layer_steppers(model)
+    feedback = cell_spec(model.cfg.cell).feedback  # Jordan network: y(t-1) is read from the state
     x = model.inputs(ids).detach().requires_grad_(True)  # (T, B, D)
     inputs, hidden, memory, records = [], [], [], []
     for layer in layers:
@@ -242,7 +98,9 @@ def unroll(model, ids: torch.Tensor, record_at: set[int] | None = None):
         for t in range(T):
             if record_at is not None and t in record_at and layer.recurrent:
                 rec.append((t, x[t].detach(), tuple(s.detach() for s in state)))
-            h, state = layer.step(x[t], ids[t], state)
+            if feedback:
+                state = (ids[t],)  # teacher forcing: the fed-back previous output is this step's input token
+            h, state = layer.step(x[t], state)
             hs.append(h)
             cs.append(state[layer.memory] if layer.memory is not None else None)
         hidden.append(hs)
@@ -265,7 +123,7 @@ def step_jacobian_norms(layer: LayerStepper, records: list) -> np.ndarray:
     states = [torch.cat([r[2][i] for r in records]) for i in range(len(records[0][2]))]  # each (N, ...)
 
     def h_next(h_prev, x_t, *rest):
-        return layer.step(x_t, None, (h_prev, *rest))[0]
+        return layer.step(x_t, (h_prev, *rest))[0]
 
     jac = vmap(jacrev(h_next))(states[0], x, *states[1:])  # (N, H, H)
     return torch.linalg.matrix_norm(jac.detach().double(), ord=2).cpu().numpy()
@@ -544,8 +402,6 @@ def explain(reports: list[GradReport]) -> str:
 
 def check_compare(cells: list[str]) -> list[str]:
     """Validate a --compare list of cell names."""
-    from seqtool.models.config import CELLS
-
     bad = [c for c in cells if c not in CELLS]
     if bad or not cells:
         raise ConfigError(f"--compare: unknown cell {', '.join(bad) or '(empty)'}; choose from {', '.join(CELLS)}")

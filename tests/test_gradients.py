@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from seqtool import gradients as G
 from seqtool.errors import CorpusError, UsageError
 from seqtool.models import CELLS, ModelConfig, build_model
+from seqtool.models.cells import LayerStepper
 
 V = 7
 
@@ -41,7 +42,7 @@ def test_step_by_step_unroll_reproduces_the_models_logits(cell, embed_dim):
     torch.testing.assert_close(ours, m(ids)[0], rtol=1e-5, atol=1e-6)
 
 
-def linear_layer(lam: float, H: int) -> G.LayerStepper:
+def linear_layer(lam: float, H: int) -> LayerStepper:
     """h(t) = W h(t-1) + U x(t) with W = lam I and no activation: the lecture's W^t argument exactly."""
     torch.manual_seed(1)
     U = torch.randn(H, V)
@@ -49,11 +50,11 @@ def linear_layer(lam: float, H: int) -> G.LayerStepper:
     def init(b, device, dtype):
         return (torch.zeros(b, H, device=device, dtype=dtype),)
 
-    def step(x, tok, state):
+    def step(x, state):
         h = lam * state[0] + F.linear(x, U)
         return h, (h,)
 
-    return G.LayerStepper("linear", init, step, blocks={"W": lam * torch.eye(H)}, main="W")
+    return LayerStepper("linear", init, step, blocks={"W": lam * torch.eye(H)}, main="W")
 
 
 @pytest.mark.parametrize("lam", [0.5, 0.9, 1.1])

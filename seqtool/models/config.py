@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqtool.errors import ConfigError
-
-#: The recurrent cells a model can use; see seqtool/models/cells.py and LanguageModel.
-CELLS = ("rnn", "gru", "lstm", "leaky", "skip", "jordan", "tdnn")
+from seqtool.models.registry import cell_spec
 
 
 def _option(name: str) -> str:
@@ -27,7 +25,7 @@ class ModelConfig:
     """Hyper-parameters of a LanguageModel.
 
     vocab_size: number of token ids (from the tokenizer); id 0 is padding.
-    cell: one of CELLS.
+    cell: one of CELLS (seqtool/models/registry.py).
     hidden: units per recurrent layer.
     layers: stacked recurrent layers (dropout between them).
     embed_dim: embedding width; 0 feeds one-hot vectors, like char-rnn.
@@ -78,8 +76,7 @@ class ModelConfig:
         for name in ("tie_weights", "learn_tau", "freeze_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{_option(name)} must be true or false (got {getattr(self, name)!r})")
-        if self.cell not in CELLS:
-            raise ConfigError(f"--cell must be one of {', '.join(CELLS)} (got {self.cell!r})")
+        cell_spec(self.cell)  # a ConfigError naming the registered cells
         if self.vocab_size < 2:
             raise ConfigError(
                 f"vocab_size must be at least 2 (got {self.vocab_size}); the tokenizer produced too few tokens"
