@@ -237,61 +237,86 @@ def measure_flow(model, windows: torch.Tensor, opts: GradOptions) -> tuple[list[
     T, B = ids.shape
     n_jac = min(opts.jacobian_steps, T - 1)
     record_at = set(np.linspace(1, T - 1, n_jac).round().astype(int).tolist()) if n_jac else set()
+    loss, per_layer, records = _last_step_gradients(model, ids, target, record_at)
+    flows = [_layer_flow(k, layer, *per_layer[k], records[k], opts.threshold)
+             for k, layer in enumerate(layer_steppers(model))]
+    return flows, float(loss.detach()) / B
+
+
+def _last_step_gradients(model, ids: torch.Tensor, target: torch.Tensor, record_at: set[int]):
+    """Unroll, take the loss at the last step and its gradients with respect to every h_t, x_t, c_t.
+
+    Returns (loss, per_layer, records): ``per_layer[k]`` holds layer k's norms by lag, (T, B) each,
+    of dL_T/dh_t, dL_T/dx_t and dL_T/dc_t (None without a memory cell).
+    """
+    T, B = ids.shape
     inputs, hidden, memory, records = unroll(model, ids, record_at)
     logits = model.logits(hidden[-1][-1])  # (B, V): o(T) = c + V h(T)
     loss = F.cross_entropy(logits.float(), target, reduction="sum")  # windows are independent: sum = per-window grads
     wanted = [h for hs in hidden for h in hs] + inputs + [c for cs in memory for c in cs if c is not None]
     grads = list(torch.autograd.grad(loss, wanted, allow_unused=True))
-    layers = model.cfg.layers
-    h_grads = [grads[k * T : (k + 1) * T] for k in range(layers)]
+    layers = len(hidden)
     x_grads = grads[layers * T : layers * T + layers]
     c_grads = grads[layers * T + layers :]
+    per_layer, c_at = [], 0
+    for k in range(layers):
+        h = _by_lag(grads[k * T : (k + 1) * T], B)  # (T, B)
+        x = _by_lag(list(x_grads[k]) if x_grads[k] is not None else [None] * T, B)
+        c = None
+        if memory[k][0] is not None:
+            c, c_at = _by_lag(c_grads[c_at : c_at + T], B), c_at + T
+        per_layer.append((h, x, c))
+    return loss, per_layer, records
 
-    flows = []
-    steppers = layer_steppers(model)
-    for k, layer in enumerate(steppers):
-        h = _by_lag(h_grads[k], B)  # (T, B)
-        g = x_grads[k]
-        x = _by_lag(list(g) if g is not None else [None] * T, B)
-        mean_h, mean_x = h.mean(axis=1), x.mean(axis=1)
-        cell = None
-        if layer.memory is not None:
-            cell = _by_lag(c_grads[k * T : (k + 1) * T], B).mean(axis=1).tolist()
-        rho = svals = gates = lin = None
-        if layer.main is not None:
-            spectra = {name: _spectrum(w) for name, w in layer.blocks.items()}
-            rho, svals = spectra[layer.main]
-            if len(spectra) > 1:
-                gates = {name: s[0] for name, s in spectra.items()}
-        if layer.linearised is not None:
-            lin = _spectrum(layer.linearised)[0]
-        jac = step_jacobian_norms(layer, records[k])
-        keep = None
-        if layer.keep is not None and records[k]:
-            with torch.no_grad():
-                keep = float(torch.cat([layer.keep[1](r[1], r[2]) for r in records[k]]).mean())
-        decay = decay_per_step(mean_h)
-        flows.append(LayerFlow(
-            layer=k,
-            grad_norm_by_lag=mean_h.tolist(),
-            grad_norm_by_lag_p10=np.percentile(h, 10, axis=1).tolist(),
-            grad_norm_by_lag_p90=np.percentile(h, 90, axis=1).tolist(),
-            input_grad_norm_by_lag=mean_x.tolist(),
-            cell_grad_norm_by_lag=cell,
-            horizon=horizon(mean_h, opts.threshold),
-            input_horizon=horizon(mean_x, opts.threshold),
-            decay_per_step=decay,
-            input_decay_per_step=decay_per_step(mean_x),
-            exploding=bool(decay > 1.0 or (mean_h[0] > 0 and mean_h[-1] > mean_h[0])),
-            spectral_radius=rho,
-            singular_values=svals,
-            gate_spectral_radius=gates,
-            linearised_spectral_radius=lin,
-            step_jacobian_norm=_stats(jac) if len(jac) else None,
-            keep_gate=layer.keep[0] if layer.keep else None,
-            keep_fraction=keep,
-        ))
-    return flows, float(loss.detach()) / B
+
+def _layer_spectra(layer: LayerStepper):
+    """(spectral radius and singular values of the main recurrent matrix, radius per gate, linearised radius)."""
+    rho = svals = gates = lin = None
+    if layer.main is not None:
+        spectra = {name: _spectrum(w) for name, w in layer.blocks.items()}
+        rho, svals = spectra[layer.main]
+        if len(spectra) > 1:
+            gates = {name: s[0] for name, s in spectra.items()}
+    if layer.linearised is not None:
+        lin = _spectrum(layer.linearised)[0]
+    return rho, svals, gates, lin
+
+
+def _keep_fraction(layer: LayerStepper, records: list) -> float | None:
+    """Mean over units and recorded steps of what the layer keeps of its old state (forget gate, ...)."""
+    if layer.keep is None or not records:
+        return None
+    with torch.no_grad():
+        return float(torch.cat([layer.keep[1](r[1], r[2]) for r in records]).mean())
+
+
+def _layer_flow(k: int, layer: LayerStepper, h: np.ndarray, x: np.ndarray, c: np.ndarray | None,
+                records: list, threshold: float) -> LayerFlow:
+    """The LayerFlow of layer k from its gradient norms by lag (T, B) and its recorded steps."""
+    mean_h, mean_x = h.mean(axis=1), x.mean(axis=1)
+    rho, svals, gates, lin = _layer_spectra(layer)
+    jac = step_jacobian_norms(layer, records)
+    decay = decay_per_step(mean_h)
+    return LayerFlow(
+        layer=k,
+        grad_norm_by_lag=mean_h.tolist(),
+        grad_norm_by_lag_p10=np.percentile(h, 10, axis=1).tolist(),
+        grad_norm_by_lag_p90=np.percentile(h, 90, axis=1).tolist(),
+        input_grad_norm_by_lag=mean_x.tolist(),
+        cell_grad_norm_by_lag=c.mean(axis=1).tolist() if c is not None else None,
+        horizon=horizon(mean_h, threshold),
+        input_horizon=horizon(mean_x, threshold),
+        decay_per_step=decay,
+        input_decay_per_step=decay_per_step(mean_x),
+        exploding=bool(decay > 1.0 or (mean_h[0] > 0 and mean_h[-1] > mean_h[0])),
+        spectral_radius=rho,
+        singular_values=svals,
+        gate_spectral_radius=gates,
+        linearised_spectral_radius=lin,
+        step_jacobian_norm=_stats(jac) if len(jac) else None,
+        keep_gate=layer.keep[0] if layer.keep else None,
+        keep_fraction=_keep_fraction(layer, records),
+    )
 
 
 def clip_statistics(model, ids: np.ndarray, opts: GradOptions, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
@@ -395,7 +420,7 @@ def explain(reports: list[GradReport]) -> str:
             text += f" {gate} averages " + each(rs, lambda r: f"{r.layers[-1].keep_fraction:.2f}") + ": the share of the old state kept each step"
             text += ("; the LSTM's cell path c(t) = f c(t-1) + i g has the forget gate as its Jacobian, so gradient lasts "
                      "while f stays near 1." if cell == "lstm" else ".")
-        elif cell in ("jordan", "tdnn"):
+        elif rs[0].layers[-1].spectral_radius is None:  # no recurrent matrix: jordan, tdnn
             text += f" {cell}: no hidden state is carried, so its reach ends with its input window."
     return text
 
