@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqtool import gradients as G
+from seqtool import grad_subjects, gradients as G
 from seqtool.errors import CorpusError, UsageError
 from seqtool.models import CELLS, ModelConfig, build_model
 from seqtool.models.cells import LayerStepper
@@ -223,7 +223,7 @@ def test_bad_options_and_short_data():
     with pytest.raises(CorpusError, match="fewer than one window"):
         G.grad_report(model_of("rnn"), np.arange(1, 6) % V, opts(steps=10), "rnn", "init")
     with pytest.raises(Exception, match="--compare"):
-        G.check_compare(["lstm", "transformer"])
+        grad_subjects.check_compare(["lstm", "transformer"])
 
 
 def test_measuring_does_not_change_the_model():
@@ -238,7 +238,7 @@ def test_measuring_does_not_change_the_model():
 def test_fresh_subjects_share_everything_but_the_cell():
     from seqtool.text import TokenizerOptions
 
-    subs = G.fresh_subjects(["rnn", "lstm"], {"hidden": 8, "layers": 1}, TokenizerOptions(level="char"), "abc abd\n" * 50, 0, "cpu")
+    subs = grad_subjects.fresh_subjects(["rnn", "lstm"], {"hidden": 8, "layers": 1}, TokenizerOptions(level="char"), "abc abd\n" * 50, 0, "cpu")
     assert [s.name for s in subs] == ["rnn (init)", "lstm (init)"]
     assert [s.model.cfg.cell for s in subs] == ["rnn", "lstm"]
     assert dataclasses.replace(subs[0].model.cfg, cell="lstm") == subs[1].model.cfg
