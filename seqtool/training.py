@@ -129,7 +129,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
 
 
 class LRSchedule:
-    """Learning-rate factor per step: linear warmup, then cosine decay, plateau halving, or constant.
+    """Learning-rate factor per step: linear warmup, then cosine decay, division by 4 on a plateau, or constant.
 
     Cosine decays to 10% of the base rate (Loshchilov & Hutter 2017) over the step budget, or over
     the time budget when that is what ends the run. Plateau divides the rate by 4 after a
