@@ -113,7 +113,7 @@ def horizons(run_dirs: dict[str, Path], test: Path, distance: int, windows: int 
     import numpy as np
     import torch
 
-    from seqtool import gradients
+    from seqtool import grad_subjects, gradients
     from seqtool.sampling import load_model
     from seqtool.text.longrange import LANGUAGES
 
@@ -126,7 +126,7 @@ def horizons(run_dirs: dict[str, Path], test: Path, distance: int, windows: int 
         ends = [i for i in range(steps, len(ids)) if int(ids[i]) in answers][:windows]
         win = torch.from_numpy(np.stack([ids[e - steps : e + 1] for e in ends], axis=1))  # (steps + 1, B): the last row is the answer
         opts = gradients.GradOptions(steps=steps, windows=len(ends))
-        init = gradients.checkpoint_subjects(run_dir, None, "cpu", with_init=True)[1].model  # same config and seed, untrained
+        init = grad_subjects.checkpoint_subjects(run_dir, None, "cpu", with_init=True)[1].model  # same config and seed, untrained
         for when, model in (("init", init), ("trained", lm.model)):
             flows, _ = gradients.measure_flow(model, win, opts)
             x = flows[0].input_grad_norm_by_lag

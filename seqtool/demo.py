@@ -74,7 +74,7 @@ def run_demo(
     """Run the tour into ``out`` (an empty or new directory); ``stage`` hears each step as it starts,
     ``train_callbacks(cell)`` gives the Trainer callbacks for one model, ``on_sample(cell, text)``
     hears each generated text."""
-    from seqtool import gradients, runs
+    from seqtool import grad_subjects, gradients, runs
     from seqtool.sampling import DecodingOptions, encode_prompt, generate, load_model
     from seqtool.text.pipeline import TokenizeJob, run_tokenize
     from seqtool.text.tokenizers import TokenizerOptions
@@ -113,6 +113,6 @@ def run_demo(
 
     stage(f"measuring gradient flow over {plan.steps} steps, trained and at initialisation")
     opts = gradients.GradOptions(steps=plan.steps, windows=plan.windows, seed=seed)
-    subjects = [s for cell in CELLS for s in gradients.checkpoint_subjects(out / cell, None, device, with_init=True, seed=seed)]
-    result.reports = [gradients.report_subject(s, opts) for s in subjects]  # named lstm, lstm (init), rnn, rnn (init)
+    subjects = [s for cell in CELLS for s in grad_subjects.checkpoint_subjects(out / cell, None, device, with_init=True, seed=seed)]
+    result.reports = [grad_subjects.report_subject(s, opts) for s in subjects]  # named lstm, lstm (init), rnn, rnn (init)
     return result

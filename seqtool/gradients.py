@@ -1,8 +1,8 @@
 """Gradient flow across timesteps: why plain RNNs forget and LSTMs remember, as measurements.
 
 Its job: take a language model and token ids and measure how strongly the loss at the *last* step
-of a window depends on every earlier step - the lecture's "Challenge of Long-Term Dependencies"
-and "Vanishing and Exploding Gradient Problem", as numbers:
+of a window depends on every earlier step - the RNN lecture's (see README) "Challenge of Long-Term
+Dependencies" and "Vanishing and Exploding Gradient Problem", as numbers:
 
 - ``||dL_T / dh_t||`` for every layer and every step t of a window of T steps (and ``dL_T/dc_t``
   for the LSTM's memory cell), ``||dL_T / dx_t||`` for what each layer reads, mean and spread over
@@ -19,19 +19,22 @@ and "Vanishing and Exploding Gradient Problem", as numbers:
 
 To see inside each step, the model is re-run one step at a time through ``layer_steppers``: plain
 functions of each layer's own parameters that compute the same equations as the model's fused or
-looped cells (tests hold them to the model's logits). Nothing here prints; the CLI renders.
+looped cells (seqtool/models/cells.py and fused.py, listed in the cell registry; tests hold them to
+the model's logits). Nothing here prints; the CLI renders.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqtool.errors import ConfigError, CorpusError, UsageError
+from seqtool.errors import CorpusError, UsageError
+from seqtool.models.cells import LayerStepper
+from seqtool.models.registry import cell_spec, layer_steppers
 
 # --------------------------------------------------------------------------- options
 
@@ -71,155 +74,7 @@ class GradOptions:
         return self
 
 
-# --------------------------------------------------------------------------- one step per layer
-
-
-@dataclass
-class LayerStepper:
-    """One recurrent layer as a step function: ``h, state = step(x_t, tok_t, state)``.
-
-    x_t (B, D) is what the layer reads at step t, tok_t (B,) the input token (the Jordan cell feeds
-    it back as y(t-1)); state is a tuple of tensors whose first element is h(t) itself, so the tensor
-    a later step reads is the one whose gradient is measured. ``memory`` picks a second carried
-    tensor worth measuring (the LSTM's cell c). ``recurrent`` is False for cells without a hidden
-    recurrence (jordan, tdnn): their h(t) reaches later steps only through the inputs. ``blocks``
-    are the recurrent matrices acting on h(t-1), by name, and ``main`` the one playing the
-    lecture's W (the candidate for gated cells).
-    """
-
-    cell: str
-    init: Callable[[int, torch.device, torch.dtype], tuple]
-    step: Callable[[torch.Tensor, torch.Tensor, tuple], tuple[torch.Tensor, tuple]]
-    recurrent: bool = True
-    memory: int | None = None
-    blocks: dict[str, torch.Tensor] = field(default_factory=dict)
-    main: str | None = None
-    linearised: torch.Tensor | None = None  # leaky: (1 - alpha) I + alpha W, the recurrence near h = 0
-    # (name, fn(x_t, state_{t-1}) -> (B, H)): the fraction of the old state each unit keeps.
-    keep: tuple[str, Callable] | None = None
-
-
-def _zero_state(width: int, count: int = 1):
-    """An ``init`` giving ``count`` zero tensors (B, width): the state None stands for."""
-    def init(batch, device, dtype):
-        return tuple(torch.zeros(batch, width, device=device, dtype=dtype) for _ in range(count))
-    return init
-
-
-def _fused_params(rnn, k: int) -> tuple[torch.Tensor, ...]:
-    """Layer k's W_ih, W_hh, b_ih, b_hh of an nn.RNN/GRU/LSTM (gates stacked in torch's order)."""
-    return tuple(getattr(rnn, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
-
-
-def _rnn_layer(rnn, k: int) -> LayerStepper:
-    w_ih, w_hh, b_ih, b_hh = _fused_params(rnn, k)
-    H = rnn.hidden_size
-
-    def step(x, tok, state):
-        h = torch.tanh(F.linear(x, w_ih, b_ih) + F.linear(state[0], w_hh, b_hh))  # lecture Design 1
-        return h, (h,)
-
-    return LayerStepper("rnn", _zero_state(H), step, blocks={"W": w_hh}, main="W")
-
-
-def _lstm_layer(rnn, k: int) -> LayerStepper:
-    w_ih, w_hh, b_ih, b_hh = _fused_params(rnn, k)
-    H = rnn.hidden_size
-
-    def step(x, tok, state):
-        h, c = state
-        gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # (B, 4H) in torch's order i, f, g, o
-        i, f, g, o = gates.chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # the cell path: dc_t/dc_{t-1} = f_t
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, (h, c)
-
-    def forget(x, state):
-        return torch.sigmoid((F.linear(x, w_ih, b_ih) + F.linear(state[0], w_hh, b_hh)).chunk(4, dim=-1)[1])
-
-    blocks = dict(zip("ifgo", w_hh.chunk(4, dim=0)))
-    return LayerStepper("lstm", _zero_state(H, 2), step, memory=1, blocks=blocks, main="g", keep=("forget gate f", forget))
-
-
-def _gru_layer(rnn, k: int) -> LayerStepper:
-    w_ih, w_hh, b_ih, b_hh = _fused_params(rnn, k)
-    H = rnn.hidden_size
-
-    def step(x, tok, state):
-        h = state[0]
-        xr, xz, xn = F.linear(x, w_ih, b_ih).chunk(3, dim=-1)  # torch's order: reset, update, new
-        hr, hz, hn = F.linear(h, w_hh, b_hh).chunk(3, dim=-1)
-        r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-        n = torch.tanh(xn + r * hn)
-        h = (1 - z) * n + z * h
-        return h, (h,)
-
-    def update(x, state):
-        return torch.sigmoid(F.linear(x, w_ih, b_ih).chunk(3, dim=-1)[1] + F.linear(state[0], w_hh, b_hh).chunk(3, dim=-1)[1])
-
-    blocks = dict(zip("rzn", w_hh.chunk(3, dim=0)))
-    return LayerStepper("gru", _zero_state(H), step, blocks=blocks, main="n", keep=("update gate z", update))
-
-
-def _leaky_layer(cell, k: int) -> LayerStepper:
-    w_ih, w_hh, b = (getattr(cell, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias"))
-    alpha = 1.0 / cell.tau(k)  # (H,)
-    H = cell.hidden_size
-
-    def step(x, tok, state):
-        h = state[0]
-        h = h + alpha * (torch.tanh(F.linear(x, w_ih, b) + F.linear(h, w_hh)) - h)  # leaky integration
-        return h, (h,)
-
-    lin = torch.diag(1 - alpha) + alpha[:, None] * w_hh  # dh_t/dh_{t-1} where tanh' = 1
-    return LayerStepper("leaky", _zero_state(H), step, blocks={"W": w_hh}, main="W", linearised=lin,
-                        keep=("1 - 1/tau", lambda x, state: (1 - alpha).expand_as(state[0])))
-
-
-def _skip_layer(cell, k: int) -> LayerStepper:
-    w_ih, w1, wd, b = (getattr(cell, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "weight_hd", "bias"))
-    H, d = cell.hidden_size, cell.delay
-
-    def step(x, tok, state):
-        h = torch.tanh(F.linear(x, w_ih, b) + F.linear(state[0], w1) + F.linear(state[d - 1], wd))
-        return h, (h, *state[: d - 1])
-
-    # state (h(t-1), h(t-2), ..., h(t-d)): newest first, so state[0] is h(t-1) like the other cells.
-    return LayerStepper("skip", _zero_state(H, d), step, blocks={"W1": w1, f"W{d}": wd}, main="W1")
-
-
-def _jordan_layer(cell, k: int) -> LayerStepper:
-    w_ih, w_fb, b = (getattr(cell, f"{n}_l{k}") for n in ("weight_ih", "weight_fb", "bias"))
-
-    def step(x, tok, state):
-        # y(t-1) is the input token under teacher forcing; nothing hidden is carried.
-        return torch.tanh(F.linear(x, w_ih, b) + F.embedding(tok, w_fb)), ()
-
-    return LayerStepper("jordan", _zero_state(0, 0), step, recurrent=False)
-
-
-def _tdnn_layer(cell, k: int) -> LayerStepper:
-    weight, b = getattr(cell, f"weight_l{k}"), getattr(cell, f"bias_l{k}")
-    keep = cell.window - 1
-    D = weight.shape[1]
-
-    def step(x, tok, state):
-        window = torch.stack((*state, x), dim=-1)  # (B, D, window): x(t-window+1) .. x(t)
-        h = torch.tanh(torch.einsum("bdw,hdw->bh", window, weight) + b)
-        return h, (*state[1:], x) if keep else ()
-
-    return LayerStepper("tdnn", _zero_state(D, keep), step, recurrent=False)  # the last inputs, oldest first
-
-
-_LAYERS = {
-    "rnn": _rnn_layer, "lstm": _lstm_layer, "gru": _gru_layer, "leaky": _leaky_layer,
-    "skip": _skip_layer, "jordan": _jordan_layer, "tdnn": _tdnn_layer,
-}
-
-
-def layer_steppers(model) -> list[LayerStepper]:
-    """One ``LayerStepper`` per recurrent layer of ``model``, bottom first."""
-    return [_LAYERS[model.cfg.cell](model.rnn, k) for k in range(model.cfg.layers)]
+# --------------------------------------------------------------------------- one step at a time
 
 
 def unroll(model, ids: torch.Tensor, record_at: set[int] | None = None):
@@ -233,6 +88,7 @@ def unroll(model, ids: torch.Tensor, record_at: set[int] | None = None):
     """
     T, B = ids.shape
     layers = layer_steppers(model)
+    feedback = cell_spec(model.cfg.cell).feedback  # Jordan network: y(t-1) is read from the state
     x = model.inputs(ids).detach().requires_grad_(True)  # (T, B, D)
     inputs, hidden, memory, records = [], [], [], []
     for layer in layers:
@@ -242,7 +98,9 @@ def unroll(model, ids: torch.Tensor, record_at: set[int] | None = None):
         for t in range(T):
             if record_at is not None and t in record_at and layer.recurrent:
                 rec.append((t, x[t].detach(), tuple(s.detach() for s in state)))
-            h, state = layer.step(x[t], ids[t], state)
+            if feedback:
+                state = (ids[t],)  # teacher forcing: the fed-back previous output is this step's input token
+            h, state = layer.step(x[t], state)
             hs.append(h)
             cs.append(state[layer.memory] if layer.memory is not None else None)
         hidden.append(hs)
@@ -265,7 +123,7 @@ def step_jacobian_norms(layer: LayerStepper, records: list) -> np.ndarray:
     states = [torch.cat([r[2][i] for r in records]) for i in range(len(records[0][2]))]  # each (N, ...)
 
     def h_next(h_prev, x_t, *rest):
-        return layer.step(x_t, None, (h_prev, *rest))[0]
+        return layer.step(x_t, (h_prev, *rest))[0]
 
     jac = vmap(jacrev(h_next))(states[0], x, *states[1:])  # (N, H, H)
     return torch.linalg.matrix_norm(jac.detach().double(), ord=2).cpu().numpy()
@@ -379,61 +237,86 @@ def measure_flow(model, windows: torch.Tensor, opts: GradOptions) -> tuple[list[
     T, B = ids.shape
     n_jac = min(opts.jacobian_steps, T - 1)
     record_at = set(np.linspace(1, T - 1, n_jac).round().astype(int).tolist()) if n_jac else set()
+    loss, per_layer, records = _last_step_gradients(model, ids, target, record_at)
+    flows = [_layer_flow(k, layer, *per_layer[k], records[k], opts.threshold)
+             for k, layer in enumerate(layer_steppers(model))]
+    return flows, float(loss.detach()) / B
+
+
+def _last_step_gradients(model, ids: torch.Tensor, target: torch.Tensor, record_at: set[int]):
+    """Unroll, take the loss at the last step and its gradients with respect to every h_t, x_t, c_t.
+
+    Returns (loss, per_layer, records): ``per_layer[k]`` holds layer k's norms by lag, (T, B) each,
+    of dL_T/dh_t, dL_T/dx_t and dL_T/dc_t (None without a memory cell).
+    """
+    T, B = ids.shape
     inputs, hidden, memory, records = unroll(model, ids, record_at)
     logits = model.logits(hidden[-1][-1])  # (B, V): o(T) = c + V h(T)
     loss = F.cross_entropy(logits.float(), target, reduction="sum")  # windows are independent: sum = per-window grads
     wanted = [h for hs in hidden for h in hs] + inputs + [c for cs in memory for c in cs if c is not None]
     grads = list(torch.autograd.grad(loss, wanted, allow_unused=True))
-    layers = model.cfg.layers
-    h_grads = [grads[k * T : (k + 1) * T] for k in range(layers)]
+    layers = len(hidden)
     x_grads = grads[layers * T : layers * T + layers]
     c_grads = grads[layers * T + layers :]
+    per_layer, c_at = [], 0
+    for k in range(layers):
+        h = _by_lag(grads[k * T : (k + 1) * T], B)  # (T, B)
+        x = _by_lag(list(x_grads[k]) if x_grads[k] is not None else [None] * T, B)
+        c = None
+        if memory[k][0] is not None:
+            c, c_at = _by_lag(c_grads[c_at : c_at + T], B), c_at + T
+        per_layer.append((h, x, c))
+    return loss, per_layer, records
 
-    flows = []
-    steppers = layer_steppers(model)
-    for k, layer in enumerate(steppers):
-        h = _by_lag(h_grads[k], B)  # (T, B)
-        g = x_grads[k]
-        x = _by_lag(list(g) if g is not None else [None] * T, B)
-        mean_h, mean_x = h.mean(axis=1), x.mean(axis=1)
-        cell = None
-        if layer.memory is not None:
-            cell = _by_lag(c_grads[k * T : (k + 1) * T], B).mean(axis=1).tolist()
-        rho = svals = gates = lin = None
-        if layer.main is not None:
-            spectra = {name: _spectrum(w) for name, w in layer.blocks.items()}
-            rho, svals = spectra[layer.main]
-            if len(spectra) > 1:
-                gates = {name: s[0] for name, s in spectra.items()}
-        if layer.linearised is not None:
-            lin = _spectrum(layer.linearised)[0]
-        jac = step_jacobian_norms(layer, records[k])
-        keep = None
-        if layer.keep is not None and records[k]:
-            with torch.no_grad():
-                keep = float(torch.cat([layer.keep[1](r[1], r[2]) for r in records[k]]).mean())
-        decay = decay_per_step(mean_h)
-        flows.append(LayerFlow(
-            layer=k,
-            grad_norm_by_lag=mean_h.tolist(),
-            grad_norm_by_lag_p10=np.percentile(h, 10, axis=1).tolist(),
-            grad_norm_by_lag_p90=np.percentile(h, 90, axis=1).tolist(),
-            input_grad_norm_by_lag=mean_x.tolist(),
-            cell_grad_norm_by_lag=cell,
-            horizon=horizon(mean_h, opts.threshold),
-            input_horizon=horizon(mean_x, opts.threshold),
-            decay_per_step=decay,
-            input_decay_per_step=decay_per_step(mean_x),
-            exploding=bool(decay > 1.0 or (mean_h[0] > 0 and mean_h[-1] > mean_h[0])),
-            spectral_radius=rho,
-            singular_values=svals,
-            gate_spectral_radius=gates,
-            linearised_spectral_radius=lin,
-            step_jacobian_norm=_stats(jac) if len(jac) else None,
-            keep_gate=layer.keep[0] if layer.keep else None,
-            keep_fraction=keep,
-        ))
-    return flows, float(loss.detach()) / B
+
+def _layer_spectra(layer: LayerStepper):
+    """(spectral radius and singular values of the main recurrent matrix, radius per gate, linearised radius)."""
+    rho = svals = gates = lin = None
+    if layer.main is not None:
+        spectra = {name: _spectrum(w) for name, w in layer.blocks.items()}
+        rho, svals = spectra[layer.main]
+        if len(spectra) > 1:
+            gates = {name: s[0] for name, s in spectra.items()}
+    if layer.linearised is not None:
+        lin = _spectrum(layer.linearised)[0]
+    return rho, svals, gates, lin
+
+
+def _keep_fraction(layer: LayerStepper, records: list) -> float | None:
+    """Mean over units and recorded steps of what the layer keeps of its old state (forget gate, ...)."""
+    if layer.keep is None or not records:
+        return None
+    with torch.no_grad():
+        return float(torch.cat([layer.keep[1](r[1], r[2]) for r in records]).mean())
+
+
+def _layer_flow(k: int, layer: LayerStepper, h: np.ndarray, x: np.ndarray, c: np.ndarray | None,
+                records: list, threshold: float) -> LayerFlow:
+    """The LayerFlow of layer k from its gradient norms by lag (T, B) and its recorded steps."""
+    mean_h, mean_x = h.mean(axis=1), x.mean(axis=1)
+    rho, svals, gates, lin = _layer_spectra(layer)
+    jac = step_jacobian_norms(layer, records)
+    decay = decay_per_step(mean_h)
+    return LayerFlow(
+        layer=k,
+        grad_norm_by_lag=mean_h.tolist(),
+        grad_norm_by_lag_p10=np.percentile(h, 10, axis=1).tolist(),
+        grad_norm_by_lag_p90=np.percentile(h, 90, axis=1).tolist(),
+        input_grad_norm_by_lag=mean_x.tolist(),
+        cell_grad_norm_by_lag=c.mean(axis=1).tolist() if c is not None else None,
+        horizon=horizon(mean_h, threshold),
+        input_horizon=horizon(mean_x, threshold),
+        decay_per_step=decay,
+        input_decay_per_step=decay_per_step(mean_x),
+        exploding=bool(decay > 1.0 or (mean_h[0] > 0 and mean_h[-1] > mean_h[0])),
+        spectral_radius=rho,
+        singular_values=svals,
+        gate_spectral_radius=gates,
+        linearised_spectral_radius=lin,
+        step_jacobian_norm=_stats(jac) if len(jac) else None,
+        keep_gate=layer.keep[0] if layer.keep else None,
+        keep_fraction=_keep_fraction(layer, records),
+    )
 
 
 def clip_statistics(model, ids: np.ndarray, opts: GradOptions, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
@@ -537,101 +420,6 @@ def explain(reports: list[GradReport]) -> str:
             text += f" {gate} averages " + each(rs, lambda r: f"{r.layers[-1].keep_fraction:.2f}") + ": the share of the old state kept each step"
             text += ("; the LSTM's cell path c(t) = f c(t-1) + i g has the forget gate as its Jacobian, so gradient lasts "
                      "while f stays near 1." if cell == "lstm" else ".")
-        elif cell in ("jordan", "tdnn"):
+        elif rs[0].layers[-1].spectral_radius is None:  # no recurrent matrix: jordan, tdnn
             text += f" {cell}: no hidden state is carried, so its reach ends with its input window."
     return text
-
-
-def check_compare(cells: list[str]) -> list[str]:
-    """Validate a --compare list of cell names."""
-    from seqtool.models.config import CELLS
-
-    bad = [c for c in cells if c not in CELLS]
-    if bad or not cells:
-        raise ConfigError(f"--compare: unknown cell {', '.join(bad) or '(empty)'}; choose from {', '.join(CELLS)}")
-    return cells
-
-
-# --------------------------------------------------------------------------- what to measure
-
-
-@dataclass
-class Subject:
-    """A model to report on, the ids to measure it with, and the training batch shape it uses."""
-
-    name: str
-    model: Any  # LanguageModel, in eval mode on its device
-    ids: np.ndarray
-    source: str  # "checkpoint" or "init"
-    batch_size: int
-    bptt: int
-
-
-def _fresh_model(cfg, seed: int, device):
-    from seqtool.models import build_model
-
-    torch.manual_seed(seed)  # the same weights seqtool train --seed would start from
-    return build_model(cfg).to(device).eval()
-
-
-def checkpoint_subjects(path, text: str | None, device, with_init: bool, seed: int = 0) -> list[Subject]:
-    """A trained model (run directory or .pt), its data, and optionally the same config at initialisation.
-
-    ``text`` is encoded with the checkpoint's own tokenizer; without it the run's validation ids
-    are used.
-    """
-    from pathlib import Path
-
-    from seqtool.checkpoint import load_checkpoint
-    from seqtool.data import load_ids
-    from seqtool.sampling import load_model
-
-    ckpt = load_checkpoint(path)
-    lm = load_model(ckpt["path"], device)
-    if text is not None:
-        ids = lm.tokenizer.encode(text)
-    else:
-        val = Path(ckpt["path"]).parent / ckpt.get("data", {}).get("dir", "") / "val.npy"  # a relative record is the run's own data/
-        if not val.is_file():
-            raise CorpusError(f"{path}: its validation ids ({val}) are gone; give --data FILE to measure on")
-        ids = load_ids(val)
-    train = ckpt.get("train_config", {})
-    batch, bptt = int(train.get("batch_size", 32)), int(train.get("bptt", 64))
-    p = Path(path)
-    name = p.name if p.is_dir() else (p.parent.name if p.stem in ("best", "last") else p.stem)
-    subjects = [Subject(name, lm.model, ids, "checkpoint", batch, bptt)]
-    if with_init:
-        model = _fresh_model(lm.model.cfg, seed, device)
-        subjects.append(Subject(f"{name} (init)", model, ids, "init", batch, bptt))
-    return subjects
-
-
-def fresh_subjects(cells: list[str], given: dict[str, Any], tok_options, text: str, seed: int, device,
-                   batch_size: int | None = None, bptt: int | None = None) -> list[Subject]:
-    """Freshly initialised models, one per cell, with a tokenizer fitted on ``text``.
-
-    ``given`` holds the train command's model options (None = the level's default), so a report
-    at initialisation describes exactly the model ``seqtool train`` would start from.
-    """
-    import dataclasses
-
-    from seqtool.runs import level_defaults, model_config
-    from seqtool.text.tokenizers import make_tokenizer
-
-    tok = make_tokenizer(tok_options).fit([text])
-    ids = tok.encode(text)
-    defaults = level_defaults(tok.level)
-    base = model_config(len(tok.vocab), tok.level, {**given, "cell": cells[0]})
-    subjects = []
-    for cell in cells:
-        cfg = dataclasses.replace(base, cell=cell).validate()
-        subjects.append(Subject(f"{cell} (init)", _fresh_model(cfg, seed, device), ids, "init",
-                                defaults["batch_size"] if batch_size is None else batch_size, defaults["bptt"] if bptt is None else bptt))
-    return subjects
-
-
-def report_subject(s: Subject, opts: GradOptions) -> GradReport:
-    """``grad_report`` for one subject, with its own training batch shape for the clip statistics."""
-    import dataclasses
-
-    return grad_report(s.model, s.ids, dataclasses.replace(opts, batch_size=s.batch_size, bptt=s.bptt), s.name, s.source)

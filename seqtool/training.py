@@ -21,9 +21,9 @@ from seqtool.checkpoint import save_checkpoint
 from seqtool.data import batchify, get_window, n_windows, tokens_needed
 from seqtool.errors import ConfigError, SeqtoolError
 from seqtool.fsio import atomic_write_bytes
+from seqtool.schedule import SCHEDULES, LRSchedule
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("cosine", "plateau", "none")
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
@@ -131,43 +131,6 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
         return precision
     return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
-
-
-class LRSchedule:
-    """Learning-rate factor per step: linear warmup, then cosine decay, plateau halving, or constant.
-
-    Cosine decays to 10% of the base rate (Loshchilov & Hutter 2017) over the step budget, or over
-    the time budget when that is what ends the run. Plateau divides the rate by 4 after a
-    validation that did not improve (as pytorch/examples word_language_model does).
-    """
-
-    def __init__(self, kind: str, warmup: int, total_steps: int | None, time_budget: float | None):
-        self.kind, self.warmup, self.total_steps, self.time_budget = kind, warmup, total_steps, time_budget
-        self.scale, self.best = 1.0, math.inf
-
-    def factor(self, step: int, elapsed: float) -> float:
-        w = min(1.0, (step + 1) / self.warmup) if self.warmup else 1.0
-        if self.kind == "cosine":
-            fracs = [step / self.total_steps if self.total_steps else 0.0, elapsed / self.time_budget if self.time_budget else 0.0]
-            frac = min(1.0, max(fracs))
-            return w * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac)))
-        if self.kind == "plateau":
-            return w * self.scale
-        return w
-
-    def on_validation(self, val_loss: float) -> None:
-        if self.kind != "plateau":
-            return
-        if val_loss < self.best - 1e-4:
-            self.best = val_loss
-        else:
-            self.scale /= 4.0
-
-    def state_dict(self) -> dict:
-        return {"scale": self.scale, "best": self.best}
-
-    def load_state_dict(self, d: dict) -> None:
-        self.scale, self.best = float(d["scale"]), float(d["best"])
 
 
 class Callbacks:
@@ -345,64 +308,22 @@ class Trainer:
         self._t0 = time.monotonic()
         self.model.train()
         eval_every = cfg.eval_every or self.windows
-        tokens_per_step = cfg.batch_size * cfg.bptt
         self.cb.on_start({
             "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows,
-            "tokens_per_step": tokens_per_step, "device": str(self.device), "time_budget": cfg.time_budget,
+            "tokens_per_step": cfg.batch_size * cfg.bptt, "device": str(self.device), "time_budget": cfg.time_budget,
             "params": sum(p.numel() for p in self.model.parameters()),
             "precision": "bf16" if self.autocast["enabled"] else "fp32", "precision_note": self.precision_note,
         })
-        check_every_step = self.device.type == "cpu"  # a .item() per step is free on CPU, a sync on GPU
-        loss_sum = torch.zeros((), device=self.device)
-        norm_sum = torch.zeros((), device=self.device)
-        clipped = torch.zeros((), device=self.device)
-        n_log, t_log, tokens_log = 0, time.monotonic(), 0
+        meter = _Meter(self.device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)
         last_val: float | None = None
         last_rec: dict = {}
         stop_reason = None
-        just_evaluated = False
-        clip = cfg.clip_norm if cfg.clip_norm > 0 else math.inf
         while stop_reason is None:
-            if self.window == 0 or not cfg.carry_state:
-                self.hidden = None  # a new pass over the columns starts from a zero state
-            x, y = get_window(self.train_data, self.window, cfg.bptt)  # (T, B) each
-            lr = cfg.lr * self.schedule.factor(self.step, self.elapsed_before + self._elapsed())
-            for g in self.optimizer.param_groups:
-                g["lr"] = lr
-            with torch.autocast(**self.autocast):
-                loss, hidden = self.model.loss(x, y, self.hidden)  # mean cross-entropy over (T, B)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            # Clip the global gradient norm (Pascanu et al. 2013): exploding gradients, lecture
-            # "Vanishing and Exploding Gradient Problem". The norm is returned before clipping.
-            norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
-            if check_every_step or (self.step + 1) % cfg.log_every == 0:
-                if not math.isfinite(float(loss.detach())):
-                    raise TrainingDiverged(
-                        f"the loss became {float(loss.detach())} at step {self.step + 1}; lower --lr (now {lr:.3g}) or set --clip-norm "
-                        f"(now {cfg.clip_norm:g}); the last good checkpoint in {self.run_dir} is kept"
-                    )
-            self.optimizer.step()
-            # Truncated BPTT: keep the state's values for the next window, cut its graph.
-            self.hidden = self.model.detach_state(hidden)
-            loss_sum += loss.detach()
-            norm_sum += norm.detach()
-            clipped += (norm > clip).float()
-            n_log += 1
-            tokens_log += y.numel()
-            self.step += 1
-            self.window += 1
+            lr = self._train_step(meter)
             just_evaluated = False
-            if self.window >= self.windows:
-                self.window = 0
-                self.epoch += 1
             rec = None
             if self.step % cfg.log_every == 0 or self.step % eval_every == 0:
-                now = time.monotonic()
-                rec = self._record(float(loss_sum) / n_log, tokens_log / max(now - t_log, 1e-9), float(norm_sum) / n_log, float(clipped) / n_log, lr)
-                loss_sum.zero_(), norm_sum.zero_(), clipped.zero_()
-                n_log, t_log, tokens_log = 0, now, 0
-                last_rec = rec
+                rec = last_rec = self._record(meter, lr)
             if self.step % eval_every == 0:
                 last_val = self._validate(rec)
                 just_evaluated = True
@@ -419,18 +340,50 @@ class Trainer:
             self.cb.on_end(summary)
             return summary
         if not just_evaluated:
-            if n_log:  # steps since the last log line: report them with the final validation
-                now = time.monotonic()
-                rec = self._record(float(loss_sum) / n_log, tokens_log / max(now - t_log, 1e-9), float(norm_sum) / n_log, float(clipped) / n_log, lr)
-            else:  # the last step was just logged: its line gains the validation figures
-                rec = last_rec
-            last_val = self._validate(rec)
+            # Steps since the last log line are reported with the final validation; when the last step
+            # was just logged, its line gains the validation figures.
+            last_val = self._validate(self._record(meter, lr) if meter.steps else last_rec)
         summary = self._summary(stop_reason, last_val, self.run_dir / "last.pt")
         self.cb.on_end(summary)
         return summary
 
-    def _record(self, train_loss: float, tokens_per_sec: float, grad_norm: float, clipped_frac: float, lr: float) -> dict:
-        """One metrics.jsonl line for the steps since the previous one."""
+    def _train_step(self, meter: "_Meter") -> float:
+        """One window of truncated BPTT: forward, backward, clip, update. Returns the learning rate used."""
+        cfg = self.cfg
+        if self.window == 0 or not cfg.carry_state:
+            self.hidden = None  # a new pass over the columns starts from a zero state
+        x, y = get_window(self.train_data, self.window, cfg.bptt)  # (T, B) each
+        lr = cfg.lr * self.schedule.factor(self.step, self.elapsed_before + self._elapsed())
+        for g in self.optimizer.param_groups:
+            g["lr"] = lr
+        with torch.autocast(**self.autocast):
+            loss, hidden = self.model.loss(x, y, self.hidden)  # mean cross-entropy over (T, B)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        # Clip the global gradient norm (Pascanu et al. 2013): exploding gradients, the RNN lecture's (see
+        # README) "Vanishing and Exploding Gradient Problem". The norm is returned before clipping.
+        norm = torch.nn.utils.clip_grad_norm_(self.params, meter.clip)
+        # A .item() per step is free on CPU, a sync on GPU: there the loss is checked at log steps only.
+        if self.device.type == "cpu" or (self.step + 1) % cfg.log_every == 0:
+            if not math.isfinite(float(loss.detach())):
+                raise TrainingDiverged(
+                    f"the loss became {float(loss.detach())} at step {self.step + 1}; lower --lr (now {lr:.3g}) or set --clip-norm "
+                    f"(now {cfg.clip_norm:g}); the last good checkpoint in {self.run_dir} is kept"
+                )
+        self.optimizer.step()
+        # Truncated BPTT: keep the state's values for the next window, cut its graph.
+        self.hidden = self.model.detach_state(hidden)
+        meter.add(loss, norm, y.numel())
+        self.step += 1
+        self.window += 1
+        if self.window >= self.windows:
+            self.window = 0
+            self.epoch += 1
+        return lr
+
+    def _record(self, meter: "_Meter", lr: float) -> dict:
+        """One metrics.jsonl line for the steps since the previous one (the meter starts over)."""
+        train_loss, tokens_per_sec, grad_norm, clipped_frac = meter.take()
         return {
             "step": self.step, "epoch": round(self.epoch + self.window / self.windows, 4),
             "train_loss": train_loss, "train_ppl": _ppl(train_loss), "train_bits_per_token": train_loss / math.log(2),
@@ -477,6 +430,36 @@ class Trainer:
             "best_val_ppl": _ppl(self.best_val) if math.isfinite(self.best_val) else None,
             "run_dir": str(self.run_dir), "last": str(last_path),
         }
+
+
+class _Meter:
+    """Loss, gradient norm, clipped steps and tokens between two log lines.
+
+    The sums stay on the device, so a step costs no host sync; ``take`` reads them once per log line.
+    """
+
+    def __init__(self, device: torch.device, clip: float):
+        self.clip = clip  # the gradient-norm threshold; math.inf when clipping is off
+        self.loss = torch.zeros((), device=device)
+        self.norm = torch.zeros((), device=device)
+        self.clipped = torch.zeros((), device=device)
+        self.steps, self.tokens, self.since = 0, 0, time.monotonic()
+
+    def add(self, loss: torch.Tensor, norm: torch.Tensor, tokens: int) -> None:
+        self.loss += loss.detach()
+        self.norm += norm.detach()
+        self.clipped += (norm > self.clip).float()
+        self.steps += 1
+        self.tokens += tokens
+
+    def take(self) -> tuple[float, float, float, float]:
+        """(mean loss, tokens/s, mean gradient norm, clipped fraction) since the last take; then start over."""
+        now = time.monotonic()
+        n = self.steps
+        figures = (float(self.loss) / n, self.tokens / max(now - self.since, 1e-9), float(self.norm) / n, float(self.clipped) / n)
+        self.loss.zero_(), self.norm.zero_(), self.clipped.zero_()
+        self.steps, self.tokens, self.since = 0, 0, now
+        return figures
 
 
 def _ppl(loss: float) -> float:

@@ -10,9 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqtool import gradients as G
+from seqtool import grad_subjects, gradients as G
 from seqtool.errors import CorpusError, UsageError
 from seqtool.models import CELLS, ModelConfig, build_model
+from seqtool.models.cells import LayerStepper
 
 V = 7
 
@@ -41,7 +42,7 @@ def test_step_by_step_unroll_reproduces_the_models_logits(cell, embed_dim):
     torch.testing.assert_close(ours, m(ids)[0], rtol=1e-5, atol=1e-6)
 
 
-def linear_layer(lam: float, H: int) -> G.LayerStepper:
+def linear_layer(lam: float, H: int) -> LayerStepper:
     """h(t) = W h(t-1) + U x(t) with W = lam I and no activation: the lecture's W^t argument exactly."""
     torch.manual_seed(1)
     U = torch.randn(H, V)
@@ -49,11 +50,11 @@ def linear_layer(lam: float, H: int) -> G.LayerStepper:
     def init(b, device, dtype):
         return (torch.zeros(b, H, device=device, dtype=dtype),)
 
-    def step(x, tok, state):
+    def step(x, state):
         h = lam * state[0] + F.linear(x, U)
         return h, (h,)
 
-    return G.LayerStepper("linear", init, step, blocks={"W": lam * torch.eye(H)}, main="W")
+    return LayerStepper("linear", init, step, blocks={"W": lam * torch.eye(H)}, main="W")
 
 
 @pytest.mark.parametrize("lam", [0.5, 0.9, 1.1])
@@ -222,7 +223,7 @@ def test_bad_options_and_short_data():
     with pytest.raises(CorpusError, match="fewer than one window"):
         G.grad_report(model_of("rnn"), np.arange(1, 6) % V, opts(steps=10), "rnn", "init")
     with pytest.raises(Exception, match="--compare"):
-        G.check_compare(["lstm", "transformer"])
+        grad_subjects.check_compare(["lstm", "transformer"])
 
 
 def test_measuring_does_not_change_the_model():
@@ -237,7 +238,7 @@ def test_measuring_does_not_change_the_model():
 def test_fresh_subjects_share_everything_but_the_cell():
     from seqtool.text import TokenizerOptions
 
-    subs = G.fresh_subjects(["rnn", "lstm"], {"hidden": 8, "layers": 1}, TokenizerOptions(level="char"), "abc abd\n" * 50, 0, "cpu")
+    subs = grad_subjects.fresh_subjects(["rnn", "lstm"], {"hidden": 8, "layers": 1}, TokenizerOptions(level="char"), "abc abd\n" * 50, 0, "cpu")
     assert [s.name for s in subs] == ["rnn (init)", "lstm (init)"]
     assert [s.model.cfg.cell for s in subs] == ["rnn", "lstm"]
     assert dataclasses.replace(subs[0].model.cfg, cell="lstm") == subs[1].model.cfg

@@ -80,7 +80,8 @@ def grad_report_cmd(
 ) -> None:
     to_stdout = json_file is not None and str(json_file) == "-"
     ui = Ui(quiet=quiet, json_mode=to_stdout)
-    from seqtool.gradients import GradOptions, check_compare
+    from seqtool.grad_subjects import check_compare
+    from seqtool.gradients import GradOptions
 
     opts = GradOptions(steps=steps, windows=batches, threshold=threshold, seed=seed).validate()
     cells = check_compare([c.strip() for c in compare.split(",")]) if compare else [cell]
@@ -93,7 +94,7 @@ def grad_report_cmd(
     if plot is not None:
         _check_plot(plot)
 
-    from seqtool import gradients
+    from seqtool import grad_subjects, gradients
     from seqtool.text.corpus import read_text
     from seqtool.training import resolve_device
 
@@ -101,18 +102,18 @@ def grad_report_cmd(
     dev = resolve_device(device)
     text = read_text(data, errors) if data is not None else None
     if checkpoints:
-        subjects = [s for c in checkpoints for s in gradients.checkpoint_subjects(c, text, dev, init, seed)]
+        subjects = [s for c in checkpoints for s in grad_subjects.checkpoint_subjects(c, text, dev, init, seed)]
     else:
         tok_options = opt.tokenizer_options(level, num_words, oov_token, min_freq, lower, filters, keep_punct, eos, 2, model_type,
                                             vocab_size, character_coverage, False)
         given = dict(hidden=hidden, layers=layers, embed_dim=embed_dim, dropout=dropout, tie_weights=tie_weights, tau_min=tau_min,
                      tau_max=tau_max, learn_tau=learn_tau, forget_bias=forget_bias, adaptive_cutoffs=opt.parse_cutoffs(adaptive_softmax), delay=delay, window=window)
-        subjects = gradients.fresh_subjects(cells, given, tok_options, text, seed, dev, batch_size, bptt)
+        subjects = grad_subjects.fresh_subjects(cells, given, tok_options, text, seed, dev, batch_size, bptt)
     reports = []
     with ui.progress("measuring", len(subjects)) as bar:
         for i, s in enumerate(subjects):
             bar.update(i, f"measuring {s.name}")
-            reports.append(gradients.report_subject(s, opts))
+            reports.append(grad_subjects.report_subject(s, opts))
         bar.update(len(subjects))
     explanation = gradients.explain(reports)
     payload = {"steps": steps, "windows": batches, "threshold": threshold, "models": [r.to_dict() for r in reports],

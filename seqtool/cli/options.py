@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
+from seqtool.models.registry import cells_help
 from seqtool.text.constants import KERAS_FILTERS
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ DEFAULT_FILTERS = KERAS_FILTERS
 
 
 # Model and run options shared by train and grad-report (help texts name the level defaults).
-Cell = Annotated[str, typer.Option("--cell", help="rnn (tanh, lecture Design 1) | gru | lstm | leaky | skip | jordan (Design 2) | tdnn.", rich_help_panel=MODEL)]
+Cell = Annotated[str, typer.Option("--cell", help=cells_help(), rich_help_panel=MODEL)]
 Hidden = Annotated[Optional[int], typer.Option("--hidden", help="Units per recurrent layer [char: 384, word: 256].", rich_help_panel=MODEL, show_default=False)]
 Layers = Annotated[Optional[int], typer.Option("--layers", help="Stacked recurrent layers [2].", rich_help_panel=MODEL, show_default=False)]
 EmbedDim = Annotated[Optional[int], typer.Option("--embed-dim", help="Embedding width; 0 = one-hot inputs as char-rnn [char: 0, word: 256].", rich_help_panel=MODEL, show_default=False)]

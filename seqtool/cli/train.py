@@ -9,6 +9,7 @@ import typer
 
 from seqtool.cli import options as opt
 from seqtool.cli.console import Ui
+from seqtool.models.registry import CELLS
 
 TRAIN = opt.TRAIN
 
@@ -28,7 +29,7 @@ EXAMPLES = """
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train", help="Train a char or word language model (rnn, gru, lstm, leaky, skip, jordan, tdnn) with teacher forcing and truncated BPTT.", epilog=EXAMPLES)(train)
+    app.command("train", help=f"Train a char or word language model ({', '.join(CELLS)}) with teacher forcing and truncated BPTT.", epilog=EXAMPLES)(train)
 
 
 def train(

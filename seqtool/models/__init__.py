@@ -3,9 +3,11 @@
 ``ModelConfig`` says what to build, ``build_model`` builds a ``LanguageModel`` (ids (T, B) ->
 logits (T, B, V), time-major, with a carried state), ``summary_rows`` lists layers and parameter
 counts, and ``load_pretrained_vectors`` reads word2vec/GloVe files for the embedding.
-The custom cells (leaky, skip, jordan, tdnn) are in ``seqtool.models.cells``.
+The cells are listed once, in ``seqtool.models.registry`` (build, step function, parameter count,
+help); the custom ones (leaky, skip, jordan, tdnn) are in ``seqtool.models.cells``, torch's fused
+ones in ``seqtool.models.fused``.
 
-``ModelConfig`` and ``CELLS`` do not need torch; the rest is imported on first use (PEP 562),
+``ModelConfig``, ``CELLS`` and ``layer_param_formula`` do not need torch; the rest is imported on first use (PEP 562),
 so the CLI can validate a config without paying for ``import torch``.
 """
 from __future__ import annotations
@@ -13,18 +15,18 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from seqtool.models.config import CELLS, ModelConfig
+from seqtool.models.config import ModelConfig
+from seqtool.models.registry import CELLS, layer_param_formula
 
 _LAZY = {
     "LanguageModel": "seqtool.models.lm",
     "build_model": "seqtool.models.lm",
     "summary_rows": "seqtool.models.lm",
-    "layer_param_formula": "seqtool.models.lm",
     "load_pretrained_vectors": "seqtool.models.vectors",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from seqtool.models.lm import LanguageModel, build_model, layer_param_formula, summary_rows
+    from seqtool.models.lm import LanguageModel, build_model, summary_rows
     from seqtool.models.vectors import load_pretrained_vectors
 
 

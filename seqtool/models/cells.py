@@ -6,6 +6,12 @@ zeros), and a return value ``(output, new_state)`` with output (T, B, hidden_siz
 layer. Dropout is applied between layers, as ``nn.LSTM(dropout=p)`` does. Parameters are named
 ``<name>_l<k>`` for layer k, like the fused modules, so per-layer counts are easy to read off.
 
+Each cell also has a ``build_<cell>(cfg, dropout)`` and a ``<cell>_stepper(module, k)``: layer k as a
+plain step function of its own parameters, the class docstring's equation one step at a time, which
+grad-report uses to see inside each step (the registry in seqtool/models/registry.py lists both).
+
+Quoted slide titles are from the RNN lecture (see README).
+
 Speed: the input projections ``U x(t) + b`` of all time steps are one matmul before the loop,
 and the loop does the least it can per step (one addmm and one or two pointwise ops). The loops
 are plain Python: torch.jit.script made forward+backward slower on CPU (measured with
@@ -14,6 +20,8 @@ benchmarks/bench_cells.py, torch 2.13: leaky 55k vs 84k tokens/s, skip 43k vs 54
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -35,6 +43,38 @@ def _between_layers(x: torch.Tensor, layer: int, num_layers: int, p: float, trai
     if p > 0.0 and layer < num_layers - 1:
         return F.dropout(x, p, training)
     return x
+
+
+@dataclass
+class LayerStepper:
+    """One recurrent layer as a step function: ``h, state = step(x_t, state)``.
+
+    x_t (B, D) is what the layer reads at step t; state is a tuple of tensors whose first element is
+    h(t) itself, so the tensor a later step reads is the one whose gradient is measured (a cell with
+    ``feedback`` in the registry reads state (y(t-1),) instead, supplied by the caller). ``memory``
+    picks a second carried tensor worth measuring (the LSTM's cell c). ``recurrent`` is False for
+    cells without a hidden recurrence (jordan, tdnn): their h(t) reaches later steps only through
+    the inputs. ``blocks`` are the recurrent matrices acting on h(t-1), by name, and ``main`` the
+    one playing the W of h(t) = tanh(W h(t-1) + U x(t)) (the candidate for gated cells).
+    """
+
+    cell: str
+    init: Callable[[int, torch.device, torch.dtype], tuple]
+    step: Callable[[torch.Tensor, tuple], tuple[torch.Tensor, tuple]]
+    recurrent: bool = True
+    memory: int | None = None
+    blocks: dict[str, torch.Tensor] = field(default_factory=dict)
+    main: str | None = None
+    linearised: torch.Tensor | None = None  # leaky: (1 - alpha) I + alpha W, the recurrence near h = 0
+    # (name, fn(x_t, state_{t-1}) -> (B, H)): the fraction of the old state each unit keeps.
+    keep: tuple[str, Callable] | None = None
+
+
+def zero_state(width: int, count: int = 1):
+    """A stepper's ``init``: ``count`` zero tensors (B, width), the state None stands for."""
+    def init(batch, device, dtype):
+        return tuple(torch.zeros(batch, width, device=device, dtype=dtype) for _ in range(count))
+    return init
 
 
 def _leaky_scan(xproj: torch.Tensor, h: torch.Tensor, weight_hh_t: torch.Tensor, alpha: torch.Tensor):
@@ -64,8 +104,8 @@ class LeakyRNN(nn.Module):
     Each unit has its own tau >= 1, spread log-uniformly over [tau_min, tau_max]: units with tau near
     1 track the input, units with large tau keep a running average over ~tau steps, and the linear
     self-connection gives gradients a path that does not shrink through tanh. tau = 1 is exactly the
-    tanh RNN (Design 1). With ``learn_tau`` the time constants are trained as tau = 1 + softplus(raw).
-    Leaky units: Mozer 1992; El Hihi & Bengio 1996; lecture "Leaky units and a spectrum of time scales".
+    Elman RNN. With ``learn_tau`` the time constants are trained as tau = 1 + softplus(raw).
+    Leaky units: Mozer 1992; El Hihi & Bengio 1996; slide "Leaky units and a spectrum of time scales".
 
     State: tensor (num_layers, B, H).
     """
@@ -124,6 +164,24 @@ class LeakyRNN(nn.Module):
         return x, torch.stack(finals)  # (T, B, H), (L, B, H)
 
 
+def build_leaky(cfg, dropout: float) -> LeakyRNN:
+    return LeakyRNN(cfg.input_dim, cfg.hidden, cfg.layers, dropout, cfg.tau_min, cfg.tau_max, cfg.learn_tau)
+
+
+def leaky_stepper(cell: LeakyRNN, k: int) -> LayerStepper:
+    w_ih, w_hh, b = (getattr(cell, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias"))
+    alpha = 1.0 / cell.tau(k)  # (H,)
+
+    def step(x, state):
+        h = state[0]
+        h = h + alpha * (torch.tanh(F.linear(x, w_ih, b) + F.linear(h, w_hh)) - h)  # leaky integration
+        return h, (h,)
+
+    lin = torch.diag(1 - alpha) + alpha[:, None] * w_hh  # dh_t/dh_{t-1} where tanh' = 1
+    return LayerStepper("leaky", zero_state(cell.hidden_size), step, blocks={"W": w_hh}, main="W", linearised=lin,
+                        keep=("1 - 1/tau", lambda x, state: (1 - alpha).expand_as(state[0])))
+
+
 class SkipRNN(nn.Module):
     """Tanh RNN with an extra skip connection through time of delay d.
 
@@ -131,8 +189,8 @@ class SkipRNN(nn.Module):
 
     The direct path from h(t-d) lets gradients cross tau steps in about tau/d hops instead of tau,
     so they vanish/explode more slowly and longer dependencies become learnable. Wd = 0 gives the
-    tanh RNN (Design 1).
-    Skip connections through time: Lin et al. 1996; lecture "Adding skip connections through time".
+    Elman RNN.
+    Skip connections through time: Lin et al. 1996; slide "Adding skip connections through time".
 
     State: tensor (num_layers, d, B, H) holding h(t-d), ..., h(t-1) of each layer (oldest first).
     """
@@ -174,8 +232,24 @@ class SkipRNN(nn.Module):
         return x, torch.stack(finals)  # (T, B, H), (L, d, B, H)
 
 
+def build_skip(cfg, dropout: float) -> SkipRNN:
+    return SkipRNN(cfg.input_dim, cfg.hidden, cfg.layers, dropout, cfg.delay)
+
+
+def skip_stepper(cell: SkipRNN, k: int) -> LayerStepper:
+    w_ih, w1, wd, b = (getattr(cell, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "weight_hd", "bias"))
+    d = cell.delay
+
+    def step(x, state):
+        h = torch.tanh(F.linear(x, w_ih, b) + F.linear(state[0], w1) + F.linear(state[d - 1], wd))
+        return h, (h, *state[: d - 1])
+
+    # state (h(t-1), h(t-2), ..., h(t-d)): newest first, so state[0] is h(t-1) like the other cells.
+    return LayerStepper("skip", zero_state(cell.hidden_size, d), step, blocks={"W1": w1, f"W{d}": wd}, main="W1")
+
+
 class JordanRNN(nn.Module):
-    """Design 2: recurrence from the output to the hidden units (a Jordan network).
+    """Jordan network: recurrence from the output to the hidden units.
 
         h(t) = tanh(b + W y(t-1) + U x(t)),   o(t) = c + V h(t)   (V, c: the LM's decoder)
 
@@ -190,7 +264,7 @@ class JordanRNN(nn.Module):
     future" - with one-hot feedback of the token, this is a bigram-like model (it sees one token).
     W acts on a one-hot vector, so it is stored as a lookup table ``weight_fb`` of shape (V, H):
     row v is W's column for token v. Every stacked layer receives the fed-back output.
-    Jordan 1986; lecture "Design 2: Recurrence from Output to Hidden" and "Teacher Forcing".
+    Jordan 1986; slides "Design 2: Recurrence from Output to Hidden" and "Teacher Forcing".
 
     State: an empty tuple - nothing is carried (the fed-back output arrives as the next input).
     """
@@ -220,6 +294,21 @@ class JordanRNN(nn.Module):
         return x, ()
 
 
+def build_jordan(cfg, dropout: float) -> JordanRNN:
+    return JordanRNN(cfg.input_dim, cfg.hidden, cfg.vocab_size, cfg.layers, dropout)
+
+
+def jordan_stepper(cell: JordanRNN, k: int) -> LayerStepper:
+    w_ih, w_fb, b = (getattr(cell, f"{n}_l{k}") for n in ("weight_ih", "weight_fb", "bias"))
+
+    def step(x, state):
+        # state = (y(t-1),), the fed-back previous output as token ids (B,); nothing hidden is carried,
+        # the caller feeds the next output back (under teacher forcing: the next input token).
+        return torch.tanh(F.linear(x, w_ih, b) + F.embedding(state[0], w_fb)), ()
+
+    return LayerStepper("jordan", zero_state(0, 0), step, recurrent=False)
+
+
 class TDNN(nn.Module):
     """Time-delay neural network: a causal 1-D convolution over the last ``window`` inputs.
 
@@ -227,7 +316,7 @@ class TDNN(nn.Module):
 
     The same kernel is applied at each time step (parameter sharing across time), but each output
     sees only a fixed window of inputs - no recurrence; stacking layers widens the receptive field
-    to layers * (window - 1) + 1 inputs. Waibel et al. 1989; lecture "Time Delay Neural Networks".
+    to layers * (window - 1) + 1 inputs. Waibel et al. 1989; slide "Time Delay Neural Networks".
 
     State: tuple with one tensor per layer, (window - 1, B, layer input size): the last inputs of
     that layer, so a run cut into pieces (or one token at a time) equals the run in one piece.
@@ -269,3 +358,19 @@ class TDNN(nn.Module):
             x = torch.tanh(y).permute(2, 0, 1)  # (T, B, H)
             x = _between_layers(x, k, self.num_layers, self.dropout, self.training)
         return x, tuple(new_state)
+
+
+def build_tdnn(cfg, dropout: float) -> TDNN:
+    return TDNN(cfg.input_dim, cfg.hidden, cfg.layers, dropout, cfg.window)
+
+
+def tdnn_stepper(cell: TDNN, k: int) -> LayerStepper:
+    weight, b = getattr(cell, f"weight_l{k}"), getattr(cell, f"bias_l{k}")
+    keep = cell.window - 1
+
+    def step(x, state):
+        window = torch.stack((*state, x), dim=-1)  # (B, D, window): x(t-window+1) .. x(t)
+        h = torch.tanh(torch.einsum("bdw,hdw->bh", window, weight) + b)
+        return h, (*state[1:], x) if keep else ()
+
+    return LayerStepper("tdnn", zero_state(weight.shape[1], keep), step, recurrent=False)  # the last inputs, oldest first

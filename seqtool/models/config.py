@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqtool.errors import ConfigError
-
-#: The recurrent cells a model can use; see seqtool/models/cells.py and LanguageModel.
-CELLS = ("rnn", "gru", "lstm", "leaky", "skip", "jordan", "tdnn")
+from seqtool.models.registry import cell_spec
 
 
 def _option(name: str) -> str:
@@ -27,7 +25,7 @@ class ModelConfig:
     """Hyper-parameters of a LanguageModel.
 
     vocab_size: number of token ids (from the tokenizer); id 0 is padding.
-    cell: one of CELLS.
+    cell: one of CELLS (seqtool/models/registry.py).
     hidden: units per recurrent layer.
     layers: stacked recurrent layers (dropout between them).
     embed_dim: embedding width; 0 feeds one-hot vectors, like char-rnn.
@@ -67,6 +65,16 @@ class ModelConfig:
 
     def validate(self) -> "ModelConfig":
         """Raise ConfigError on the first invalid value; return self so calls can chain."""
+        self._check_types()
+        cell_spec(self.cell)  # a ConfigError naming the registered cells
+        self._check_sizes()
+        self._check_embedding()
+        self._check_cell_options()
+        self._check_adaptive_softmax()
+        self._check_reach()
+        return self
+
+    def _check_types(self) -> None:
         for name in ("vocab_size", "hidden", "layers", "embed_dim", "delay", "window"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -78,8 +86,8 @@ class ModelConfig:
         for name in ("tie_weights", "learn_tau", "freeze_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{_option(name)} must be true or false (got {getattr(self, name)!r})")
-        if self.cell not in CELLS:
-            raise ConfigError(f"--cell must be one of {', '.join(CELLS)} (got {self.cell!r})")
+
+    def _check_sizes(self) -> None:
         if self.vocab_size < 2:
             raise ConfigError(
                 f"vocab_size must be at least 2 (got {self.vocab_size}); the tokenizer produced too few tokens"
@@ -92,6 +100,9 @@ class ModelConfig:
             raise ConfigError(f"--embed-dim must be 0 (one-hot inputs) or positive (got {self.embed_dim})")
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"--dropout must be in [0, 1) (got {self.dropout})")
+
+    def _check_embedding(self) -> None:
+        """--tie-weights and --freeze-embeddings need an embedding of the right width."""
         if self.tie_weights:
             if self.embed_dim == 0:
                 raise ConfigError(
@@ -108,6 +119,9 @@ class ModelConfig:
             raise ConfigError(
                 "--freeze-embeddings with --tie-weights would freeze the output layer too; drop one of them"
             )
+
+    def _check_cell_options(self) -> None:
+        """leaky's time constants and lstm's forget bias."""
         if self.tau_min < 1.0:
             raise ConfigError(f"--tau-min must be at least 1 (got {self.tau_min}); tau = 1 is a plain tanh RNN")
         if self.tau_max < self.tau_min:
@@ -120,6 +134,8 @@ class ModelConfig:
                 raise ConfigError(f"--forget-bias must be a finite number (got {fb!r})")
             if self.cell != "lstm":
                 raise ConfigError(f"--forget-bias sets the LSTM's forget gate; it does not apply to --cell {self.cell}")
+
+    def _check_adaptive_softmax(self) -> None:
         cut = self.adaptive_cutoffs
         if isinstance(cut, list):
             self.adaptive_cutoffs = cut = tuple(cut)  # JSON gives a list
@@ -135,11 +151,13 @@ class ModelConfig:
                 raise ConfigError("--adaptive-softmax has no single output matrix to tie; add --no-tie-weights")
             if self.hidden < 4 ** len(cut):  # cluster k projects to hidden / 4^k units
                 raise ConfigError(f"--adaptive-softmax with {len(cut)} cutoffs needs --hidden of at least {4 ** len(cut)} (got {self.hidden}); use fewer cutoffs")
+
+    def _check_reach(self) -> None:
+        """How far back skip (--delay) and tdnn (--window) look."""
         if self.delay < 2:
             raise ConfigError(f"--delay must be at least 2 (got {self.delay}); delay 1 is the ordinary recurrence")
         if self.window < 1:
             raise ConfigError(f"--window must be at least 1 (got {self.window})")
-        return self
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict of every field."""

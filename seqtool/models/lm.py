@@ -2,7 +2,7 @@
 
     ids (T, B) -> embedding or one-hot (T, B, D) -> cell x layers (T, B, H) -> decoder (T, B, V)
 
-The decoder is the lecture's o(t) = c + V h(t); softmax/cross-entropy is left to the trainer.
+The decoder is o(t) = c + V h(t) of the RNN lecture (see README); softmax/cross-entropy is left to the trainer.
 Everything is time-major. The carried state is whatever the cell needs (a tensor or a tuple of
 tensors); ``None`` means zeros, so a new sequence needs no reset call.
 """
@@ -16,31 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqtool.errors import ConfigError
-from seqtool.models.cells import TDNN, JordanRNN, LeakyRNN, SkipRNN
 from seqtool.models.config import ModelConfig
-
-_FUSED = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
-
-
-def _make_cell(cfg: ModelConfig) -> nn.Module:
-    d, h, layers = cfg.input_dim, cfg.hidden, cfg.layers
-    # torch warns when dropout is set on a single layer, where it would do nothing.
-    p = cfg.dropout if layers > 1 else 0.0
-    if cfg.cell == "rnn":
-        # Design 1: a = b + W h(t-1) + U x(t), h = tanh(a) (torch keeps b as two vectors b_ih + b_hh).
-        return nn.RNN(d, h, layers, nonlinearity="tanh", dropout=p)
-    if cfg.cell in ("gru", "lstm"):
-        # Fused kernels: oneDNN on CPU, cuDNN on GPU.
-        return _FUSED[cfg.cell](d, h, layers, dropout=p)
-    if cfg.cell == "leaky":
-        return LeakyRNN(d, h, layers, p, cfg.tau_min, cfg.tau_max, cfg.learn_tau)
-    if cfg.cell == "skip":
-        return SkipRNN(d, h, layers, p, cfg.delay)
-    if cfg.cell == "jordan":
-        return JordanRNN(d, h, cfg.vocab_size, layers, p)
-    if cfg.cell == "tdnn":
-        return TDNN(d, h, layers, p, cfg.window)
-    raise ConfigError(f"--cell must be one of rnn, gru, lstm, leaky, skip, jordan, tdnn (got {cfg.cell!r})")
+from seqtool.models.registry import CellSpec, build_cell, cell_spec
 
 
 class LanguageModel(nn.Module):
@@ -59,7 +36,7 @@ class LanguageModel(nn.Module):
         v, h = cfg.vocab_size, cfg.hidden
         # embed_dim == 0: one-hot inputs (char-rnn style), so the first layer's U sees token identity directly.
         self.encoder = nn.Embedding(v, cfg.embed_dim) if cfg.embed_dim > 0 else None
-        self.rnn = _make_cell(cfg)
+        self.rnn = build_cell(cfg)
         self.drop = nn.Dropout(cfg.dropout)
         if cfg.adaptive_cutoffs:
             # Adaptive softmax (Grave et al. 2017): a head over the frequent ids plus a cluster token per
@@ -92,6 +69,11 @@ class LanguageModel(nn.Module):
                     getattr(self.rnn, f"bias_ih_l{k}")[h : 2 * h].fill_(self.cfg.forget_bias)
                     getattr(self.rnn, f"bias_hh_l{k}")[h : 2 * h].zero_()
 
+    @property
+    def spec(self) -> CellSpec:
+        """The cell's registry entry (seqtool/models/registry.py): zero state, feedback, input dtype."""
+        return cell_spec(self.cfg.cell)
+
     # ----------------------------------------------------------------- state
 
     def init_state(self, batch_size: int, device=None):
@@ -99,10 +81,8 @@ class LanguageModel(nn.Module):
         ref = next(self.rnn.parameters())
         dtype = ref.dtype
         device = device if device is not None else ref.device
-        cfg = self.cfg
-        if cfg.cell in _FUSED:
-            zeros = torch.zeros(cfg.layers, batch_size, cfg.hidden, device=device, dtype=dtype)
-            return (zeros, zeros.clone()) if cfg.cell == "lstm" else zeros  # (L, B, H)
+        if self.spec.init_state is not None:
+            return self.spec.init_state(self.rnn, batch_size, device, dtype)
         return self.rnn.init_state(batch_size, device, dtype)
 
     @staticmethod
@@ -127,8 +107,8 @@ class LanguageModel(nn.Module):
         return F.one_hot(ids, self.cfg.vocab_size).to(self._input_dtype())  # (T, B, V)
 
     def _input_dtype(self) -> torch.dtype:
-        # The first layer's weight (a cheap attribute for the fused cells; generation calls this per token).
-        return self.rnn.weight_ih_l0.dtype if self.cfg.cell in _FUSED else next(self.rnn.parameters()).dtype
+        # The first layer's input weight: an attribute, not a parameters() walk (generation calls this per token).
+        return getattr(self.rnn, self.spec.input_weight).dtype
 
     def hidden_states(self, ids: torch.Tensor, state=None):
         """ids (T, B) -> top-layer hidden states h(t) (T, B, H) and the new state, before the decoder.
@@ -139,8 +119,8 @@ class LanguageModel(nn.Module):
         if ids.dim() != 2:
             raise ValueError(f"ids must be time-major (T, B); got shape {tuple(ids.shape)}")
         x = self.inputs(ids)  # (T, B, D)
-        if self.cfg.cell == "jordan":
-            # Teacher forcing: y(t-1), the fed-back previous output, is the current input token.
+        if self.spec.feedback:
+            # Jordan network under teacher forcing: y(t-1), the fed-back previous output, is the current input token.
             return self.rnn(x, ids, state)  # (T, B, H), ()
         return self.rnn(x, state)  # (T, B, H), state
 
@@ -158,7 +138,7 @@ class LanguageModel(nn.Module):
 
     def loss(self, ids: torch.Tensor, targets: torch.Tensor, state=None, reduction: str = "mean"):
         """Cross-entropy (nats/token) of ``targets`` (T, B) after ``ids`` (T, B), and the new state:
-        the lecture's L = -sum_t log p(y(t) | x(1..t)), averaged over tokens (or summed).
+        L = -sum_t log p(y(t) | x(1..t)), averaged over tokens (or summed).
 
         The same number as cross_entropy(forward(ids)), computed without the full (T, B, V) logits
         when the model has an adaptive softmax - the point of having one.
@@ -199,41 +179,6 @@ class LanguageModel(nn.Module):
 def build_model(cfg: ModelConfig) -> LanguageModel:
     """Validate ``cfg`` and build the model it describes."""
     return LanguageModel(cfg.validate())
-
-
-# --------------------------------------------------------------------- parameter counts
-
-
-def layer_param_formula(
-    cell: str, input_size: int, hidden: int, *, vocab_size: int = 0, window: int = 5, learn_tau: bool = False
-) -> int:
-    """Closed-form parameter count of one recurrent layer reading ``input_size`` = D features.
-
-    rnn:    H(D+H) + 2H             (torch keeps two bias vectors, b_ih and b_hh)
-    gru:    3 [H(D+H) + 2H]         (reset, update, new gates)
-    lstm:   4 [H(D+H) + 2H]         (input, forget, cell, output gates)
-    leaky:  H(D+H) + H  (+ H learned time constants with learn_tau)
-    skip:   H(D+2H) + H             (U, W1, Wd, b)
-    jordan: HD + HV + H             (U, feedback W on one-hot outputs of size V, b)
-    tdnn:   H D window + H          (convolution kernel, b)
-    The embedding has V*E parameters (0 for one-hot); the decoder H*V + V, or V when tied.
-    """
-    h, d = hidden, input_size
-    if cell == "rnn":
-        return h * (d + h) + 2 * h
-    if cell == "gru":
-        return 3 * (h * (d + h) + 2 * h)
-    if cell == "lstm":
-        return 4 * (h * (d + h) + 2 * h)
-    if cell == "leaky":
-        return h * (d + h) + h + (h if learn_tau else 0)
-    if cell == "skip":
-        return h * (d + 2 * h) + h
-    if cell == "jordan":
-        return h * d + h * vocab_size + h
-    if cell == "tdnn":
-        return h * d * window + h
-    raise ConfigError(f"--cell must be one of rnn, gru, lstm, leaky, skip, jordan, tdnn (got {cell!r})")
 
 
 def summary_rows(model: LanguageModel) -> list[tuple[str, str, int]]:

@@ -1,0 +1,102 @@
+"""What grad-report measures: models (a checkpoint and its initialisation, or fresh models per cell),
+each with the token ids to measure it on and the training batch shape its clip statistics use.
+
+The measurements themselves are in seqtool.gradients.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqtool.errors import ConfigError, CorpusError
+from seqtool.gradients import GradOptions, GradReport, grad_report
+from seqtool.models.registry import CELLS
+
+
+def check_compare(cells: list[str]) -> list[str]:
+    """Validate a --compare list of cell names."""
+    bad = [c for c in cells if c not in CELLS]
+    if bad or not cells:
+        raise ConfigError(f"--compare: unknown cell {', '.join(bad) or '(empty)'}; choose from {', '.join(CELLS)}")
+    return cells
+
+
+@dataclass
+class Subject:
+    """A model to report on, the ids to measure it with, and the training batch shape it uses."""
+
+    name: str
+    model: Any  # LanguageModel, in eval mode on its device
+    ids: np.ndarray
+    source: str  # "checkpoint" or "init"
+    batch_size: int
+    bptt: int
+
+
+def _fresh_model(cfg, seed: int, device):
+    from seqtool.models import build_model
+
+    torch.manual_seed(seed)  # the same weights seqtool train --seed would start from
+    return build_model(cfg).to(device).eval()
+
+
+def checkpoint_subjects(path, text: str | None, device, with_init: bool, seed: int = 0) -> list[Subject]:
+    """A trained model (run directory or .pt), its data, and optionally the same config at initialisation.
+
+    ``text`` is encoded with the checkpoint's own tokenizer; without it the run's validation ids
+    are used.
+    """
+    from seqtool.checkpoint import load_checkpoint
+    from seqtool.data import load_ids
+    from seqtool.sampling import load_model
+
+    ckpt = load_checkpoint(path)
+    lm = load_model(ckpt["path"], device)
+    if text is not None:
+        ids = lm.tokenizer.encode(text)
+    else:
+        val = Path(ckpt["path"]).parent / ckpt.get("data", {}).get("dir", "") / "val.npy"  # a relative record is the run's own data/
+        if not val.is_file():
+            raise CorpusError(f"{path}: its validation ids ({val}) are gone; give --data FILE to measure on")
+        ids = load_ids(val)
+    train = ckpt.get("train_config", {})
+    batch, bptt = int(train.get("batch_size", 32)), int(train.get("bptt", 64))
+    p = Path(path)
+    name = p.name if p.is_dir() else (p.parent.name if p.stem in ("best", "last") else p.stem)
+    subjects = [Subject(name, lm.model, ids, "checkpoint", batch, bptt)]
+    if with_init:
+        model = _fresh_model(lm.model.cfg, seed, device)
+        subjects.append(Subject(f"{name} (init)", model, ids, "init", batch, bptt))
+    return subjects
+
+
+def fresh_subjects(cells: list[str], given: dict[str, Any], tok_options, text: str, seed: int, device,
+                   batch_size: int | None = None, bptt: int | None = None) -> list[Subject]:
+    """Freshly initialised models, one per cell, with a tokenizer fitted on ``text``.
+
+    ``given`` holds the train command's model options (None = the level's default), so a report
+    at initialisation describes exactly the model ``seqtool train`` would start from.
+    """
+    from seqtool.runs import level_defaults, model_config
+    from seqtool.text.tokenizers import make_tokenizer
+
+    tok = make_tokenizer(tok_options).fit([text])
+    ids = tok.encode(text)
+    defaults = level_defaults(tok.level)
+    base = model_config(len(tok.vocab), tok.level, {**given, "cell": cells[0]})
+    subjects = []
+    for cell in cells:
+        cfg = dataclasses.replace(base, cell=cell).validate()
+        subjects.append(Subject(f"{cell} (init)", _fresh_model(cfg, seed, device), ids, "init",
+                                defaults["batch_size"] if batch_size is None else batch_size, defaults["bptt"] if bptt is None else bptt))
+    return subjects
+
+
+def report_subject(s: Subject, opts: GradOptions) -> GradReport:
+    """``grad_report`` for one subject, with its own training batch shape for the clip statistics."""
+    return grad_report(s.model, s.ids, dataclasses.replace(opts, batch_size=s.batch_size, bptt=s.bptt), s.name, s.source)
