@@ -5,7 +5,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -58,29 +57,79 @@ class _Evil:
         return (open, (self.path, "w"))
 
 
+# The writer saves a checkpoint at step 1, then arms one kill point inside seqtool.fsio's atomic write
+# and saves step 2: the process SIGKILLs itself there, deterministically, at that exact instant.
 WRITER = """
-import sys, torch
+import os, signal, sys, torch
 from seqtool.checkpoint import save_checkpoint
-i = 0
-while True:
-    i += 1
-    save_checkpoint(sys.argv[1], {"model_config": {}, "tokenizer": {}, "model_state": {"w": torch.full((512, 512), float(i))}, "step": i})
-    print(i, flush=True)
+
+path, where = sys.argv[1], sys.argv[2]
+
+def ckpt(i):
+    return {"model_config": {}, "tokenizer": {}, "model_state": {"w": torch.full((512, 512), float(i))}, "step": i}
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+class HalfWriter:  # writes the first half of the bytes, then dies: a torn temp file on disk
+    def __init__(self, f):
+        self.f = f
+    def __enter__(self):
+        return self
+    def __exit__(self, *exc):
+        return False
+    def write(self, data):
+        self.f.write(data[: len(data) // 2])
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        die()
+
+save_checkpoint(path, ckpt(1))
+print("saved 1", flush=True)
+if where == "write":
+    real_fdopen = os.fdopen
+    os.fdopen = lambda fd, mode: HalfWriter(real_fdopen(fd, mode))
+elif where == "fsync":  # every byte written and flushed, not yet synced or renamed
+    os.fsync = die
+elif where == "replace":  # written and synced, killed just before the rename
+    os.replace = die
+save_checkpoint(path, ckpt(2))
+print("saved 2", flush=True)
 """
 
 
 @pytest.mark.slow
-def test_kill_during_writes_leaves_a_loadable_checkpoint(tmp_path):
+@pytest.mark.parametrize("where", ["write", "fsync", "replace"])
+def test_kill_during_writes_leaves_a_loadable_checkpoint(tmp_path, where):
     path = tmp_path / "last.pt"
-    save_checkpoint(path, _ckpt(0.0))
-    for delay in (0.35, 0.5, 0.65):
-        p = subprocess.Popen([sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True)
-        p.stdout.readline()  # at least one write finished; now kill it somewhere in the next ones
-        time.sleep(delay)
-        p.send_signal(signal.SIGKILL)
-        p.wait()
-        d = load_checkpoint(path)
-        w = d["model_state"]["w"]
-        assert torch.equal(w, torch.full_like(w, float(d["step"])))  # complete, not a mix
-    leftovers = [q.name for q in tmp_path.iterdir() if q.name != "last.pt"]
-    assert all(n.startswith(".last.pt.tmp-") for n in leftovers)
+    p = subprocess.run([sys.executable, "-c", WRITER, str(path), where], capture_output=True, text=True, timeout=120)
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    assert p.stdout.splitlines() == ["saved 1"]  # killed inside the second save, never after it
+    d = load_checkpoint(path)
+    w = d["model_state"]["w"]
+    assert torch.equal(w, torch.full_like(w, float(d["step"])))  # complete, not a mix
+    assert d["step"] == 1  # the previous checkpoint, intact
+    leftovers = [q for q in tmp_path.iterdir() if q.name != "last.pt"]
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".last.pt.tmp-"), leftovers  # the temp file is the only debris
+    if where == "write":  # the torn temp file is refused, not half-loaded
+        with pytest.raises(CheckpointError):
+            load_checkpoint(leftovers[0])
+    else:  # the new checkpoint was complete in its temp file, only not yet renamed into place
+        assert load_checkpoint(leftovers[0])["step"] == 2
+
+
+def test_failed_rename_keeps_the_previous_checkpoint_and_leaves_no_debris(tmp_path, monkeypatch):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, _ckpt(1.0))
+    before = path.read_bytes()
+
+    def fail(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("seqtool.fsio.os.replace", fail)
+    with pytest.raises(CheckpointError, match="cannot write the checkpoint"):
+        save_checkpoint(path, _ckpt(2.0))
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert load_checkpoint(path)["step"] == 1
+    assert [q.name for q in tmp_path.iterdir()] == ["last.pt"]
