@@ -1,11 +1,13 @@
 """Run directories: level defaults, the model config they fill in, data records, and safe --out handling."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from seqtool.errors import ConfigError, OutputError
+from seqtool.fsio import DirLock
 from seqtool.runs import level_defaults  # one line, so a move of the level defaults is a one-line change here
 from seqtool.runs import DataSpec, check_new_run_dir, model_config, staged_run_dir
 from seqtool.text.constants import LEVELS
@@ -181,7 +183,7 @@ def test_staged_run_dir_failing_block_leaves_the_old_run_byte_identical_and_no_d
     out = _old_run(tmp_path)
     before = _tree(out)
     with pytest.raises(error):
-        with staged_run_dir(out, True, []) as stage:
+        with staged_run_dir(out, True, [], DirLock()) as stage:
             assert stage.parent == out.parent and stage != out
             (stage / "config.json").write_text('{"new": true}\n')
             (stage / "data").mkdir()
@@ -194,23 +196,23 @@ def test_staged_run_dir_refuses_before_touching_anything(tmp_path):
     out = _old_run(tmp_path)
     before = _tree(out)
     with pytest.raises(OutputError, match="not empty"):
-        with staged_run_dir(out, False, []):
+        with staged_run_dir(out, False, [], DirLock()):
             pytest.fail("the block must not run")
     assert _tree(out) == before and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_staged_run_dir_succeeding_block_replaces_the_old_run(tmp_path):
     out = _old_run(tmp_path)
-    with staged_run_dir(out, True, []) as stage:
+    with staged_run_dir(out, True, [], DirLock()) as stage:
         (stage / "config.json").write_text('{"new": true}\n')
         assert (out / "config.json").read_text() == '{"old": true}\n'  # untouched until the block ends
-    assert _tree(out) == {"config.json": b'{"new": true}\n'}
+    assert _tree(out) == {"config.json": b'{"new": true}\n', ".lock": f"{os.getpid()}\n".encode()}  # the new run, still locked
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
 def test_staged_run_dir_creates_a_new_run(tmp_path):
     out = tmp_path / "runs" / "new"
-    with staged_run_dir(out, False, []) as stage:
+    with staged_run_dir(out, False, [], DirLock()) as stage:
         (stage / "config.json").write_text("{}")
-    assert _tree(out) == {"config.json": b"{}"}
+    assert {k: v for k, v in _tree(out).items() if k != ".lock"} == {"config.json": b"{}"}
     assert sorted(p.name for p in out.parent.iterdir()) == ["new"]
