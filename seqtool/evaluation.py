@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from seqtool.errors import CorpusError, UsageError
-from seqtool.sampling import cat_states, clone_state, line_start_id, state_batch_dims, step_kernels
+from seqtool.devices import step_kernels
+from seqtool.sampling import cat_states, clone_state, line_start_id, state_batch_dims
 from seqtool.text.tokenizers import DROPPED, LINE_END, Tokenizer
 
 ProgressFn = Callable[[int, int], None]

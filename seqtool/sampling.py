@@ -21,7 +21,6 @@ import math
 import random
 from bisect import bisect_left
 from collections import deque
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -29,10 +28,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from seqtool.devices import prompt_kernels, step_kernels
 from seqtool.errors import CheckpointError, ConfigError, TokenizerError, UsageError
 from seqtool.text.tokenizers import DROPPED, LINE_END, Tokenizer
 
-SHORT_PROMPT = 16  # tokens; a prompt up to this long runs with the per-token kernels
 PAD = 0  # id 0 is padding in every vocabulary; it never occurs in text, so it is never generated
 
 OnText = Callable[[int, str, "float | None"], None]
@@ -319,24 +318,6 @@ def clone_state(state):
     return _rebuild(state, [t.clone() for t in _leaves(state)])
 
 
-@contextmanager
-def step_kernels(model):
-    """Run one-token steps with the faster kernels for them.
-
-    oneDNN's fused LSTM prepares its weights on every call, which dominates a call of one token
-    on CPU: 22 ms vs 5 ms per step for a char LSTM 2x512 with ATen's kernels (torch 2.13, 1
-    thread; GRU is not affected). So the token-by-token loop turns oneDNN off while it runs and
-    restores the setting after; long calls (a long prompt, eval windows) keep it.
-    """
-    if next(model.parameters()).device.type != "cpu" or model.cfg.cell != "lstm" or not torch.backends.mkldnn.is_available():
-        yield
-        return
-    previous = torch.backends.mkldnn.set_flags(False, None, None, None)[0]
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.set_flags(previous, None, None, None)
-
 
 # ---------------------------------------------------------------------------------- text as it comes
 
@@ -526,9 +507,7 @@ def generate(
     if seed is None and decoding.beam is None and not decoding.greedy:
         seed = random.SystemRandom().randrange(2**31)
     x = torch.tensor(context, dtype=torch.long, device=device).view(-1, 1)  # (T, 1)
-    # The prompt, run once. A short one takes the token loop's kernels too: oneDNN's LSTM costs
-    # ~20 ms per call to prepare its weights, more than a dozen single steps (see step_kernels).
-    with step_kernels(model) if len(context) <= SHORT_PROMPT else nullcontext():
+    with prompt_kernels(model, len(context)):  # the prompt, run once
         logits, state = model(x, None)  # (T, 1, V)
     last = logits[-1]  # (1, V): distribution of the first new token
     with step_kernels(model):

@@ -384,7 +384,7 @@ def test_load_model_round_trip_and_bad_checkpoints(tmp_path):
 
 
 def test_step_kernels_restore_the_global_setting():
-    from seqtool.sampling import step_kernels
+    from seqtool.devices import step_kernels
 
     tok = char_tok()
     m = tiny(tok, "lstm")
@@ -398,7 +398,7 @@ def test_step_kernels_restore_the_global_setting():
 
 def test_step_kernels_compute_the_same_logits_as_the_default_kernels():
     """The per-token kernels (short prompts and the token loop) are a speed choice, not a different model."""
-    from seqtool.sampling import step_kernels
+    from seqtool.devices import step_kernels
 
     tok = char_tok()
     m = tiny(tok, "lstm").eval()

@@ -44,7 +44,7 @@ def demo_cmd(
     from seqtool.cli.grad_report import render_reports
     from seqtool.cli.train import ProgressRenderer
     from seqtool.fsio import atomic_write_bytes, check_output_dir
-    from seqtool.training import resolve_device
+    from seqtool.devices import resolve_device
 
     ui = Ui(quiet=quiet)
     check_output_dir(out, force=False)

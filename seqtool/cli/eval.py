@@ -45,7 +45,7 @@ def eval_cmd(
     from seqtool import evaluation
     from seqtool.sampling import load_model
     from seqtool.text.corpus import iter_chunks, open_sources
-    from seqtool.training import resolve_device
+    from seqtool.devices import resolve_device
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     evaluation.check_options(window, free_running, positions)

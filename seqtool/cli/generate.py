@@ -52,7 +52,7 @@ def generate(
 ) -> None:
     from seqtool import sampling
     from seqtool.errors import UsageError
-    from seqtool.training import resolve_device
+    from seqtool.devices import resolve_device
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     decoding = sampling.DecodingOptions(temperature, top_k, top_p, greedy, beam).validate(num_samples)

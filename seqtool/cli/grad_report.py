@@ -95,7 +95,7 @@ def grad_report_cmd(
 
     from seqtool import gradients
     from seqtool.text.corpus import read_text
-    from seqtool.training import resolve_device
+    from seqtool.devices import resolve_device
 
     opt.apply_threads(threads)
     dev = resolve_device(device)

@@ -90,7 +90,8 @@ def train(
 ) -> None:
     from seqtool import runs
     from seqtool.errors import UsageError
-    from seqtool.training import TrainConfig, parse_duration, resolve_device
+    from seqtool.devices import resolve_device
+    from seqtool.training import TrainConfig, parse_duration
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     opt.apply_threads(threads)
