@@ -582,9 +582,8 @@ def checkpoint_subjects(path, text: str | None, device, with_init: bool, seed: i
     """
     from pathlib import Path
 
-    from seqtool.checkpoint import load_checkpoint
+    from seqtool.checkpoint import load_checkpoint, load_model
     from seqtool.data import load_ids
-    from seqtool.sampling import load_model
 
     ckpt = load_checkpoint(path)
     lm = load_model(ckpt["path"], device)

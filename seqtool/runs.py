@@ -156,8 +156,8 @@ def build_trainer(
 def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None):
     """A Trainer that continues ``run_dir`` from its ``last.pt`` exactly where it stopped."""
     from seqtool.checkpoint import load_checkpoint
-    from seqtool.models import ModelConfig as MC
     from seqtool.devices import resolve_device
+    from seqtool.models import ModelConfig as MC
     from seqtool.training import TrainConfig
 
     run_dir = Path(run_dir)

@@ -22,14 +22,13 @@ import random
 from bisect import bisect_left
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from seqtool.devices import prompt_kernels, step_kernels
-from seqtool.errors import CheckpointError, ConfigError, TokenizerError, UsageError
+from seqtool.errors import UsageError
 from seqtool.text.tokenizers import DROPPED, LINE_END, Tokenizer
 
 PAD = 0  # id 0 is padding in every vocabulary; it never occurs in text, so it is never generated
@@ -37,52 +36,6 @@ PAD = 0  # id 0 is padding in every vocabulary; it never occurs in text, so it i
 OnText = Callable[[int, str, "float | None"], None]
 """``on_text(sample, text, prob)``: the next piece of a sample's text (one token's, or part of
 one), with the model's probability of that token when statistics are kept, else None."""
-
-
-# ---------------------------------------------------------------------------------- loading
-
-
-@dataclass
-class LoadedModel:
-    """A trained model ready for inference (eval mode, on ``device``) with its own tokenizer."""
-
-    model: Any  # LanguageModel
-    tokenizer: Tokenizer
-    path: str
-    device: torch.device
-
-
-def load_model(path: str | Path, device: torch.device | str = "cpu", prefer: str = "best") -> LoadedModel:
-    """Read a checkpoint (or a run directory's best.pt) and rebuild its model and tokenizer.
-
-    The checkpoint is read on CPU whatever device wrote it, then moved to ``device``. Anything
-    that does not fit together (config, tokenizer, weights) is a CheckpointError naming the file.
-    """
-    from seqtool.checkpoint import load_checkpoint
-    from seqtool.models import ModelConfig, build_model
-    from seqtool.text.tokenizers import tokenizer_from_dict
-
-    ckpt = load_checkpoint(path, prefer)
-    p = ckpt["path"]
-    try:
-        cfg = ModelConfig.from_dict(ckpt["model_config"])
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"{p}: its model config is invalid ({e}); the checkpoint may be corrupt") from None
-    try:
-        tok = tokenizer_from_dict(ckpt["tokenizer"], source=p)
-    except TokenizerError as e:
-        raise CheckpointError(str(e)) from None
-    if len(tok.vocab) != cfg.vocab_size:
-        raise CheckpointError(f"{p}: the tokenizer has {len(tok.vocab):,} tokens but the model {cfg.vocab_size:,}; the checkpoint is inconsistent")
-    model = build_model(cfg)
-    try:
-        model.load_state_dict(ckpt["model_state"])
-    except (RuntimeError, TypeError, KeyError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{p}: the weights do not fit the model config ({first[:120]}); the checkpoint may be corrupt") from None
-    device = torch.device(device)
-    model.to(device).eval()
-    return LoadedModel(model, tok, p, device)
 
 
 # ---------------------------------------------------------------------------------- options

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from seqtool import runs
-from seqtool.checkpoint import save_checkpoint
+from seqtool.checkpoint import load_model, save_checkpoint
 from seqtool.errors import CheckpointError, UsageError
 from seqtool.models import CELLS, ModelConfig, build_model
 from seqtool.sampling import (
@@ -19,7 +19,6 @@ from seqtool.sampling import (
     encode_prompt,
     generate,
     line_start_id,
-    load_model,
     select_state,
     sequence_logprob,
     state_batch_dims,

@@ -51,8 +51,9 @@ def generate(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON document: per sample the text and each token with its probability and the entropy of its distribution.")] = False,
 ) -> None:
     from seqtool import sampling
-    from seqtool.errors import UsageError
+    from seqtool.checkpoint import load_model
     from seqtool.devices import resolve_device
+    from seqtool.errors import UsageError
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     decoding = sampling.DecodingOptions(temperature, top_k, top_p, greedy, beam).validate(num_samples)
@@ -64,7 +65,7 @@ def generate(
         from seqtool.text.corpus import read_text
 
         prompt = read_text(prompt_file)
-    lm = sampling.load_model(checkpoint, resolve_device(device))
+    lm = load_model(checkpoint, resolve_device(device))
     p = sampling.encode_prompt(lm.tokenizer, prompt or "")
     for w in p.warnings:
         ui.warn(w)

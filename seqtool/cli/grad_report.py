@@ -94,8 +94,8 @@ def grad_report_cmd(
         _check_plot(plot)
 
     from seqtool import gradients
-    from seqtool.text.corpus import read_text
     from seqtool.devices import resolve_device
+    from seqtool.text.corpus import read_text
 
     opt.apply_threads(threads)
     dev = resolve_device(device)

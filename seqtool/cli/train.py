@@ -89,8 +89,8 @@ def train(
     json_out: opt.Json = False,
 ) -> None:
     from seqtool import runs
-    from seqtool.errors import UsageError
     from seqtool.devices import resolve_device
+    from seqtool.errors import UsageError
     from seqtool.training import TrainConfig, parse_duration
 
     ui = Ui(quiet=quiet, json_mode=json_out)
