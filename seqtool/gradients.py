@@ -614,7 +614,8 @@ def fresh_subjects(cells: list[str], given: dict[str, Any], tok_options, text: s
     """
     import dataclasses
 
-    from seqtool.runs import level_defaults, model_config
+    from seqtool.models.config import level_defaults
+    from seqtool.runs import model_config
     from seqtool.text.tokenizers import make_tokenizer
 
     tok = make_tokenizer(tok_options).fit([text])

@@ -91,6 +91,7 @@ def train(
     from seqtool import runs
     from seqtool.devices import resolve_device
     from seqtool.errors import UsageError
+    from seqtool.models.config import level_defaults
     from seqtool.training import TrainConfig, parse_duration
 
     ui = Ui(quiet=quiet, json_mode=json_out)
@@ -115,7 +116,7 @@ def train(
         raise UsageError("give --out RUN_DIR for the run's checkpoints and metrics")
 
     level_of_data = _data_level(data, tok_options)
-    d = runs.level_defaults(level_of_data)
+    d = level_defaults(level_of_data)
     if epochs is None and max_steps is None and budget is None:
         epochs = 5
     tcfg = TrainConfig(
