@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 from seqtool.models import ModelConfig, build_model  # noqa: E402
 from seqtool.devices import step_kernels  # noqa: E402
-from seqtool.sampling import DecodingOptions, generate, line_start_id  # noqa: E402
+from seqtool.sampling import DecodingOptions, generate  # noqa: E402
 from seqtool.text import TokenizerOptions, make_tokenizer  # noqa: E402
 from seqtool.text.corpus import read_text  # noqa: E402
 
@@ -82,7 +82,7 @@ def main() -> None:
     tok = make_tokenizer(TokenizerOptions(level="char")).fit([read_text(ROOT / "sample_corpora" / "fables.txt")])
     torch.manual_seed(0)
     model = build_model(ModelConfig(vocab_size=len(tok.vocab), cell="lstm", hidden=512, layers=2, embed_dim=0)).eval()
-    start = line_start_id(tok)
+    start = tok.line_end_id
     sampling = DecodingOptions()  # plain sampling from softmax(logits), as the bare loop does
 
     def ours(n, b, stream=False):

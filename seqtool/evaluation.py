@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from seqtool.errors import CorpusError, UsageError
 from seqtool.devices import step_kernels
-from seqtool.sampling import cat_states, clone_state, line_start_id, state_batch_dims
+from seqtool.sampling import cat_states, clone_state, state_batch_dims
 from seqtool.text.tokenizers import DROPPED, LINE_END, Tokenizer
 
 ProgressFn = Callable[[int, int], None]
@@ -177,7 +177,7 @@ def score_ids(
     """
     model.eval()
     device = next(model.parameters()).device
-    start = line_start_id(tok)
+    start = tok.line_end_id
     stream = np.concatenate(([start], ids)) if start is not None else np.asarray(ids)
     n = len(stream) - 1  # targets
     if n < 1:

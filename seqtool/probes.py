@@ -15,7 +15,6 @@ from typing import Iterable, Union
 import torch
 
 from seqtool.errors import ConfigError, CorpusError
-from seqtool.sampling import line_start_id
 from seqtool.text.longrange import Example, choices, find_probes
 from seqtool.text.tokenizers import Tokenizer
 
@@ -90,7 +89,7 @@ def probe_accuracy(model, tokenizer: Tokenizer, lines_or_examples: Iterable[Unio
         raise CorpusError(f"no line matches the {task} task (seqtool make-corpus {task} writes such lines)")
     seqs, answer_ids = encode_examples(tokenizer, examples)
     device = torch.device(device)
-    start = line_start_id(tokenizer)
+    start = tokenizer.line_end_id
 
     # One stream: [line end] line 1 [line end] line 2 ...; logits at position p predict token p + 1.
     stream: list[int] = [start] if start is not None else []

@@ -206,11 +206,6 @@ def encode_prompt(tok: Tokenizer, text: str) -> Prompt:
     return Prompt(text, ids, warnings, unknown)
 
 
-def line_start_id(tok: Tokenizer) -> int | None:
-    """The token that ends a line (eos, or '\\n' at char level): fed first, so text starts at a line start."""
-    return tok.line_end_id
-
-
 def joiner(tok: Tokenizer, prompt_text: str) -> str:
     """What goes between a prompt and its continuation when shown together (a space between words)."""
     if tok.decode_sep == " " and prompt_text and not prompt_text[-1].isspace():
@@ -453,7 +448,7 @@ def generate(
     check_request(length, stop)
     model.eval()
     device = next(model.parameters()).device
-    start = line_start_id(tok)
+    start = tok.line_end_id  # fed first, so the text starts at a line start
     context = ([start] if start is not None else []) + [int(i) for i in prompt_ids]
     if not context:
         raise UsageError("this model's vocabulary has no line-end token to start from; give a --prompt")
@@ -603,7 +598,7 @@ def _beam_search(model, tok, last, state, length, width, n_best, stop, on_text, 
 
 def sequence_logprob(model, tok: Tokenizer, prompt_ids: Sequence[int], continuation: Sequence[int]) -> float:
     """log p(continuation | line start, prompt) under the model (pad excluded, as in generation)."""
-    start = line_start_id(tok)
+    start = tok.line_end_id
     ctx = ([start] if start is not None else []) + list(prompt_ids)
     ids = torch.tensor(ctx + list(continuation), dtype=torch.long, device=next(model.parameters()).device)
     with torch.inference_mode():

@@ -18,7 +18,6 @@ from seqtool.sampling import (
     apply_temperature,
     encode_prompt,
     generate,
-    line_start_id,
     select_state,
     sequence_logprob,
     state_batch_dims,
@@ -58,7 +57,7 @@ def trained(tmp_path_factory):
 
 def naive_greedy(model, tok, prompt_ids, length):
     """Reference: re-run the whole prefix for every new token (what generation must not need)."""
-    ids = [line_start_id(tok), *prompt_ids]
+    ids = [tok.line_end_id, *prompt_ids]
     out = []
     with torch.no_grad():
         for _ in range(length):
@@ -182,7 +181,7 @@ def test_sampling_frequencies_follow_the_model():
     g = generate(m, tok, length=1, num_samples=n, seed=3, decoding=DecodingOptions(temperature=0.5))
     counts = torch.bincount(torch.tensor([s.ids[0] for s in g.samples]), minlength=len(tok.vocab)).double()
     with torch.no_grad():
-        logits, _ = m(torch.tensor([[line_start_id(tok)]]))
+        logits, _ = m(torch.tensor([[tok.line_end_id]]))
     z = logits[0, 0].double() / 0.5
     z[0] = -math.inf
     expected = torch.softmax(z, -1) * n
