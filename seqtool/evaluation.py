@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqtool.errors import CorpusError, UsageError
 from seqtool.devices import step_kernels
-from seqtool.sampling import cat_states, clone_state, state_batch_dims
+from seqtool.errors import CorpusError, UsageError
+from seqtool.models.state import cat_states, clone_state, state_batch_dims
 from seqtool.text.tokenizers import DROPPED, LINE_END, Tokenizer
 
 ProgressFn = Callable[[int, int], None]

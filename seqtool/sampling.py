@@ -29,6 +29,7 @@ import torch
 
 from seqtool.devices import prompt_kernels, step_kernels
 from seqtool.errors import UsageError
+from seqtool.models.state import select_state, state_batch_dims
 from seqtool.text.tokenizers import DROPPED, LINE_END, Tokenizer
 
 PAD = 0  # id 0 is padding in every vocabulary; it never occurs in text, so it is never generated
@@ -211,60 +212,6 @@ def joiner(tok: Tokenizer, prompt_text: str) -> str:
     if tok.decode_sep == " " and prompt_text and not prompt_text[-1].isspace():
         return " "
     return ""
-
-
-# ---------------------------------------------------------------------------------- carried state
-
-
-def state_batch_dims(model) -> list[int]:
-    """For each tensor of the model's carried state, the dimension that indexes the batch.
-
-    Found by comparing the zero states for batch 1 and 2, so every cell works (LSTM (h, c) keep
-    the batch in dim 1, skip's history in dim 2, jordan carries nothing).
-    """
-    a, b = _leaves(model.init_state(1)), _leaves(model.init_state(2))
-    dims = []
-    for x, y in zip(a, b):
-        diff = [d for d in range(x.dim()) if x.shape[d] != y.shape[d]]
-        dims.append(diff[0])
-    return dims
-
-
-def _leaves(state) -> list[torch.Tensor]:
-    if state is None:
-        return []
-    if isinstance(state, torch.Tensor):
-        return [state]
-    return [t for s in state for t in _leaves(s)]
-
-
-def _rebuild(state, leaves: list[torch.Tensor]):
-    it = iter(leaves)
-
-    def go(s):
-        if isinstance(s, torch.Tensor):
-            return next(it)
-        return type(s)(go(x) for x in s)
-
-    return go(state)
-
-
-def select_state(state, index: torch.Tensor, dims: list[int]):
-    """The state of batch entries ``index`` (repeat one sample's state, or reorder beams)."""
-    leaves = _leaves(state)
-    return _rebuild(state, [t.index_select(d, index) for t, d in zip(leaves, dims)])
-
-
-def cat_states(states: list, dims: list[int]):
-    """States of several batches joined along their batch dimensions."""
-    columns = list(zip(*(_leaves(s) for s in states)))
-    return _rebuild(states[0], [torch.cat(col, dim=d) for col, d in zip(columns, dims)])
-
-
-def clone_state(state):
-    """A compact copy (a tdnn window may be a view into a larger tensor)."""
-    return _rebuild(state, [t.clone() for t in _leaves(state)])
-
 
 
 # ---------------------------------------------------------------------------------- text as it comes

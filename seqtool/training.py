@@ -21,6 +21,7 @@ from seqtool.checkpoint import save_checkpoint
 from seqtool.data import batchify, get_window, n_windows, tokens_needed
 from seqtool.devices import PRECISIONS, autocast_failure, resolve_precision
 from seqtool.errors import ConfigError, SeqtoolError
+from seqtool.models.state import state_to
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("cosine", "plateau", "none")
@@ -146,14 +147,6 @@ class Callbacks:
     def on_end(self, summary: dict) -> None: ...
 
 
-def _to_device(state, device):
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return state.to(device)
-    return type(state)(_to_device(s, device) for s in state)
-
-
 class Trainer:
     def __init__(
         self,
@@ -237,7 +230,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "window": self.window,
-            "hidden": _to_device(self.hidden, "cpu"),
+            "hidden": state_to(self.hidden, "cpu"),
             "best_val": self.best_val,
             "bad_evals": self.bad_evals,
             "elapsed": self.elapsed_before + self._elapsed(),
@@ -250,7 +243,7 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         self.schedule.load_state_dict(ckpt["schedule_state"])
         self.step, self.epoch, self.window = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt["window"])
-        self.hidden = _to_device(ckpt.get("hidden"), self.device)
+        self.hidden = state_to(ckpt.get("hidden"), self.device)
         self.best_val, self.bad_evals = float(ckpt["best_val"]), int(ckpt["bad_evals"])
         self.elapsed_before = float(ckpt.get("elapsed", 0.0))
         torch.set_rng_state(ckpt["rng"]["torch"])

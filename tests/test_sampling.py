@@ -12,15 +12,14 @@ from seqtool import runs
 from seqtool.checkpoint import load_model, save_checkpoint
 from seqtool.errors import CheckpointError, UsageError
 from seqtool.models import CELLS, ModelConfig, build_model
+from seqtool.models.state import select_state, state_batch_dims
 from seqtool.sampling import (
     DecodingOptions,
     TextStream,
     apply_temperature,
     encode_prompt,
     generate,
-    select_state,
     sequence_logprob,
-    state_batch_dims,
     top_k_filter,
     top_p_filter,
 )

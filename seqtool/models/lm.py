@@ -18,6 +18,7 @@ from torch import nn
 from seqtool.errors import ConfigError
 from seqtool.models.cells import TDNN, JordanRNN, LeakyRNN, SkipRNN
 from seqtool.models.config import ModelConfig
+from seqtool.models.state import detach_state
 
 _FUSED = {"rnn": nn.RNN, "gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -105,18 +106,8 @@ class LanguageModel(nn.Module):
             return (zeros, zeros.clone()) if cfg.cell == "lstm" else zeros  # (L, B, H)
         return self.rnn.init_state(batch_size, device, dtype)
 
-    @staticmethod
-    def detach_state(state):
-        """Cut the graph behind ``state`` but keep its values (truncated BPTT).
-
-        Without this, the next chunk's backward would run through every earlier chunk back to
-        the start of the corpus (pytorch/examples word_language_model: ``repackage_hidden``).
-        """
-        if state is None:
-            return None
-        if isinstance(state, torch.Tensor):
-            return state.detach()
-        return type(state)(LanguageModel.detach_state(s) for s in state)
+    # Cut the graph behind a state but keep its values, between truncated-BPTT chunks (see models/state.py).
+    detach_state = staticmethod(detach_state)
 
     # ----------------------------------------------------------------- forward
 
