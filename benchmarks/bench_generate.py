@@ -35,9 +35,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from seqtool.models import ModelConfig, build_model  # noqa: E402
+from seqtool.decoding import DecodingOptions  # noqa: E402
 from seqtool.devices import step_kernels  # noqa: E402
-from seqtool.sampling import DecodingOptions, generate  # noqa: E402
+from seqtool.models import ModelConfig, build_model  # noqa: E402
+from seqtool.sampling import generate  # noqa: E402
 from seqtool.text import TokenizerOptions, make_tokenizer  # noqa: E402
 from seqtool.text.corpus import read_text  # noqa: E402
 

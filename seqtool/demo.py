@@ -76,7 +76,8 @@ def run_demo(
     hears each generated text."""
     from seqtool import gradients, runs
     from seqtool.checkpoint import load_model
-    from seqtool.sampling import DecodingOptions, encode_prompt, generate
+    from seqtool.decoding import DecodingOptions
+    from seqtool.sampling import encode_prompt, generate
     from seqtool.text.pipeline import TokenizeJob, run_tokenize
     from seqtool.text.tokenizers import TokenizerOptions
     from seqtool.training import TrainConfig

@@ -10,20 +10,13 @@ import torch
 
 from seqtool import runs
 from seqtool.checkpoint import load_model, save_checkpoint
+from seqtool.decoding import DecodingOptions, apply_temperature, top_k_filter, top_p_filter
 from seqtool.errors import CheckpointError, UsageError
 from seqtool.models import CELLS, ModelConfig, build_model
 from seqtool.models.state import select_state, state_batch_dims
-from seqtool.sampling import (
-    DecodingOptions,
-    TextStream,
-    apply_temperature,
-    encode_prompt,
-    generate,
-    sequence_logprob,
-    top_k_filter,
-    top_p_filter,
-)
+from seqtool.sampling import encode_prompt, generate, sequence_logprob
 from seqtool.text import TokenizerOptions, make_tokenizer
+from seqtool.textstream import TextStream
 from seqtool.training import TrainConfig
 
 TEXT = "the cat sat on the mat.\nthe dog ate my homework.\n" * 30
@@ -104,7 +97,7 @@ def test_top_p_keeps_exactly_the_nucleus(p, nucleus):
 def test_sampling_with_top_p_draws_only_from_the_nucleus_in_proportion():
     probs = torch.tensor([[0.25, 0.03125, 0.09375, 0.5, 0.125]])
     opts = DecodingOptions(top_p=0.7).validate()
-    from seqtool.sampling import shape_logits
+    from seqtool.decoding import shape_logits
 
     q = torch.softmax(shape_logits(probs.log(), opts), -1)[0]
     torch.testing.assert_close(q, torch.tensor([1 / 3, 0, 0, 2 / 3, 0]))

@@ -52,13 +52,14 @@ def generate(
 ) -> None:
     from seqtool import sampling
     from seqtool.checkpoint import load_model
+    from seqtool.decoding import DecodingOptions, check_request
     from seqtool.devices import resolve_device
     from seqtool.errors import UsageError
 
     ui = Ui(quiet=quiet, json_mode=json_out)
-    decoding = sampling.DecodingOptions(temperature, top_k, top_p, greedy, beam).validate(num_samples)
+    decoding = DecodingOptions(temperature, top_k, top_p, greedy, beam).validate(num_samples)
     stops = [_unescape(s) for s in stop or []]
-    sampling.check_request(length, stops)
+    check_request(length, stops)
     if prompt is not None and prompt_file is not None:
         raise UsageError("--prompt and --prompt-file: give one of them")
     if prompt_file is not None:
