@@ -7,7 +7,7 @@ sample_corpora/fables.txt; untrained weights: speed does not depend on them) gen
   sampling), next to a bare loop over the *same modules* (one-hot "embedding", recurrent step,
   linear, softmax, multinomial) measured alternately in the same process, so load on a shared
   machine hits both alike (best of --repeat runs each). The bare loop runs with the same kernels
-  as seqtool's token loop (oneDNN off for the LSTM step, see ``sampling.step_kernels``), so the
+  as seqtool's token loop (oneDNN off for the LSTM step, see ``devices.step_kernels``), so the
   ratio is the cost of seqtool's loop itself; the bare loop with torch's default kernels is
   reported too;
 - the same with a streaming callback (what the CLI does: text handed out per token);
@@ -35,8 +35,10 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
+from seqtool.decoding import DecodingOptions  # noqa: E402
+from seqtool.devices import step_kernels  # noqa: E402
 from seqtool.models import ModelConfig, build_model  # noqa: E402
-from seqtool.sampling import DecodingOptions, generate, line_start_id, step_kernels  # noqa: E402
+from seqtool.sampling import generate  # noqa: E402
 from seqtool.text import TokenizerOptions, make_tokenizer  # noqa: E402
 from seqtool.text.corpus import read_text  # noqa: E402
 
@@ -81,7 +83,7 @@ def main() -> None:
     tok = make_tokenizer(TokenizerOptions(level="char")).fit([read_text(ROOT / "sample_corpora" / "fables.txt")])
     torch.manual_seed(0)
     model = build_model(ModelConfig(vocab_size=len(tok.vocab), cell="lstm", hidden=512, layers=2, embed_dim=0)).eval()
-    start = line_start_id(tok)
+    start = tok.line_end_id
     sampling = DecodingOptions()  # plain sampling from softmax(logits), as the bare loop does
 
     def ours(n, b, stream=False):

@@ -94,8 +94,8 @@ def run_trains(cmds: list[list[str]], jobs: int) -> list[dict]:
 
 
 def probe(run_dir: Path, test: Path) -> dict:
+    from seqtool.checkpoint import load_model
     from seqtool.probes import probe_accuracy
-    from seqtool.sampling import load_model
 
     lm = load_model(run_dir)
     return probe_accuracy(lm.model, lm.tokenizer, test.read_text(encoding="ascii").splitlines(), TASK, lm.device)
@@ -114,7 +114,7 @@ def horizons(run_dirs: dict[str, Path], test: Path, distance: int, windows: int 
     import torch
 
     from seqtool import grad_subjects, gradients
-    from seqtool.sampling import load_model
+    from seqtool.checkpoint import load_model
     from seqtool.text.longrange import LANGUAGES
 
     out = {}

@@ -5,20 +5,27 @@ and training config, the tokenizer (with its sentencepiece model, if any), weigh
 scheduler state, step/epoch/window position, the carried hidden state, RNG states and metrics.
 It is saved with ``torch.save`` to a temporary file, fsynced and renamed over the old one (a kill
 at any instant leaves the previous checkpoint intact), and read back with ``weights_only=True``
-on CPU, whatever device wrote it.
+on CPU, whatever device wrote it. ``load_model`` turns one back into a model and its tokenizer,
+ready for inference.
 """
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from seqtool.errors import CheckpointError
+from seqtool.errors import CheckpointError, ConfigError, TokenizerError
 from seqtool.fsio import atomic_write_bytes
 
 FORMAT = "seqtool-checkpoint"
 VERSION = 1
 REQUIRED = ("format", "version", "model_config", "tokenizer", "model_state")
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from seqtool.text.tokenizers import Tokenizer
 
 
 def save_checkpoint(path: Path, ckpt: dict[str, Any]) -> None:
@@ -65,3 +72,47 @@ def load_checkpoint(path: str | Path, prefer: str = "best") -> dict[str, Any]:
         raise CheckpointError(f"{p}: checkpoint is incomplete (missing {', '.join(missing)}); it may be corrupt")
     d["path"] = str(p)
     return d
+
+
+@dataclass
+class LoadedModel:
+    """A trained model ready for inference (eval mode, on ``device``) with its own tokenizer."""
+
+    model: Any  # LanguageModel
+    tokenizer: Tokenizer
+    path: str
+    device: torch.device
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu", prefer: str = "best") -> LoadedModel:
+    """Read a checkpoint (or a run directory's best.pt) and rebuild its model and tokenizer.
+
+    The checkpoint is read on CPU whatever device wrote it, then moved to ``device``. Anything
+    that does not fit together (config, tokenizer, weights) is a CheckpointError naming the file.
+    """
+    import torch
+
+    from seqtool.models import ModelConfig, build_model
+    from seqtool.text.tokenizers import tokenizer_from_dict
+
+    ckpt = load_checkpoint(path, prefer)
+    p = ckpt["path"]
+    try:
+        cfg = ModelConfig.from_dict(ckpt["model_config"])
+    except (ConfigError, TypeError) as e:
+        raise CheckpointError(f"{p}: its model config is invalid ({e}); the checkpoint may be corrupt") from None
+    try:
+        tok = tokenizer_from_dict(ckpt["tokenizer"], source=p)
+    except TokenizerError as e:
+        raise CheckpointError(str(e)) from None
+    if len(tok.vocab) != cfg.vocab_size:
+        raise CheckpointError(f"{p}: the tokenizer has {len(tok.vocab):,} tokens but the model {cfg.vocab_size:,}; the checkpoint is inconsistent")
+    model = build_model(cfg)
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except (RuntimeError, TypeError, KeyError, AttributeError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{p}: the weights do not fit the model config ({first[:120]}); the checkpoint may be corrupt") from None
+    device = torch.device(device)
+    model.to(device).eval()
+    return LoadedModel(model, tok, p, device)

@@ -75,7 +75,9 @@ def run_demo(
     ``train_callbacks(cell)`` gives the Trainer callbacks for one model, ``on_sample(cell, text)``
     hears each generated text."""
     from seqtool import grad_subjects, gradients, runs
-    from seqtool.sampling import DecodingOptions, encode_prompt, generate, load_model
+    from seqtool.checkpoint import load_model
+    from seqtool.decoding import DecodingOptions
+    from seqtool.sampling import encode_prompt, generate
     from seqtool.text.pipeline import TokenizeJob, run_tokenize
     from seqtool.text.tokenizers import TokenizerOptions
     from seqtool.training import TrainConfig

@@ -23,8 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from seqtool.devices import step_kernels
 from seqtool.errors import CorpusError, UsageError
-from seqtool.sampling import cat_states, clone_state, line_start_id, state_batch_dims, step_kernels
+from seqtool.models.state import cat_states, clone_state, state_batch_dims
 from seqtool.text.tokenizers import DROPPED, LINE_END, Tokenizer
 
 ProgressFn = Callable[[int, int], None]
@@ -176,23 +177,41 @@ def score_ids(
     """
     model.eval()
     device = next(model.parameters()).device
-    start = line_start_id(tok)
+    inputs, targets = _teacher_forcing_pairs(tok, ids, name, device)
+    n = len(targets)
+    k = free_running
+    starts = _free_running_starts(n, k, positions, name) if k else np.zeros(0, dtype=np.int64)
+    capture = {int(p) + 1 for p in starts}
+    cuts = sorted(set(range(window, n, window)) | capture | {n})
+    score, states, last_logits = _score_pass(model, inputs, targets, cuts, capture, name, progress)
+    if not k:
+        return score, None
+    fr = FreeRunningScore(k, positions=len(starts), tf_correct=score.correct, tf_total=n)
+    fr.matches, fr.all_matched = _free_run(model, states, last_logits, targets, starts, k)
+    return score, fr
+
+
+def _teacher_forcing_pairs(tok: Tokenizer, ids: np.ndarray, name: str, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The stream after a line end as (inputs, targets) (N,) each: input t predicts target t."""
+    start = tok.line_end_id
     stream = np.concatenate(([start], ids)) if start is not None else np.asarray(ids)
-    n = len(stream) - 1  # targets
-    if n < 1:
+    if len(stream) < 2:
         raise CorpusError(f"{name}: has no tokens this model can score (too short, or all out of vocabulary and dropped)")
     data = torch.as_tensor(stream, dtype=torch.long, device=device)
-    inputs, targets = data[:-1], data[1:]  # input t predicts target t: teacher forcing
+    return data[:-1], data[1:]
 
-    starts: np.ndarray = np.zeros(0, dtype=np.int64)
-    k = free_running
-    if k:
-        if n < k:
-            raise CorpusError(f"{name}: has {n:,} tokens, fewer than --free-running {k}; give a longer text or a smaller K")
-        starts = np.unique(np.linspace(0, n - k, min(positions, n - k + 1)).round().astype(np.int64))
-    cuts = sorted(set(range(window, n, window)) | {int(p) + 1 for p in starts} | {n})
-    capture = {int(p) + 1 for p in starts}
 
+def _free_running_starts(n: int, k: int, positions: int, name: str) -> np.ndarray:
+    """Up to ``positions`` starts spread evenly over n targets, each with K targets after it."""
+    if n < k:
+        raise CorpusError(f"{name}: has {n:,} tokens, fewer than --free-running {k}; give a longer text or a smaller K")
+    return np.unique(np.linspace(0, n - k, min(positions, n - k + 1)).round().astype(np.int64))
+
+
+def _score_pass(model, inputs, targets, cuts: list[int], capture: set[int], name: str, progress: ProgressFn | None):
+    """One teacher-forced pass cut at ``cuts``, the state carried across: the score, and the state
+    and last logits at each cut in ``capture`` (where a free run starts)."""
+    n = len(targets)
     score = TextScore(name)
     states, last_logits = [], []
     state, prev = None, 0
@@ -209,10 +228,13 @@ def score_ids(
         if progress is not None:
             progress(end, n)
     score.tokens = n
+    return score, states, last_logits
 
-    if not k:
-        return score, None
-    fr = FreeRunningScore(k, positions=len(starts), tf_correct=score.correct, tf_total=n)
+
+def _free_run(model, states: list, last_logits: list, targets: torch.Tensor, starts: np.ndarray, k: int):
+    """All starts continued K greedy steps as one batch, the model's own output fed back: per step,
+    how many matched the text and how many matched at every step so far."""
+    device = targets.device
     m = len(starts)
     state = cat_states(states, state_batch_dims(model))  # (.., M, ..): all positions as one batch
     logits = torch.stack(last_logits)  # (M, V): each position's prediction of its first true token
@@ -225,9 +247,7 @@ def score_ids(
             if j + 1 < k:
                 logits, state = model(own.view(1, m), state)  # its own output fed back, not the truth
                 logits = logits[0].float()
-    fr.matches = hit.sum(1).tolist()
-    fr.all_matched = hit.to(torch.int32).cumprod(0).sum(1).tolist()
-    return score, fr
+    return hit.sum(1).tolist(), hit.to(torch.int32).cumprod(0).sum(1).tolist()
 
 
 def evaluate(

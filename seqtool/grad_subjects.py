@@ -51,9 +51,8 @@ def checkpoint_subjects(path, text: str | None, device, with_init: bool, seed: i
     ``text`` is encoded with the checkpoint's own tokenizer; without it the run's validation ids
     are used.
     """
-    from seqtool.checkpoint import load_checkpoint
+    from seqtool.checkpoint import load_checkpoint, load_model
     from seqtool.data import load_ids
-    from seqtool.sampling import load_model
 
     ckpt = load_checkpoint(path)
     lm = load_model(ckpt["path"], device)
@@ -82,7 +81,8 @@ def fresh_subjects(cells: list[str], given: dict[str, Any], tok_options, text: s
     ``given`` holds the train command's model options (None = the level's default), so a report
     at initialisation describes exactly the model ``seqtool train`` would start from.
     """
-    from seqtool.runs import level_defaults, model_config
+    from seqtool.models.config import level_defaults
+    from seqtool.runs import model_config
     from seqtool.text.tokenizers import make_tokenizer
 
     tok = make_tokenizer(tok_options).fit([text])

@@ -15,7 +15,6 @@ from typing import Iterable, Union
 import torch
 
 from seqtool.errors import ConfigError, CorpusError
-from seqtool.sampling import line_start_id
 from seqtool.text.longrange import Example, choices, find_probes
 from seqtool.text.tokenizers import Tokenizer
 
@@ -90,38 +89,9 @@ def probe_accuracy(model, tokenizer: Tokenizer, lines_or_examples: Iterable[Unio
         raise CorpusError(f"no line matches the {task} task (seqtool make-corpus {task} writes such lines)")
     seqs, answer_ids = encode_examples(tokenizer, examples)
     device = torch.device(device)
-    start = line_start_id(tokenizer)
-
-    # One stream: [line end] line 1 [line end] line 2 ...; logits at position p predict token p + 1.
-    stream: list[int] = [start] if start is not None else []
-    at, target, cand = [], [], []  # per probe: stream position whose logits predict it, its id, the answers' ids
-    dist_sum = 0.0
-    for ex, ids in zip(examples, seqs):
-        base = len(stream)
-        stream.extend(ids)
-        for i, word in ex.probes:
-            at.append(base + i - 1)
-            target.append(answer_ids[word])
-            cand.append([answer_ids[c] for c in ex.choices])
-        dist_sum += ex.distance * len(ex.probes)
-        if start is not None:
-            stream.append(start)
+    stream, at, target, cand, dist_sum = _probe_stream(examples, seqs, answer_ids, tokenizer.line_end_id)
     at_t, target_t, cand_t = torch.tensor(at), torch.tensor(target, device=device), torch.tensor(cand, device=device)  # (P,), (P,), (P, K)
-
-    rows = []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            x = torch.tensor(stream, dtype=torch.long, device=device).view(-1, 1)  # (N, 1)
-            state = None
-            for lo in range(0, len(stream), window):
-                logits, state = model(x[lo:lo + window], state)  # (W, 1, V)
-                inside = (at_t >= lo) & (at_t < lo + window)
-                rows.append(logits[at_t[inside] - lo, 0].float())  # (P_w, V)
-    finally:
-        model.train(was_training)
-    rows = torch.cat(rows)  # (P, V), in probe order (positions increase)
+    rows = _logits_at(model, stream, at_t, device, window)  # (P, V)
     correct = int((rows.argmax(-1) == target_t).sum())
     best = cand_t.gather(1, rows.gather(1, cand_t).argmax(-1, keepdim=True)).squeeze(1)  # (P,)
     among = int((best == target_t).sum())
@@ -138,3 +108,42 @@ def probe_accuracy(model, tokenizer: Tokenizer, lines_or_examples: Iterable[Unio
         "mean_distance": dist_sum / n,
         "skipped_lines": skipped,
     }
+
+
+def _probe_stream(examples: list[Example], seqs: list[list[int]], answer_ids: dict[str, int], start: int | None):
+    """One stream, [line end] line 1 [line end] line 2 ..., and per probe the stream position whose
+    logits predict it (logits at p predict token p + 1), its expected id and the answers' ids; and the
+    summed cue-to-probe distance."""
+    stream: list[int] = [start] if start is not None else []
+    at, target, cand = [], [], []
+    dist_sum = 0.0
+    for ex, ids in zip(examples, seqs):
+        base = len(stream)
+        stream.extend(ids)
+        for i, word in ex.probes:
+            at.append(base + i - 1)
+            target.append(answer_ids[word])
+            cand.append([answer_ids[c] for c in ex.choices])
+        dist_sum += ex.distance * len(ex.probes)
+        if start is not None:
+            stream.append(start)
+    return stream, at, target, cand, dist_sum
+
+
+def _logits_at(model, stream: list[int], at_t: torch.Tensor, device: torch.device, window: int) -> torch.Tensor:
+    """The model's logits (P, V) at positions ``at_t`` of ``stream``, read in ``window``-token calls
+    with the state carried; the model's train/eval mode is restored after."""
+    rows = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            x = torch.tensor(stream, dtype=torch.long, device=device).view(-1, 1)  # (N, 1)
+            state = None
+            for lo in range(0, len(stream), window):
+                logits, state = model(x[lo:lo + window], state)  # (W, 1, V)
+                inside = (at_t >= lo) & (at_t < lo + window)
+                rows.append(logits[at_t[inside] - lo, 0].float())  # (P_w, V)
+    finally:
+        model.train(was_training)
+    return torch.cat(rows)  # (P, V), in probe order (positions increase)

@@ -17,20 +17,7 @@ from typing import Any, Callable, Iterator
 from seqtool import __version__
 from seqtool.errors import CheckpointError, ConfigError, CorpusError, OutputError, UsageError
 from seqtool.fsio import DirLock, atomic_dir, atomic_write_bytes, check_output_dir
-from seqtool.models.config import ModelConfig
-
-# Defaults that depend on the tokenization level. Char level follows char-rnn (one-hot inputs,
-# long windows); 2x384 rather than char-rnn's 2x512 because on a 2-core CPU it learns more in a
-# fixed time (tiny shakespeare, 10 min, 1 thread: val 1.80 vs 2.31 nats/char; benchmarks/RESULTS.md).
-# Word level follows Zaremba et al. 2014 / pytorch examples (embeddings, tied output).
-LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    "char": {"hidden": 384, "layers": 2, "embed_dim": 0, "dropout": 0.1, "tie_weights": False, "batch_size": 32, "bptt": 128},
-    "word": {"hidden": 256, "layers": 2, "embed_dim": 256, "dropout": 0.4, "tie_weights": True, "batch_size": 20, "bptt": 35},
-}
-
-
-def level_defaults(level: str) -> dict[str, Any]:
-    return LEVEL_DEFAULTS["char" if level == "char" else "word"]
+from seqtool.models.config import ModelConfig, level_defaults
 
 
 @dataclass
@@ -233,8 +220,9 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     ``lock`` (held by the caller until training ends) is taken before anything in the run is read or rewritten.
     """
     from seqtool.checkpoint import load_checkpoint
+    from seqtool.devices import resolve_device
     from seqtool.models import ModelConfig as MC
-    from seqtool.training import TrainConfig, resolve_device
+    from seqtool.training import TrainConfig
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():

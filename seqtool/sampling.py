@@ -17,185 +17,24 @@ generated (held back only while it may be the start of a stop string).
 """
 from __future__ import annotations
 
-import math
 import random
-from bisect import bisect_left
-from collections import deque
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from seqtool.errors import CheckpointError, ConfigError, TokenizerError, UsageError
+from seqtool.decoding import DecodingOptions, check_request, shape_logits
+from seqtool.devices import prompt_kernels, step_kernels
+from seqtool.errors import UsageError
+from seqtool.models.state import select_state, state_batch_dims
 from seqtool.text.tokenizers import DROPPED, LINE_END, Tokenizer
-
-SHORT_PROMPT = 16  # tokens; a prompt up to this long runs with the per-token kernels
-PAD = 0  # id 0 is padding in every vocabulary; it never occurs in text, so it is never generated
+from seqtool.text.vocab import PAD_ID
+from seqtool.textstream import TextStream
 
 OnText = Callable[[int, str, "float | None"], None]
 """``on_text(sample, text, prob)``: the next piece of a sample's text (one token's, or part of
 one), with the model's probability of that token when statistics are kept, else None."""
-
-
-# ---------------------------------------------------------------------------------- loading
-
-
-@dataclass
-class LoadedModel:
-    """A trained model ready for inference (eval mode, on ``device``) with its own tokenizer."""
-
-    model: Any  # LanguageModel
-    tokenizer: Tokenizer
-    path: str
-    device: torch.device
-
-
-def load_model(path: str | Path, device: torch.device | str = "cpu", prefer: str = "best") -> LoadedModel:
-    """Read a checkpoint (or a run directory's best.pt) and rebuild its model and tokenizer.
-
-    The checkpoint is read on CPU whatever device wrote it, then moved to ``device``. Anything
-    that does not fit together (config, tokenizer, weights) is a CheckpointError naming the file.
-    """
-    from seqtool.checkpoint import load_checkpoint
-    from seqtool.models import ModelConfig, build_model
-    from seqtool.text.tokenizers import tokenizer_from_dict
-
-    ckpt = load_checkpoint(path, prefer)
-    p = ckpt["path"]
-    try:
-        cfg = ModelConfig.from_dict(ckpt["model_config"])
-    except (ConfigError, TypeError) as e:
-        raise CheckpointError(f"{p}: its model config is invalid ({e}); the checkpoint may be corrupt") from None
-    try:
-        tok = tokenizer_from_dict(ckpt["tokenizer"], source=p)
-    except TokenizerError as e:
-        raise CheckpointError(str(e)) from None
-    if len(tok.vocab) != cfg.vocab_size:
-        raise CheckpointError(f"{p}: the tokenizer has {len(tok.vocab):,} tokens but the model {cfg.vocab_size:,}; the checkpoint is inconsistent")
-    model = build_model(cfg)
-    try:
-        model.load_state_dict(ckpt["model_state"])
-    except (RuntimeError, TypeError, KeyError, AttributeError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{p}: the weights do not fit the model config ({first[:120]}); the checkpoint may be corrupt") from None
-    device = torch.device(device)
-    model.to(device).eval()
-    return LoadedModel(model, tok, p, device)
-
-
-# ---------------------------------------------------------------------------------- options
-
-
-@dataclass
-class DecodingOptions:
-    """How the next token is chosen from the model's distribution.
-
-    Sampling (the default) draws from softmax(logits / temperature), restricted first to the
-    ``top_k`` most likely tokens and then to the nucleus of mass ``top_p``, in that order (as
-    nanoGPT and fairseq's --sampling-topk/--sampling-topp do). ``greedy`` takes the most likely
-    token; ``beam`` searches for the most likely continuation with W hypotheses. None means unset.
-    """
-
-    temperature: float | None = None
-    top_k: int | None = None
-    top_p: float | None = None
-    greedy: bool = False
-    beam: int | None = None
-
-    @property
-    def shapes_sampling(self) -> bool:
-        return self.temperature is not None or self.top_k is not None or self.top_p is not None
-
-    def validate(self, num_samples: int = 1) -> "DecodingOptions":
-        """Raise UsageError (one line, naming the option) for values or combinations that cannot work."""
-        t, k, p = self.temperature, self.top_k, self.top_p
-        if t is not None and not (math.isfinite(t) and t > 0):
-            raise UsageError(f"--temperature {t:g}: must be greater than 0 (for the most likely token at every step use --greedy)")
-        if k is not None and k < 1:
-            raise UsageError(f"--top-k {k}: must be at least 1 (1 is greedy)")
-        if p is not None and not (0.0 < p <= 1.0):
-            raise UsageError(f"--top-p {p:g}: must be in (0, 1] (1 keeps the whole distribution)")
-        if self.beam is not None and self.beam < 1:
-            raise UsageError(f"--beam {self.beam}: must be at least 1 (1 is greedy)")
-        if num_samples < 1:
-            raise UsageError(f"--num-samples {num_samples}: must be at least 1")
-        if self.greedy and self.beam is not None:
-            raise UsageError("--greedy and --beam: choose one (--beam 1 is greedy)")
-        if (self.greedy or self.beam is not None) and self.shapes_sampling:
-            which = "--greedy" if self.greedy else "--beam"
-            raise UsageError(f"{which} is deterministic; --temperature/--top-k/--top-p shape sampling and do nothing with it")
-        if self.greedy and num_samples > 1:
-            raise UsageError(f"--greedy with --num-samples {num_samples}: greedy gives the same text every time; sample instead, or use --beam W --num-samples N for the N best")
-        if self.beam is not None and num_samples > self.beam:
-            raise UsageError(f"--num-samples {num_samples} with --beam {self.beam}: the search keeps {self.beam} hypotheses; use --num-samples <= --beam")
-        return self
-
-    @property
-    def name(self) -> str:
-        if self.beam is not None:
-            return f"beam {self.beam}"
-        if self.greedy:
-            return "greedy"
-        return "sampling"
-
-    def to_dict(self) -> dict:
-        return {"strategy": self.name, "temperature": self.temperature if self.temperature is not None else (None if self.greedy or self.beam else 1.0),
-                "top_k": self.top_k, "top_p": self.top_p, "beam": self.beam}
-
-
-def check_request(length: int, stop: Sequence[str] = ()) -> None:
-    """Validate the options that do not depend on the decoding strategy."""
-    if length < 1:
-        raise UsageError(f"--length {length}: must be at least 1 token")
-    for s in stop:
-        if s == "":
-            raise UsageError("--stop '': give a non-empty string (e.g. --stop '\\n' to stop at the end of a line)")
-
-
-# ---------------------------------------------------------------------------------- logits -> distribution
-
-
-def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """logits / T: T < 1 sharpens the distribution, T > 1 flattens it (softmax(z / T); Ackley et al. 1985)."""
-    return logits if temperature == 1.0 else logits / temperature
-
-
-def top_k_filter(logits: torch.Tensor, k: int) -> torch.Tensor:
-    """Keep the k largest logits of each row (ties with the k-th are kept too); the rest become -inf.
-
-    Top-k sampling: Fan et al. 2018, "Hierarchical Neural Story Generation"."""
-    k = min(k, logits.shape[-1])
-    kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (B, 1)
-    return logits.masked_fill(logits < kth, float("-inf"))
-
-
-def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
-    """Keep the nucleus: the fewest most-likely tokens whose probabilities sum to at least p.
-
-    Holtzman et al. 2020, "The Curious Case of Neural Text Degeneration". A token is kept when
-    the mass of the tokens ranked above it is still below p, so the most likely token always is.
-    """
-    if p >= 1.0:
-        return logits
-    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)  # (B, V)
-    probs = torch.softmax(sorted_logits.float(), dim=-1)
-    mass_above = torch.cumsum(probs, dim=-1) - probs  # (B, V): mass of the tokens ranked higher
-    drop_sorted = mass_above >= p
-    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)  # back to vocabulary order
-    return logits.masked_fill(drop, float("-inf"))
-
-
-def shape_logits(logits: torch.Tensor, opts: DecodingOptions) -> torch.Tensor:
-    """Temperature, then top-k, then top-p: the logits sampling draws from."""
-    z = apply_temperature(logits, opts.temperature if opts.temperature is not None else 1.0)
-    if opts.top_k is not None:
-        z = top_k_filter(z, opts.top_k)
-    if opts.top_p is not None:
-        z = top_p_filter(z, opts.top_p)
-    return z
 
 
 # ---------------------------------------------------------------------------------- prompts
@@ -254,202 +93,11 @@ def encode_prompt(tok: Tokenizer, text: str) -> Prompt:
     return Prompt(text, ids, warnings, unknown)
 
 
-def line_start_id(tok: Tokenizer) -> int | None:
-    """The token that ends a line (eos, or '\\n' at char level): fed first, so text starts at a line start."""
-    return tok.line_end_id
-
-
 def joiner(tok: Tokenizer, prompt_text: str) -> str:
     """What goes between a prompt and its continuation when shown together (a space between words)."""
     if tok.decode_sep == " " and prompt_text and not prompt_text[-1].isspace():
         return " "
     return ""
-
-
-# ---------------------------------------------------------------------------------- carried state
-
-
-def state_batch_dims(model) -> list[int]:
-    """For each tensor of the model's carried state, the dimension that indexes the batch.
-
-    Found by comparing the zero states for batch 1 and 2, so every cell works (LSTM (h, c) keep
-    the batch in dim 1, skip's history in dim 2, jordan carries nothing).
-    """
-    a, b = _leaves(model.init_state(1)), _leaves(model.init_state(2))
-    dims = []
-    for x, y in zip(a, b):
-        diff = [d for d in range(x.dim()) if x.shape[d] != y.shape[d]]
-        dims.append(diff[0])
-    return dims
-
-
-def _leaves(state) -> list[torch.Tensor]:
-    if state is None:
-        return []
-    if isinstance(state, torch.Tensor):
-        return [state]
-    return [t for s in state for t in _leaves(s)]
-
-
-def _rebuild(state, leaves: list[torch.Tensor]):
-    it = iter(leaves)
-
-    def go(s):
-        if isinstance(s, torch.Tensor):
-            return next(it)
-        return type(s)(go(x) for x in s)
-
-    return go(state)
-
-
-def select_state(state, index: torch.Tensor, dims: list[int]):
-    """The state of batch entries ``index`` (repeat one sample's state, or reorder beams)."""
-    leaves = _leaves(state)
-    return _rebuild(state, [t.index_select(d, index) for t, d in zip(leaves, dims)])
-
-
-def cat_states(states: list, dims: list[int]):
-    """States of several batches joined along their batch dimensions."""
-    columns = list(zip(*(_leaves(s) for s in states)))
-    return _rebuild(states[0], [torch.cat(col, dim=d) for col, d in zip(columns, dims)])
-
-
-def clone_state(state):
-    """A compact copy (a tdnn window may be a view into a larger tensor)."""
-    return _rebuild(state, [t.clone() for t in _leaves(state)])
-
-
-@contextmanager
-def step_kernels(model):
-    """Run one-token steps with the faster kernels for them.
-
-    oneDNN's fused LSTM prepares its weights on every call, which dominates a call of one token
-    on CPU: 22 ms vs 5 ms per step for a char LSTM 2x512 with ATen's kernels (torch 2.13, 1
-    thread; GRU is not affected). So the token-by-token loop turns oneDNN off while it runs and
-    restores the setting after; long calls (a long prompt, eval windows) keep it.
-    """
-    if next(model.parameters()).device.type != "cpu" or model.cfg.cell != "lstm" or not torch.backends.mkldnn.is_available():
-        yield
-        return
-    previous = torch.backends.mkldnn.set_flags(False, None, None, None)[0]
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.set_flags(previous, None, None, None)
-
-
-# ---------------------------------------------------------------------------------- text as it comes
-
-
-class TextStream:
-    """One sample's ids -> text as they arrive, cut at the first stop string.
-
-    Each token's text is known at once (a character; a word after a space; subword pieces are
-    decoded per line, since bytes may join into one character). Text that could be the start of
-    a stop string is held back until it is clearly not; then it is released as (text, prob)
-    pieces, one per token, so a caller can colour each token by its probability.
-    """
-
-    def __init__(self, tok: Tokenizer, stop: Sequence[str] = ()):
-        self.tok = tok
-        self.stop = [s for s in stop if s]
-        self.max_stop = max((len(s) for s in self.stop), default=0)
-        self.text = ""
-        self.starts: list[int] = []  # where each token's text starts in self.text
-        self.stopped_at: int | None = None
-        self._released = 0
-        self._pending: deque = deque()  # (start, end, prob) of tokens not yet released
-        tokens, specials = tok.vocab.tokens, tok.vocab.specials
-        self._tokens = tokens
-        self._eos = tok.vocab.eos_id
-        self._skip = {i for r, i in specials.items() if r != "oov"}
-        self._sep = tok.decode_sep
-        self._line_start = True
-        self._line: list[int] = []  # subword: the current line's ids
-        self._line_text = ""
-
-    def _piece(self, i: int) -> str:
-        level = self.tok.level
-        if level == "subword":
-            if i == self._eos:
-                self._line, self._line_text = [], ""
-                return "\n"
-            if i == PAD:
-                return ""
-            self._line.append(i)
-            new = self.tok.decode(self._line).rstrip("\ufffd")  # a partial UTF-8 byte sequence waits
-            if new.startswith(self._line_text):
-                piece = new[len(self._line_text):]
-                self._line_text = new
-                return piece
-            return ""
-        if i == self._eos and level != "char":
-            self._line_start = True
-            return "\n"
-        if i in self._skip:
-            return ""
-        if self._sep and not self._line_start:
-            piece = self._sep + self._tokens[i]
-        else:
-            piece = self._tokens[i]
-        self._line_start = False
-        return piece
-
-    def push(self, token_id: int, prob: float | None = None) -> list[tuple[str, float | None]]:
-        """Add one token; return the pieces of text that are now final (possibly none)."""
-        if self.stopped_at is not None:
-            return []
-        start = len(self.text)
-        self.text += self._piece(token_id)
-        self.starts.append(start)
-        self._pending.append((start, len(self.text), prob))
-        if not self.stop:
-            return self._release(len(self.text))
-        lo = max(0, start - self.max_stop + 1)
-        hits = [i for i in (self.text.find(s, lo) for s in self.stop) if i >= 0]
-        if hits:
-            self.stopped_at = min(hits)
-            return self._release(self.stopped_at, partial=True)
-        hold = 0
-        for s in self.stop:  # the longest tail that may still grow into a stop string
-            for k in range(min(len(s) - 1, len(self.text)), hold, -1):
-                if self.text.endswith(s[:k]):
-                    hold = k
-                    break
-        return self._release(len(self.text) - hold)
-
-    def flush(self) -> list[tuple[str, float | None]]:
-        """Release everything held back (the sample has ended)."""
-        return self._release(len(self.text) if self.stopped_at is None else self.stopped_at, partial=True)
-
-    def _release(self, limit: int, partial: bool = False) -> list[tuple[str, float | None]]:
-        out = []
-        while self._pending:
-            start, end, prob = self._pending[0]
-            if end <= limit:
-                self._pending.popleft()
-                piece = self.text[max(start, self._released):end]
-                self._released = max(self._released, end)
-            elif partial and start < limit:
-                piece = self.text[max(start, self._released):limit]
-                self._released = limit
-                self._pending.clear()
-            else:
-                break
-            if piece:
-                out.append((piece, prob))
-        if partial and self.stopped_at is not None:
-            self._pending.clear()
-        return out
-
-    @property
-    def final_text(self) -> str:
-        return self.text if self.stopped_at is None else self.text[: self.stopped_at]
-
-    @property
-    def kept_tokens(self) -> int:
-        """Tokens whose text starts before the stop string (all of them if none was found)."""
-        return len(self.starts) if self.stopped_at is None else bisect_left(self.starts, self.stopped_at)
 
 
 # ---------------------------------------------------------------------------------- generation
@@ -519,16 +167,14 @@ def generate(
     check_request(length, stop)
     model.eval()
     device = next(model.parameters()).device
-    start = line_start_id(tok)
+    start = tok.line_end_id  # fed first, so the text starts at a line start
     context = ([start] if start is not None else []) + [int(i) for i in prompt_ids]
     if not context:
         raise UsageError("this model's vocabulary has no line-end token to start from; give a --prompt")
     if seed is None and decoding.beam is None and not decoding.greedy:
         seed = random.SystemRandom().randrange(2**31)
     x = torch.tensor(context, dtype=torch.long, device=device).view(-1, 1)  # (T, 1)
-    # The prompt, run once. A short one takes the token loop's kernels too: oneDNN's LSTM costs
-    # ~20 ms per call to prepare its weights, more than a dozen single steps (see step_kernels).
-    with step_kernels(model) if len(context) <= SHORT_PROMPT else nullcontext():
+    with prompt_kernels(model, len(context)):  # the prompt, run once
         logits, state = model(x, None)  # (T, 1, V)
     last = logits[-1]  # (1, V): distribution of the first new token
     with step_kernels(model):
@@ -543,58 +189,81 @@ def _entropy(logp: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).nan_to_num().sum(-1)  # (B,): 0 * -inf counts as 0
 
 
-def _sample(model, tok, last, state, length, n, opts: DecodingOptions, seed, stop, on_text, stats) -> list[Sample]:
-    device = last.device
+def _mask_pad(logits: torch.Tensor) -> torch.Tensor:
+    """PAD is never generated: its logit becomes -inf, in place (cheaper per token than logits[:, PAD_ID] = ...)."""
+    logits.narrow(1, PAD_ID, 1).fill_(float("-inf"))
+    return logits
+
+
+def _repeat_prompt(model, last: torch.Tensor, state, n: int):
+    """The prompt's next-token logits and state, n times: (B, V) logits, a batch-B state, its batch dims."""
     dims = state_batch_dims(model)
-    state = select_state(state, torch.zeros(n, dtype=torch.long, device=device), dims)  # the prompt's state, n times
-    logits = last.float().expand(n, -1).clone()  # (B, V)
-    gen = torch.Generator(device=device)
+    state = select_state(state, torch.zeros(n, dtype=torch.long, device=last.device), dims)
+    return last.float().expand(n, -1).clone(), state, dims  # (B, V)
+
+
+def _step(model, nxt: torch.Tensor, state):
+    """Feed the chosen tokens (B,) back with the carried state: the next (B, V) logits and state."""
+    logits, state = model(nxt.view(1, -1), state)  # (1, B, V)
+    return logits[0].float(), state
+
+
+def _streams(tok: Tokenizer, stop: Sequence[str], on_text: OnText | None, n: int) -> list[TextStream]:
+    """One TextStream per sample, each sending its text to ``on_text`` under the sample's number."""
+    return [TextStream(tok, stop, (lambda piece, p, b=b: on_text(b, piece, p)) if on_text else None) for b in range(n)]
+
+
+def _sample(model, tok, last, state, length, n, opts: DecodingOptions, seed, stop, on_text, stats) -> list[Sample]:
+    logits, state, _ = _repeat_prompt(model, last, state, n)  # (B, V)
+    gen = torch.Generator(device=logits.device)
     if seed is not None:
         gen.manual_seed(seed)
     out: list[torch.Tensor] = []  # (B,) per step; stacked once at the end
-    probs = torch.empty(length, n, device=device) if stats else None
-    ents = torch.empty(length, n, device=device) if stats else None
-    streams = [TextStream(tok, stop) for _ in range(n)] if (stop or on_text) else None
-    done = [False] * n
-    steps = length
+    probs = torch.empty(length, n, device=logits.device) if stats else None
+    ents = torch.empty(length, n, device=logits.device) if stats else None
+    streams = _streams(tok, stop, on_text, n) if (stop or on_text) else None
     for t in range(length):
-        logits.narrow(1, PAD, 1).fill_(float("-inf"))  # PAD is never generated (cheaper per token than logits[:, PAD] = ...)
-        if opts.greedy:
-            nxt = logits.argmax(-1)  # (B,)
-        else:
-            z = shape_logits(logits, opts)
-            nxt = torch.multinomial(torch.softmax(z, -1), 1, generator=gen).squeeze(1)  # (B,)
+        _mask_pad(logits)
+        nxt = _pick(logits, opts, gen)  # (B,)
         out.append(nxt)
         if stats:
             logp = torch.log_softmax(logits, -1)  # (B, V): the model's own distribution
             probs[t] = logp.gather(1, nxt[:, None]).squeeze(1).exp()
             ents[t] = _entropy(logp)
-        if streams is not None:  # host-side text: one transfer of B ids per step
-            ids = nxt.tolist()
-            ps = probs[t].tolist() if stats else [None] * n
-            for b in range(n):
-                if done[b]:
-                    continue
-                for piece, p in streams[b].push(ids[b], ps[b]):
-                    if on_text:
-                        on_text(b, piece, p)
-                if streams[b].stopped_at is not None:
-                    done[b] = True
-            if all(done):
-                steps = t + 1
-                break
+        if streams is not None and _push_all(streams, nxt, probs[t] if stats else None):
+            break  # every sample has met a stop string
         if t + 1 < length:
-            logits, state = model(nxt.view(1, n), state)  # (1, B, V): the token fed back, state carried
-            logits = logits[0].float()
-    ids = torch.stack(out[:steps], 1).tolist()  # (B, N) on the host
-    p_host = probs[:steps].T.tolist() if stats else None
-    e_host = ents[:steps].T.tolist() if stats else None
+            logits, state = _step(model, nxt, state)
+    return _finish_samples(tok, out, streams, probs, ents)
+
+
+def _pick(logits: torch.Tensor, opts: DecodingOptions, gen: torch.Generator) -> torch.Tensor:
+    """The next token of each row (B,): the most likely with ``greedy``, else a draw from the shaped distribution."""
+    if opts.greedy:
+        return logits.argmax(-1)
+    z = shape_logits(logits, opts)
+    return torch.multinomial(torch.softmax(z, -1), 1, generator=gen).squeeze(1)
+
+
+def _push_all(streams: list[TextStream], nxt: torch.Tensor, probs: torch.Tensor | None) -> bool:
+    """Each sample's new token into its stream (one transfer of B ids to the host); True once all have stopped."""
+    ids = nxt.tolist()
+    ps = probs.tolist() if probs is not None else [None] * len(ids)
+    for stream, i, p in zip(streams, ids, ps):
+        stream.push(i, p)  # a stopped stream takes nothing more
+    return all(stream.stopped_at is not None for stream in streams)
+
+
+def _finish_samples(tok, out: list[torch.Tensor], streams, probs, ents) -> list[Sample]:
+    """The samples from the steps taken: ids on the host, text cut at stop strings, statistics."""
+    steps = len(out)
+    ids = torch.stack(out, 1).tolist()  # (B, N) on the host
+    p_host = probs[:steps].T.tolist() if probs is not None else None
+    e_host = ents[:steps].T.tolist() if ents is not None else None
     samples = []
-    for b in range(n):
+    for b in range(len(ids)):
         if streams is not None:
-            for piece, p in streams[b].flush():
-                if on_text:
-                    on_text(b, piece, p)
+            streams[b].flush()
             keep, text, stopped = streams[b].kept_tokens, streams[b].final_text, streams[b].stopped_at is not None
         else:
             keep, text, stopped = steps, tok.decode(ids[b]), False
@@ -616,12 +285,23 @@ def _beam_search(model, tok, last, state, length, width, n_best, stop, on_text, 
     costs the same at token 10,000 as at token 1. The search cannot know where a stop string will
     fall, so it runs to ``length`` and each result is cut at its first stop string.
     """
-    device = last.device
-    w = width
-    dims = state_batch_dims(model)
-    state = select_state(state, torch.zeros(w, dtype=torch.long, device=device), dims)
-    logits = last.float().expand(w, -1).clone()  # (W, V)
-    v = logits.shape[-1]
+    scores, toks, parents, tok_logp, ents = _beam_steps(model, last, state, length, width, stats)
+    toks_h, parents_h, lp_h = toks.cpu().numpy(), parents.cpu().numpy(), tok_logp.cpu().numpy()
+    ents_h = ents.cpu().numpy() if stats else None
+    order = torch.argsort(scores, descending=True)[:n_best].tolist()
+    streams = _streams(tok, stop, on_text, len(order))
+    samples = []
+    for stream, b in zip(streams, order):
+        ids, lps, es = _backtrack(toks_h, parents_h, lp_h, ents_h, b)
+        samples.append(_beam_sample(stream, ids, lps, es))
+    return samples
+
+
+def _beam_steps(model, last, state, length: int, w: int, stats: bool):
+    """Run the search: final scores (W,), and per step (N, W) the tokens, their parents' beam
+    index, their log p and (with ``stats``) the entropy of the distribution they came from."""
+    logits, state, dims = _repeat_prompt(model, last, state, w)  # (W, V)
+    device, v = logits.device, logits.shape[-1]
     scores = torch.full((w,), float("-inf"), device=device)
     scores[0] = 0.0  # one live hypothesis at the start; the copies score -inf until filled
     toks = torch.empty(length, w, dtype=torch.long, device=device)
@@ -629,7 +309,7 @@ def _beam_search(model, tok, last, state, length, width, n_best, stop, on_text, 
     tok_logp = torch.empty(length, w, device=device)
     ents = torch.empty(length, w, device=device) if stats else None
     for t in range(length):
-        logits.narrow(1, PAD, 1).fill_(float("-inf"))
+        _mask_pad(logits)
         logp = torch.log_softmax(logits, -1)  # (W, V)
         cand = (scores[:, None] + logp).view(-1)  # (W * V,)
         scores, flat = cand.topk(w)  # (W,)
@@ -640,44 +320,43 @@ def _beam_search(model, tok, last, state, length, width, n_best, stop, on_text, 
             ents[t] = _entropy(logp)[parent]
         if t + 1 < length:
             state = select_state(state, parent, dims)  # each new hypothesis continues its parent's state
-            logits, state = model(nxt.view(1, w), state)
-            logits = logits[0].float()
-    toks_h, parents_h, lp_h = toks.cpu().numpy(), parents.cpu().numpy(), tok_logp.cpu().numpy()
-    ents_h = ents.cpu().numpy() if stats else None
-    order = torch.argsort(scores, descending=True)[:n_best].tolist()
-    samples = []
-    for rank, b in enumerate(order):
-        ids, lps, es = np.empty(length, np.int64), np.empty(length), np.empty(length)
-        for t in range(length - 1, -1, -1):  # follow the back-pointers
-            ids[t], lps[t] = toks_h[t, b], lp_h[t, b]
-            if stats:
-                es[t] = ents_h[t, b]
-            b = parents_h[t, b]
-        stream = TextStream(tok, stop)
-        probs = np.exp(lps).tolist()
-        for j, i in enumerate(ids.tolist()):
-            for piece, p in stream.push(i, probs[j] if stats else None):
-                if on_text:
-                    on_text(rank, piece, p)
-            if stream.stopped_at is not None:
-                break
-        for piece, p in stream.flush():
-            if on_text:
-                on_text(rank, piece, p)
-        samples.append(_make_sample(ids.tolist(), stream.final_text, stream.stopped_at is not None, stream.kept_tokens,
-                                    probs if stats else None, es.tolist() if stats else None, float(lps.sum())))
-    return samples
+            logits, state = _step(model, nxt, state)
+    return scores, toks, parents, tok_logp, ents
+
+
+def _backtrack(toks_h, parents_h, lp_h, ents_h, b: int):
+    """Hypothesis ``b``'s ids, token log p and entropies (None without stats), following the back-pointers."""
+    length = toks_h.shape[0]
+    ids, lps, es = np.empty(length, np.int64), np.empty(length), np.empty(length)
+    for t in range(length - 1, -1, -1):
+        ids[t], lps[t] = toks_h[t, b], lp_h[t, b]
+        if ents_h is not None:
+            es[t] = ents_h[t, b]
+        b = parents_h[t, b]
+    return ids, lps, es if ents_h is not None else None
+
+
+def _beam_sample(stream: TextStream, ids: np.ndarray, lps: np.ndarray, es: np.ndarray | None) -> Sample:
+    """One finished hypothesis as a Sample, its text streamed and cut at the first stop string."""
+    probs = np.exp(lps).tolist()
+    stats = es is not None
+    for j, i in enumerate(ids.tolist()):
+        stream.push(i, probs[j] if stats else None)
+        if stream.stopped_at is not None:
+            break
+    stream.flush()
+    return _make_sample(ids.tolist(), stream.final_text, stream.stopped_at is not None, stream.kept_tokens,
+                        probs if stats else None, es.tolist() if stats else None, float(lps.sum()))
 
 
 def sequence_logprob(model, tok: Tokenizer, prompt_ids: Sequence[int], continuation: Sequence[int]) -> float:
     """log p(continuation | line start, prompt) under the model (pad excluded, as in generation)."""
-    start = line_start_id(tok)
+    start = tok.line_end_id
     ctx = ([start] if start is not None else []) + list(prompt_ids)
     ids = torch.tensor(ctx + list(continuation), dtype=torch.long, device=next(model.parameters()).device)
     with torch.inference_mode():
         model.eval()
         logits, _ = model(ids[:-1].view(-1, 1))
-        logits = logits[:, 0].float()
-        logits.narrow(1, PAD, 1).fill_(float("-inf"))
+        logits = _mask_pad(logits[:, 0].float())
         logp = torch.log_softmax(logits, -1)[len(ctx) - 1 :]  # rows predicting the continuation
         return float(logp.gather(1, ids[len(ctx) :, None]).sum())

@@ -19,12 +19,13 @@ import torch
 
 from seqtool.checkpoint import save_checkpoint
 from seqtool.data import batchify, get_window, n_windows, tokens_needed
+from seqtool.devices import PRECISIONS, autocast_failure, resolve_precision
 from seqtool.errors import ConfigError, SeqtoolError
 from seqtool.fsio import atomic_write_bytes
+from seqtool.models.state import state_to
 from seqtool.schedule import SCHEDULES, LRSchedule
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class TrainingDiverged(SeqtoolError):
@@ -105,32 +106,6 @@ def parse_duration(s: str) -> float:
         raise ConfigError(f"--time-budget {s}: give a duration such as 600, 10m or 1.5h") from None
 
 
-def resolve_device(name: str) -> torch.device:
-    """auto -> cuda, then mps, then cpu; an unavailable explicit choice is a clear error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA GPU is available here; use --device auto or cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise ConfigError("--device mps: Apple MPS is not available here; use --device auto or cpu")
-    if name not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"--device {name}: choose auto, cpu, cuda or mps")
-    return torch.device(name)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto``: bf16 autocast on a CUDA device with bf16 support, else fp32.
-
-    Not on CPU: with torch 2.13 on an AVX512-BF16 CPU the output layer's matmuls ran 10x slower in
-    bf16 and oneDNN had no bf16 LSTM (benchmarks/RESULTS.md, issue 6); ``--precision bf16`` still asks.
-    """
-    if precision != "auto":
-        return precision
-    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
 
 
 class Callbacks:
@@ -148,14 +123,6 @@ def _metrics_step(line: str) -> int | None:
         return int(json.loads(line)["step"])
     except (ValueError, KeyError, TypeError):
         return None
-
-
-def _to_device(state, device):
-    if state is None:
-        return None
-    if isinstance(state, torch.Tensor):
-        return state.to(device)
-    return type(state)(_to_device(s, device) for s in state)
 
 
 class Trainer:
@@ -212,17 +179,11 @@ class Trainer:
     def _check_autocast(self) -> None:
         """Fall back to fp32 where this device has no bf16 kernel for the model (e.g. oneDNN's LSTM on some CPUs)."""
         x, _ = get_window(self.train_data, 0, min(self.cfg.bptt, 2))
-        try:
-            with torch.autocast(**self.autocast):
-                logits, _ = self.model(x[:, :1])
-            logits.float().sum().backward()
-        except RuntimeError as e:
+        first = autocast_failure(self.model, x[:, :1], self.autocast)
+        if first is not None:
             self.autocast["enabled"] = False
-            first = str(e).strip().splitlines()[0][:100]
             asked = "bf16" if self.cfg.precision == "bf16" else "auto (bf16)"
             self.precision_note = f"--precision {asked} is not supported for this model on {self.device.type} ({first}); training in fp32"
-        finally:
-            self.model.zero_grad(set_to_none=True)
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c = self.cfg
@@ -247,7 +208,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "window": self.window,
-            "hidden": _to_device(self.hidden, "cpu"),
+            "hidden": state_to(self.hidden, "cpu"),
             "best_val": self.best_val,
             "bad_evals": self.bad_evals,
             "elapsed": self.elapsed_before + self._elapsed(),
@@ -260,7 +221,7 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         self.schedule.load_state_dict(ckpt["schedule_state"])
         self.step, self.epoch, self.window = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt["window"])
-        self.hidden = _to_device(ckpt.get("hidden"), self.device)
+        self.hidden = state_to(ckpt.get("hidden"), self.device)
         self.best_val, self.bad_evals = float(ckpt["best_val"]), int(ckpt["bad_evals"])
         self.elapsed_before = float(ckpt.get("elapsed", 0.0))
         torch.set_rng_state(ckpt["rng"]["torch"])

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from seqtool.errors import CorpusError, UsageError
 from seqtool.evaluation import encode_for_eval, evaluate, score_ids
 from seqtool.models import CELLS, ModelConfig, build_model
-from seqtool.sampling import line_start_id
 from seqtool.text import TokenizerOptions, make_tokenizer
 
 TEXT = "the cat sat on the mat.\nthe dog ate my homework.\n" * 4
@@ -30,7 +29,7 @@ def tiny(tok, cell="lstm", seed=0, **kw):
 
 def by_hand(model, tok, text):
     """Mean cross-entropy of every token given the line start and the true text before it, one call."""
-    ids = [line_start_id(tok), *tok.encode(text).tolist()]
+    ids = [tok.line_end_id, *tok.encode(text).tolist()]
     x = torch.tensor(ids)
     with torch.no_grad():
         logits, _ = model(x[:-1].view(-1, 1))
@@ -82,7 +81,7 @@ def test_oov_rate_counts_unknown_words_and_characters():
 
 def naive_free_running(model, tok, text, p, k):
     """From target position p: greedy K steps on the model's own output, re-running the prefix each time."""
-    ids = [line_start_id(tok), *tok.encode(text).tolist()]
+    ids = [tok.line_end_id, *tok.encode(text).tolist()]
     ctx, hits = ids[: p + 1], []
     with torch.no_grad():
         for j in range(k):
@@ -116,7 +115,7 @@ def test_free_running_on_a_perfectly_learnt_pattern_never_drifts():
     tok = char_tok(text + "\n")
     torch.manual_seed(0)
     m = build_model(ModelConfig(vocab_size=len(tok.vocab), cell="rnn", hidden=16, layers=1))
-    x = torch.tensor([line_start_id(tok), *tok.encode(text).tolist()])
+    x = torch.tensor([tok.line_end_id, *tok.encode(text).tolist()])
     opt = torch.optim.Adam(m.parameters(), lr=0.03)
     for _ in range(60):
         logits, _ = m(x[:-1].view(-1, 1))

@@ -8,7 +8,7 @@ import pytest
 
 from seqtool.errors import ConfigError, OutputError
 from seqtool.fsio import DirLock
-from seqtool.runs import level_defaults  # one line, so a move of the level defaults is a one-line change here
+from seqtool.models.config import level_defaults  # one line, so a move of the level defaults is a one-line change here
 from seqtool.runs import DataSpec, check_new_run_dir, model_config, staged_run_dir
 from seqtool.text.constants import LEVELS
 

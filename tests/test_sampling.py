@@ -9,24 +9,14 @@ import pytest
 import torch
 
 from seqtool import runs
-from seqtool.checkpoint import save_checkpoint
+from seqtool.checkpoint import load_model, save_checkpoint
+from seqtool.decoding import DecodingOptions, apply_temperature, top_k_filter, top_p_filter
 from seqtool.errors import CheckpointError, UsageError
 from seqtool.models import CELLS, ModelConfig, build_model
-from seqtool.sampling import (
-    DecodingOptions,
-    TextStream,
-    apply_temperature,
-    encode_prompt,
-    generate,
-    line_start_id,
-    load_model,
-    select_state,
-    sequence_logprob,
-    state_batch_dims,
-    top_k_filter,
-    top_p_filter,
-)
+from seqtool.models.state import select_state, state_batch_dims
+from seqtool.sampling import encode_prompt, generate, sequence_logprob
 from seqtool.text import TokenizerOptions, make_tokenizer
+from seqtool.textstream import TextStream
 from seqtool.training import TrainConfig
 
 TEXT = "the cat sat on the mat.\nthe dog ate my homework.\n" * 30
@@ -59,7 +49,7 @@ def trained(tmp_path_factory):
 
 def naive_greedy(model, tok, prompt_ids, length):
     """Reference: re-run the whole prefix for every new token (what generation must not need)."""
-    ids = [line_start_id(tok), *prompt_ids]
+    ids = [tok.line_end_id, *prompt_ids]
     out = []
     with torch.no_grad():
         for _ in range(length):
@@ -107,7 +97,7 @@ def test_top_p_keeps_exactly_the_nucleus(p, nucleus):
 def test_sampling_with_top_p_draws_only_from_the_nucleus_in_proportion():
     probs = torch.tensor([[0.25, 0.03125, 0.09375, 0.5, 0.125]])
     opts = DecodingOptions(top_p=0.7).validate()
-    from seqtool.sampling import shape_logits
+    from seqtool.decoding import shape_logits
 
     q = torch.softmax(shape_logits(probs.log(), opts), -1)[0]
     torch.testing.assert_close(q, torch.tensor([1 / 3, 0, 0, 2 / 3, 0]))
@@ -183,7 +173,7 @@ def test_sampling_frequencies_follow_the_model():
     g = generate(m, tok, length=1, num_samples=n, seed=3, decoding=DecodingOptions(temperature=0.5))
     counts = torch.bincount(torch.tensor([s.ids[0] for s in g.samples]), minlength=len(tok.vocab)).double()
     with torch.no_grad():
-        logits, _ = m(torch.tensor([[line_start_id(tok)]]))
+        logits, _ = m(torch.tensor([[tok.line_end_id]]))
     z = logits[0, 0].double() / 0.5
     z[0] = -math.inf
     expected = torch.softmax(z, -1) * n
@@ -384,7 +374,7 @@ def test_load_model_round_trip_and_bad_checkpoints(tmp_path):
 
 
 def test_step_kernels_restore_the_global_setting():
-    from seqtool.sampling import step_kernels
+    from seqtool.devices import step_kernels
 
     tok = char_tok()
     m = tiny(tok, "lstm")
@@ -398,7 +388,7 @@ def test_step_kernels_restore_the_global_setting():
 
 def test_step_kernels_compute_the_same_logits_as_the_default_kernels():
     """The per-token kernels (short prompts and the token loop) are a speed choice, not a different model."""
-    from seqtool.sampling import step_kernels
+    from seqtool.devices import step_kernels
 
     tok = char_tok()
     m = tiny(tok, "lstm").eval()

@@ -194,7 +194,7 @@ def test_bf16_autocast_trains_or_falls_back_to_fp32(tmp_path, corpus, cell):
 
 
 def test_precision_auto_is_bf16_only_on_a_cuda_device_with_bf16(monkeypatch):
-    from seqtool.training import resolve_precision
+    from seqtool.devices import resolve_precision
 
     assert resolve_precision("auto", torch.device("cpu")) == "fp32"
     assert resolve_precision("bf16", torch.device("cpu")) == "bf16" and resolve_precision("fp32", torch.device("cuda")) == "fp32"

@@ -43,8 +43,8 @@ def demo_cmd(
     from seqtool import demo
     from seqtool.cli.grad_report import render_reports
     from seqtool.cli.train import ProgressRenderer
+    from seqtool.devices import resolve_device
     from seqtool.fsio import atomic_write_bytes, check_output_dir
-    from seqtool.training import resolve_device
 
     ui = Ui(quiet=quiet)
     check_output_dir(out, force=False)

@@ -43,9 +43,9 @@ def eval_cmd(
     json_out: opt.Json = False,
 ) -> None:
     from seqtool import evaluation
-    from seqtool.sampling import load_model
+    from seqtool.checkpoint import load_model
+    from seqtool.devices import resolve_device
     from seqtool.text.corpus import iter_chunks, open_sources
-    from seqtool.training import resolve_device
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     evaluation.check_options(window, free_running, positions)

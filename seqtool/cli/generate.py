@@ -51,20 +51,22 @@ def generate(
     json_out: Annotated[bool, typer.Option("--json", help="One JSON document: per sample the text and each token with its probability and the entropy of its distribution.")] = False,
 ) -> None:
     from seqtool import sampling
+    from seqtool.checkpoint import load_model
+    from seqtool.decoding import DecodingOptions, check_request
+    from seqtool.devices import resolve_device
     from seqtool.errors import UsageError
-    from seqtool.training import resolve_device
 
     ui = Ui(quiet=quiet, json_mode=json_out)
-    decoding = sampling.DecodingOptions(temperature, top_k, top_p, greedy, beam).validate(num_samples)
+    decoding = DecodingOptions(temperature, top_k, top_p, greedy, beam).validate(num_samples)
     stops = [_unescape(s) for s in stop or []]
-    sampling.check_request(length, stops)
+    check_request(length, stops)
     if prompt is not None and prompt_file is not None:
         raise UsageError("--prompt and --prompt-file: give one of them")
     if prompt_file is not None:
         from seqtool.text.corpus import read_text
 
         prompt = read_text(prompt_file)
-    lm = sampling.load_model(checkpoint, resolve_device(device))
+    lm = load_model(checkpoint, resolve_device(device))
     p = sampling.encode_prompt(lm.tokenizer, prompt or "")
     for w in p.warnings:
         ui.warn(w)

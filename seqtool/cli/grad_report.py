@@ -95,8 +95,8 @@ def grad_report_cmd(
         _check_plot(plot)
 
     from seqtool import grad_subjects, gradients
+    from seqtool.devices import resolve_device
     from seqtool.text.corpus import read_text
-    from seqtool.training import resolve_device
 
     opt.apply_threads(threads)
     dev = resolve_device(device)

@@ -91,9 +91,11 @@ def train(
     json_out: opt.Json = False,
 ) -> None:
     from seqtool import runs
+    from seqtool.devices import resolve_device
     from seqtool.errors import ConfigError, UsageError
     from seqtool.fsio import DirLock
-    from seqtool.training import TrainConfig, parse_duration, resolve_device
+    from seqtool.models.config import level_defaults
+    from seqtool.training import TrainConfig, parse_duration
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     opt.apply_threads(threads)
@@ -123,7 +125,7 @@ def train(
         raise UsageError("give --out RUN_DIR for the run's checkpoints and metrics")
 
     level_of_data = _data_level(data, tok_options)
-    d = runs.level_defaults(level_of_data)
+    d = level_defaults(level_of_data)
     if epochs is None and max_steps is None and budget is None:
         epochs = 5
     tcfg = TrainConfig(

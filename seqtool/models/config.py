@@ -2,6 +2,7 @@
 
 Its job is to say *what* model to build (cell, sizes, tricks) in plain values that round-trip
 through JSON, and to reject impossible combinations once, with a message naming the option.
+``level_defaults`` gives the sizes (and batch shape) a model starts from at each tokenization level.
 Field names match the CLI options that set them (``embed_dim`` <-> ``--embed-dim``).
 This module does not import torch, so the CLI can validate options before paying for it.
 """
@@ -14,6 +15,20 @@ from typing import Any
 
 from seqtool.errors import ConfigError
 from seqtool.models.registry import cell_spec
+
+# Defaults that depend on the tokenization level. Char level follows char-rnn (one-hot inputs,
+# long windows); 2x384 rather than char-rnn's 2x512 because on a 2-core CPU it learns more in a
+# fixed time (tiny shakespeare, 10 min, 1 thread: val 1.80 vs 2.31 nats/char; benchmarks/RESULTS.md).
+# Word level follows Zaremba et al. 2014 / pytorch examples (embeddings, tied output).
+LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "char": {"hidden": 384, "layers": 2, "embed_dim": 0, "dropout": 0.1, "tie_weights": False, "batch_size": 32, "bptt": 128},
+    "word": {"hidden": 256, "layers": 2, "embed_dim": 256, "dropout": 0.4, "tie_weights": True, "batch_size": 20, "bptt": 35},
+}
+
+
+def level_defaults(level: str) -> dict[str, Any]:
+    """The defaults for a tokenization level: char for char, word for every other level."""
+    return LEVEL_DEFAULTS["char" if level == "char" else "word"]
 
 
 def _option(name: str) -> str:

@@ -18,6 +18,7 @@ from torch import nn
 from seqtool.errors import ConfigError
 from seqtool.models.config import ModelConfig
 from seqtool.models.registry import CellSpec, build_cell, cell_spec
+from seqtool.models.state import detach_state
 
 
 class LanguageModel(nn.Module):
@@ -85,18 +86,8 @@ class LanguageModel(nn.Module):
             return self.spec.init_state(self.rnn, batch_size, device, dtype)
         return self.rnn.init_state(batch_size, device, dtype)
 
-    @staticmethod
-    def detach_state(state):
-        """Cut the graph behind ``state`` but keep its values (truncated BPTT).
-
-        Without this, the next chunk's backward would run through every earlier chunk back to
-        the start of the corpus (pytorch/examples word_language_model: ``repackage_hidden``).
-        """
-        if state is None:
-            return None
-        if isinstance(state, torch.Tensor):
-            return state.detach()
-        return type(state)(LanguageModel.detach_state(s) for s in state)
+    # Cut the graph behind a state but keep its values, between truncated-BPTT chunks (see models/state.py).
+    detach_state = staticmethod(detach_state)
 
     # ----------------------------------------------------------------- forward
 

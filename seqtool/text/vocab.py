@@ -12,6 +12,7 @@ from typing import Mapping
 from seqtool.errors import TokenizerError
 
 PAD = "<pad>"
+PAD_ID = 0  # padding's id in every vocabulary; it never occurs in text, so it is never generated
 
 
 @dataclass

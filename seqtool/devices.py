@@ -1,0 +1,85 @@
+"""Where and how a model runs: the device, the precision, and the kernels for one-token steps.
+
+This module's job is the choices that depend on the machine rather than the model: ``auto``
+device resolution (cuda, then mps, then cpu), ``auto`` precision (bf16 autocast only where it
+pays) with a check that the model has bf16 kernels on this device, and the per-token kernels
+that generation and free-running evaluation switch to for their token-by-token loops.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager, nullcontext
+
+import torch
+
+from seqtool.errors import ConfigError
+
+PRECISIONS = ("auto", "fp32", "bf16")
+SHORT_PROMPT = 16  # tokens; a prompt up to this long runs with the per-token kernels
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda, then mps, then cpu; an unavailable explicit choice is a clear error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA GPU is available here; use --device auto or cpu")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+        raise ConfigError("--device mps: Apple MPS is not available here; use --device auto or cpu")
+    if name not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"--device {name}: choose auto, cpu, cuda or mps")
+    return torch.device(name)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 autocast on a CUDA device with bf16 support, else fp32.
+
+    Not on CPU: with torch 2.13 on an AVX512-BF16 CPU the output layer's matmuls ran 10x slower in
+    bf16 and oneDNN had no bf16 LSTM (benchmarks/RESULTS.md, issue 6); ``--precision bf16`` still asks.
+    """
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+
+
+def autocast_failure(model, x: torch.Tensor, autocast: dict) -> str | None:
+    """Run one forward and backward of ``model`` on ids ``x`` under ``autocast``; None if it works,
+    else the first line of the error (e.g. oneDNN's LSTM has no bf16 kernel on some CPUs)."""
+    try:
+        with torch.autocast(**autocast):
+            logits, _ = model(x)
+        logits.float().sum().backward()
+    except RuntimeError as e:
+        return str(e).strip().splitlines()[0][:100]
+    finally:
+        model.zero_grad(set_to_none=True)
+    return None
+
+
+@contextmanager
+def step_kernels(model):
+    """Run one-token steps with the faster kernels for them.
+
+    oneDNN's fused LSTM prepares its weights on every call, which dominates a call of one token
+    on CPU: 22 ms vs 5 ms per step for a char LSTM 2x512 with ATen's kernels (torch 2.13, 1
+    thread; GRU is not affected). So the token-by-token loop turns oneDNN off while it runs and
+    restores the setting after; long calls (a long prompt, eval windows) keep it.
+    """
+    if next(model.parameters()).device.type != "cpu" or model.cfg.cell != "lstm" or not torch.backends.mkldnn.is_available():
+        yield
+        return
+    previous = torch.backends.mkldnn.set_flags(False, None, None, None)[0]
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.set_flags(previous, None, None, None)
+
+
+def prompt_kernels(model, tokens: int):
+    """The kernels for a call on a prompt of ``tokens`` tokens: a short one takes the token loop's
+    too, since oneDNN's LSTM costs ~20 ms per call to prepare its weights, more than a dozen
+    single steps (see step_kernels)."""
+    return step_kernels(model) if tokens <= SHORT_PROMPT else nullcontext()
