@@ -77,8 +77,8 @@ def run_demo(
     from seqtool import gradients, runs
     from seqtool.sampling import DecodingOptions, encode_prompt, generate, load_model
     from seqtool.text.pipeline import TokenizeJob, run_tokenize
-    from seqtool.text.tokenizers import TokenizerOptions
-    from seqtool.training import TrainConfig
+    from seqtool.text.options import TokenizerOptions
+    from seqtool.train_config import TrainConfig
 
     from seqtool.text.corpus import open_sources
 

@@ -225,7 +225,8 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None):
     """A Trainer that continues ``run_dir`` from its ``last.pt`` exactly where it stopped."""
     from seqtool.checkpoint import load_checkpoint
     from seqtool.models import ModelConfig as MC
-    from seqtool.training import TrainConfig, resolve_device
+    from seqtool.train_config import TrainConfig
+    from seqtool.training import resolve_device
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():

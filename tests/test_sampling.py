@@ -27,7 +27,7 @@ from seqtool.sampling import (
     top_p_filter,
 )
 from seqtool.text import TokenizerOptions, make_tokenizer
-from seqtool.training import TrainConfig
+from seqtool.train_config import TrainConfig
 
 TEXT = "the cat sat on the mat.\nthe dog ate my homework.\n" * 30
 

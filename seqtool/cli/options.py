@@ -9,7 +9,7 @@ import typer
 from seqtool.text.constants import KERAS_FILTERS
 
 if TYPE_CHECKING:
-    from seqtool.text.tokenizers import TokenizerOptions
+    from seqtool.text.options import TokenizerOptions
 
 TOK = "Tokenizer"
 MODEL = "Model"
@@ -80,7 +80,7 @@ def tokenizer_options(
     character_coverage: float,
     cap_vocab_size: bool,
 ) -> "TokenizerOptions":
-    from seqtool.text.tokenizers import TokenizerOptions
+    from seqtool.text.options import TokenizerOptions
 
     return TokenizerOptions(
         level=level,

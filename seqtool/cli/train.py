@@ -90,7 +90,8 @@ def train(
 ) -> None:
     from seqtool import runs
     from seqtool.errors import ConfigError, UsageError
-    from seqtool.training import TrainConfig, parse_duration, resolve_device
+    from seqtool.train_config import TrainConfig, parse_duration
+    from seqtool.training import resolve_device
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     opt.apply_threads(threads)
