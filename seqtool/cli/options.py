@@ -103,7 +103,7 @@ CharCoverage = Annotated[
 CapVocab = Annotated[bool, typer.Option("--cap-vocab-size", help="Subword: if --vocab-size is too large for the corpus, use the largest that works.", rich_help_panel=TOK)]
 
 # Model options (ModelConfig fields; None = the level's default).
-Cell = Annotated[str, typer.Option("--cell", help="rnn (tanh, lecture Design 1) | gru | lstm | leaky | skip | jordan (Design 2) | tdnn.", rich_help_panel=MODEL)]
+Cell = Annotated[str, typer.Option("--cell", help="rnn (Elman RNN, tanh) | gru | lstm | leaky | skip | jordan (Jordan network: recurrence from the output) | tdnn.", rich_help_panel=MODEL)]
 Hidden = Annotated[Optional[int], typer.Option("--hidden", help=f"Units per recurrent layer {level_default_help('hidden')}.", rich_help_panel=MODEL, show_default=False)]
 Layers = Annotated[Optional[int], typer.Option("--layers", help=f"Stacked recurrent layers {level_default_help('layers')}.", rich_help_panel=MODEL, show_default=False)]
 EmbedDim = Annotated[Optional[int], typer.Option("--embed-dim", help=f"Embedding width; 0 = one-hot inputs as char-rnn {level_default_help('embed_dim')}.", rich_help_panel=MODEL, show_default=False)]
