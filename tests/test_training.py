@@ -43,6 +43,7 @@ def unigram_entropy(ids: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_cell_learns_well_below_the_unigram_baseline(tmp_path, corpus, cell):
     steps = 120 if cell != "jordan" else 80
