@@ -79,9 +79,7 @@ def run_demo(
     from seqtool.decoding import DecodingOptions
     from seqtool.sampling import encode_prompt, generate
     from seqtool.text.pipeline import TokenizeJob, run_tokenize
-    from seqtool.text.tokenizers import TokenizerOptions
-    from seqtool.training import TrainConfig
-
+    from seqtool.text.options import TokenizerOptions
     from seqtool.text.corpus import open_sources
 
     open_sources([str(corpus)])  # a missing or empty corpus fails here, before anything is written
@@ -95,14 +93,7 @@ def run_demo(
 
     for cell in CELLS:
         stage(f"training {'an LSTM' if cell == 'lstm' else 'a tanh RNN'} ({plan.hidden} units) for {plan.seconds:g} s")
-        mcfg = runs.model_config(len(tok.vocab), "char", {"cell": cell, "hidden": plan.hidden, "layers": 1, "embed_dim": 0, "dropout": 0.0})
-        tcfg = TrainConfig(batch_size=plan.batch_size, bptt=plan.bptt, time_budget=plan.seconds, lr=plan.lr, seed=seed,
-                           device=str(device), log_every=25).validate()
-        run_dir = out / cell
-        runs.make_run_dir(run_dir, force=False)
-        runs.write_run_files(run_dir, mcfg, tcfg, tok, spec)
-        trainer = runs.build_trainer(run_dir, mcfg, tcfg, tok, train_ids, val_ids, spec, device, train_callbacks(cell))
-        result.trained[cell] = trainer.fit()
+        result.trained[cell] = _train(out / cell, cell, plan, seed, device, tok, spec, train_ids, val_ids, train_callbacks(cell))
 
     stage(f"generating {plan.length} characters from each, after the prompt {prompt!r}")
     for cell in CELLS:
@@ -118,3 +109,16 @@ def run_demo(
     subjects = [s for cell in CELLS for s in grad_subjects.checkpoint_subjects(out / cell, None, device, with_init=True, seed=seed)]
     result.reports = [grad_subjects.report_subject(s, opts) for s in subjects]  # named lstm, lstm (init), rnn, rnn (init)
     return result
+
+
+def _train(run_dir: Path, cell: str, plan: DemoPlan, seed: int, device, tok, spec, train_ids, val_ids, callbacks) -> dict:
+    """Train one of the two models into ``run_dir`` as ``seqtool train`` would; return the trainer's summary."""
+    from seqtool import runs
+    from seqtool.train_config import TrainConfig
+
+    mcfg = runs.model_config(len(tok.vocab), "char", {"cell": cell, "hidden": plan.hidden, "layers": 1, "embed_dim": 0, "dropout": 0.0})
+    tcfg = TrainConfig(batch_size=plan.batch_size, bptt=plan.bptt, time_budget=plan.seconds, lr=plan.lr, seed=seed,
+                       device=str(device), log_every=25).validate()
+    runs.make_run_dir(run_dir, force=False)
+    runs.write_run_files(run_dir, mcfg, tcfg, tok, spec)
+    return runs.build_trainer(run_dir, mcfg, tcfg, tok, train_ids, val_ids, spec, device, callbacks).fit()

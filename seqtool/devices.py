@@ -13,7 +13,6 @@ import torch
 
 from seqtool.errors import ConfigError
 
-PRECISIONS = ("auto", "fp32", "bf16")
 SHORT_PROMPT = 16  # tokens; a prompt up to this long runs with the per-token kernels
 
 

@@ -222,7 +222,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     from seqtool.checkpoint import load_checkpoint
     from seqtool.devices import resolve_device
     from seqtool.models import ModelConfig as MC
-    from seqtool.training import TrainConfig
+    from seqtool.train_config import TrainConfig
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():

@@ -10,100 +10,23 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 from seqtool.checkpoint import save_checkpoint
 from seqtool.data import batchify, get_window, n_windows, tokens_needed
-from seqtool.devices import PRECISIONS, autocast_failure, resolve_precision
+from seqtool.devices import autocast_failure, resolve_precision
 from seqtool.errors import ConfigError, SeqtoolError
 from seqtool.fsio import atomic_write_bytes
 from seqtool.models.state import state_to
-from seqtool.schedule import SCHEDULES, LRSchedule
-
-OPTIMIZERS = ("adam", "adamw", "sgd")
+from seqtool.schedule import LRSchedule
+from seqtool.train_config import TrainConfig
 
 
 class TrainingDiverged(SeqtoolError):
     """The loss became NaN or infinite."""
-
-
-@dataclass
-class TrainConfig:
-    """How to train; saved in every run directory and checkpoint."""
-
-    batch_size: int = 32
-    bptt: int = 64
-    epochs: int | None = None
-    max_steps: int | None = None
-    time_budget: float | None = None  # seconds
-    optimizer: str = "adam"
-    lr: float = 2e-3
-    weight_decay: float = 0.0
-    warmup: int = 0
-    schedule: str = "cosine"
-    clip_norm: float = 1.0  # 0 turns clipping off
-    patience: int | None = None  # validations without improvement before stopping
-    carry_state: bool = True
-    log_every: int = 50
-    eval_every: int | None = None  # steps; None: once per epoch
-    eval_batch_size: int = 16
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"  # bf16 autocast on a CUDA device that supports it, else fp32
-
-    def validate(self) -> "TrainConfig":
-        def bad(opt: str, v: Any, why: str) -> ConfigError:
-            return ConfigError(f"--{opt} {v}: {why}")
-
-        for name in ("batch_size", "bptt", "log_every", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise bad(name.replace("_", "-"), getattr(self, name), "must be at least 1")
-        for name in ("epochs", "max_steps", "eval_every", "patience"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise bad(name.replace("_", "-"), v, "must be at least 1")
-        for name in ("lr", "weight_decay", "clip_norm", "time_budget"):  # NaN passes every comparison below
-            v = getattr(self, name)
-            if v is not None and not math.isfinite(v):
-                raise bad(name.replace("_", "-"), v, "must be a finite number")
-        if self.time_budget is not None and self.time_budget <= 0:
-            raise bad("time-budget", self.time_budget, "must be positive, e.g. 10m")
-        if self.optimizer not in OPTIMIZERS:
-            raise bad("optimizer", self.optimizer, f"choose one of {', '.join(OPTIMIZERS)}")
-        if self.schedule not in SCHEDULES:
-            raise bad("schedule", self.schedule, f"choose one of {', '.join(SCHEDULES)}")
-        if self.precision not in PRECISIONS:
-            raise bad("precision", self.precision, f"choose one of {', '.join(PRECISIONS)}")
-        if not self.lr > 0:
-            raise bad("lr", self.lr, "must be positive")
-        if self.weight_decay < 0 or self.warmup < 0 or self.clip_norm < 0:
-            raise ConfigError("--weight-decay, --warmup and --clip-norm must not be negative")
-        return self
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-
-def parse_duration(s: str) -> float:
-    """'90', '90s', '10m', '1.5h' -> seconds."""
-    t = s.strip().lower()
-    mult = {"s": 1, "m": 60, "h": 3600}
-    try:
-        if t and t[-1] in mult:
-            return float(t[:-1]) * mult[t[-1]]
-        return float(t)
-    except ValueError:
-        raise ConfigError(f"--time-budget {s}: give a duration such as 600, 10m or 1.5h") from None
 
 
 

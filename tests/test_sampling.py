@@ -17,7 +17,7 @@ from seqtool.models.state import select_state, state_batch_dims
 from seqtool.sampling import encode_prompt, generate, sequence_logprob
 from seqtool.text import TokenizerOptions, make_tokenizer
 from seqtool.textstream import TextStream
-from seqtool.training import TrainConfig
+from seqtool.train_config import TrainConfig
 
 TEXT = "the cat sat on the mat.\nthe dog ate my homework.\n" * 30
 

@@ -12,7 +12,8 @@ from seqtool import runs
 from seqtool.errors import ConfigError
 from seqtool.models import CELLS
 from seqtool.text import TokenizerOptions, make_tokenizer
-from seqtool.training import Callbacks, TrainConfig, TrainingDiverged, parse_duration
+from seqtool.train_config import TrainConfig, parse_duration
+from seqtool.training import Callbacks, TrainingDiverged
 
 TEXT = "the cat sat on the mat. the dog ate my homework. " * 60 + "\n"
 
@@ -42,6 +43,7 @@ def unigram_entropy(ids: np.ndarray) -> float:
     return float(-(p * np.log(p)).sum())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_cell_learns_well_below_the_unigram_baseline(tmp_path, corpus, cell):
     steps = 120 if cell != "jordan" else 80

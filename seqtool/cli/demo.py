@@ -33,8 +33,8 @@ def demo_cmd(
     quick: Annotated[bool, typer.Option("--quick", help="Tiny models and a few seconds of training each: checks the whole path in well under a minute.")] = False,
     corpus: Annotated[Optional[Path], typer.Option("--corpus", help="Another text file to tour with instead of the bundled sample_corpora/fables.txt.", show_default=False)] = None,
     prompt: Annotated[str, typer.Option("--prompt", help="Text the generated samples start from.")] = "The fox",
-    seed: opt.Seed = 0,
-    device: opt.Device = "auto",
+    seed: opt.Seed = opt.TRAIN_DEFAULTS["seed"],
+    device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
     quiet: opt.Quiet = False,
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import textwrap
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -33,7 +33,7 @@ REPORT = "Report"
 
 
 def register(app: typer.Typer) -> None:
-    app.command("grad-report", help=HELP, epilog=EXAMPLES)(grad_report_cmd)
+    app.command("grad-report", help=HELP, epilog=EXAMPLES)(opt.with_groups(grad_report_cmd))
 
 
 def grad_report_cmd(
@@ -46,35 +46,13 @@ def grad_report_cmd(
     init: Annotated[bool, typer.Option("--init", help="With checkpoints: also report each one's model at initialisation (same config and seed).", rich_help_panel=REPORT)] = False,
     json_file: Annotated[Optional[Path], typer.Option("--json", help="Write every number to this JSON file ('-' for stdout).", show_default=False, rich_help_panel=REPORT)] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also save a chart as PNG (needs matplotlib: pip install 'seqtool[plot]').", show_default=False, rich_help_panel=REPORT)] = None,
-    cell: opt.Cell = "lstm",
-    hidden: opt.Hidden = None,
-    layers: opt.Layers = None,
-    embed_dim: opt.EmbedDim = None,
-    dropout: opt.Dropout = None,
-    tie_weights: opt.TieWeights = None,
-    tau_min: opt.TauMin = 1.0,
-    tau_max: opt.TauMax = 100.0,
-    learn_tau: opt.LearnTau = False,
-    forget_bias: opt.ForgetBias = None,
-    adaptive_softmax: opt.AdaptiveSoftmax = None,
-    delay: opt.Delay = 2,
-    window: opt.Window = 5,
+    model: Any = opt.model_group(),
     batch_size: opt.BatchSize = None,
     bptt: opt.Bptt = None,
-    seed: opt.Seed = 0,
-    device: opt.Device = "auto",
+    seed: opt.Seed = opt.TRAIN_DEFAULTS["seed"],
+    device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
-    level: opt.Level = "char",
-    num_words: opt.NumWords = None,
-    oov_token: opt.OovToken = None,
-    min_freq: opt.MinFreq = 1,
-    lower: opt.Lower = True,
-    filters: opt.Filters = opt.DEFAULT_FILTERS,
-    keep_punct: opt.KeepPunct = False,
-    eos: opt.Eos = None,
-    model_type: opt.ModelType = "unigram",
-    vocab_size: opt.VocabSize = 4000,
-    character_coverage: opt.CharCoverage = 1.0,
+    tokenizer: Any = opt.tokenizer_group(level="char", sequence_levels_only=True),
     errors: opt.Errors = "strict",
     quiet: opt.Quiet = False,
 ) -> None:
@@ -84,7 +62,7 @@ def grad_report_cmd(
     from seqtool.gradients import GradOptions
 
     opts = GradOptions(steps=steps, windows=batches, threshold=threshold, seed=seed).validate()
-    cells = check_compare([c.strip() for c in compare.split(",")]) if compare else [cell]
+    cells = check_compare([c.strip() for c in compare.split(",")]) if compare else [model["cell"]]
     if checkpoints and compare:
         raise UsageError("--compare builds fresh models; give either checkpoints or --compare (use --init to add a checkpoint's initial model)")
     if init and not checkpoints:
@@ -104,11 +82,7 @@ def grad_report_cmd(
     if checkpoints:
         subjects = [s for c in checkpoints for s in grad_subjects.checkpoint_subjects(c, text, dev, init, seed)]
     else:
-        tok_options = opt.tokenizer_options(level, num_words, oov_token, min_freq, lower, filters, keep_punct, eos, 2, model_type,
-                                            vocab_size, character_coverage, False)
-        given = dict(hidden=hidden, layers=layers, embed_dim=embed_dim, dropout=dropout, tie_weights=tie_weights, tau_min=tau_min,
-                     tau_max=tau_max, learn_tau=learn_tau, forget_bias=forget_bias, adaptive_cutoffs=opt.parse_cutoffs(adaptive_softmax), delay=delay, window=window)
-        subjects = grad_subjects.fresh_subjects(cells, given, tok_options, text, seed, dev, batch_size, bptt)
+        subjects = grad_subjects.fresh_subjects(cells, opt.model_given(model), tokenizer, text, seed, dev, batch_size, bptt)
     reports = []
     with ui.progress("measuring", len(subjects)) as bar:
         for i, s in enumerate(subjects):
@@ -116,7 +90,13 @@ def grad_report_cmd(
             reports.append(grad_subjects.report_subject(s, opts))
         bar.update(len(subjects))
     explanation = gradients.explain(reports)
-    payload = {"steps": steps, "windows": batches, "threshold": threshold, "models": [r.to_dict() for r in reports],
+    _write_outputs(ui, reports, explanation, opts, json_file, to_stdout, plot)
+    render_reports(ui, reports, explanation)
+
+
+def _write_outputs(ui: Ui, reports, explanation: str, opts, json_file: Optional[Path], to_stdout: bool, plot: Optional[Path]) -> None:
+    """--json (a file, or stdout with '-') and --plot."""
+    payload = {"steps": opts.steps, "windows": opts.windows, "threshold": opts.threshold, "models": [r.to_dict() for r in reports],
                "explanation": explanation}
     if to_stdout:
         ui.emit_json(payload)
@@ -128,7 +108,6 @@ def grad_report_cmd(
     if plot is not None:
         _save_plot(reports, plot)
         ui.info(f"wrote {plot}")
-    render_reports(ui, reports, explanation)
 
 
 def _fmt_horizon(h: int | None, steps: int) -> str:

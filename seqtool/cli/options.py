@@ -1,20 +1,58 @@
-"""Options shared by several commands, declared once (name, help text, units) as Annotated aliases."""
+"""Options shared by several commands, declared once: one ``Annotated`` alias per option (name, help
+text, units), defaults read from the config dataclass the option sets, and option groups that a
+command takes as one value.
+
+The dataclasses (``TokenizerOptions``, ``ModelConfig``, ``TrainConfig``) live in modules that import
+neither numpy nor torch, so reading their defaults keeps ``seqtool --help`` fast.
+"""
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import Annotated, Any, Callable, Optional
 
 import typer
 
+from seqtool.models.config import ModelConfig
 from seqtool.models.registry import cells_help
-from seqtool.text.constants import KERAS_FILTERS
-
-if TYPE_CHECKING:
-    from seqtool.text.tokenizers import TokenizerOptions
+from seqtool.text.options import TokenizerOptions
+from seqtool.train_config import TrainConfig
 
 TOK = "Tokenizer"
 MODEL = "Model"
 TRAIN = "Training"
+
+
+def _defaults(cls) -> dict[str, Any]:
+    return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
+
+
+#: Defaults of every option that sets a config field, taken from the dataclass itself.
+TOKENIZER_DEFAULTS = _defaults(TokenizerOptions)
+MODEL_DEFAULTS = _defaults(ModelConfig)
+TRAIN_DEFAULTS = _defaults(TrainConfig)
+
+
+def level_defaults_table() -> dict[str, dict[str, Any]]:
+    """The model and batch defaults that depend on the tokenization level (char, word)."""
+    from seqtool.models.config import LEVEL_DEFAULTS
+
+    return LEVEL_DEFAULTS
+
+
+def level_default_help(name: str) -> str:
+    """'\\[char: 384, word: 256]' (or '\\[2]' where the levels agree): the level-dependent default of
+    ``name`` for help text, its bracket escaped so rich markup shows it."""
+    def show(v: Any) -> str:
+        return ("on" if v else "off") if isinstance(v, bool) else str(v)
+
+    values = {level: show(d[name]) for level, d in level_defaults_table().items()}
+    if len(set(values.values())) == 1:
+        return "\\[" + next(iter(values.values())) + "]"
+    return "\\[" + ", ".join(f"{level}: {v}" for level, v in values.items()) + "]"
+
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (and --json output).")]
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout instead of tables.")]
@@ -22,7 +60,10 @@ Force = Annotated[bool, typer.Option("--force", help="Replace --out if it exists
 Errors = Annotated[
     str, typer.Option("--errors", help="Invalid UTF-8: 'strict' stops with the file, line and byte offset; 'replace' goes on with U+FFFD.")
 ]
+ValFile = Annotated[Optional[list[Path]], typer.Option("--val", help="Validation text file(s); the vocabulary never sees them.")]
+ValFraction = Annotated[Optional[float], typer.Option("--val-fraction", help="Hold out the last fraction of the input (split on a line boundary) for validation.")]
 
+# Tokenizer options (TokenizerOptions fields).
 Level = Annotated[str, typer.Option("--level", help="char | word | ngram | char-ngram | subword.", rich_help_panel=TOK)]
 NumWords = Annotated[
     Optional[int],
@@ -62,66 +103,96 @@ CharCoverage = Annotated[
 ]
 CapVocab = Annotated[bool, typer.Option("--cap-vocab-size", help="Subword: if --vocab-size is too large for the corpus, use the largest that works.", rich_help_panel=TOK)]
 
-ValFile = Annotated[Optional[list[Path]], typer.Option("--val", help="Validation text file(s); the vocabulary never sees them.")]
-ValFraction = Annotated[Optional[float], typer.Option("--val-fraction", help="Hold out the last fraction of the input (split on a line boundary) for validation.")]
-
-
-def tokenizer_options(
-    level: str,
-    num_words: Optional[int],
-    oov_token: Optional[str],
-    min_freq: int,
-    lower: bool,
-    filters: str,
-    keep_punct: bool,
-    eos: Optional[bool],
-    ngram: int,
-    model_type: str,
-    vocab_size: int,
-    character_coverage: float,
-    cap_vocab_size: bool,
-) -> "TokenizerOptions":
-    from seqtool.text.tokenizers import TokenizerOptions
-
-    return TokenizerOptions(
-        level=level,
-        lower=lower,
-        filters=filters,
-        keep_punct=keep_punct,
-        num_words=num_words,
-        min_freq=min_freq,
-        oov_token=oov_token,
-        eos=eos,
-        ngram=ngram,
-        model_type=model_type,
-        vocab_size=vocab_size,
-        character_coverage=character_coverage,
-        cap_vocab_size=cap_vocab_size,
-    )
-
-
-DEFAULT_FILTERS = KERAS_FILTERS
-
-
-# Model and run options shared by train and grad-report (help texts name the level defaults).
+# Model options (ModelConfig fields; None = the level's default).
 Cell = Annotated[str, typer.Option("--cell", help=cells_help(), rich_help_panel=MODEL)]
-Hidden = Annotated[Optional[int], typer.Option("--hidden", help="Units per recurrent layer [char: 384, word: 256].", rich_help_panel=MODEL, show_default=False)]
-Layers = Annotated[Optional[int], typer.Option("--layers", help="Stacked recurrent layers [2].", rich_help_panel=MODEL, show_default=False)]
-EmbedDim = Annotated[Optional[int], typer.Option("--embed-dim", help="Embedding width; 0 = one-hot inputs as char-rnn [char: 0, word: 256].", rich_help_panel=MODEL, show_default=False)]
-Dropout = Annotated[Optional[float], typer.Option("--dropout", help="Dropout probability [char: 0.1, word: 0.4].", rich_help_panel=MODEL, show_default=False)]
-TieWeights = Annotated[Optional[bool], typer.Option("--tie-weights/--no-tie-weights", help="Share embedding and output matrices (needs --embed-dim = --hidden) [word: on].", rich_help_panel=MODEL, show_default=False)]
+Hidden = Annotated[Optional[int], typer.Option("--hidden", help=f"Units per recurrent layer {level_default_help('hidden')}.", rich_help_panel=MODEL, show_default=False)]
+Layers = Annotated[Optional[int], typer.Option("--layers", help=f"Stacked recurrent layers {level_default_help('layers')}.", rich_help_panel=MODEL, show_default=False)]
+EmbedDim = Annotated[Optional[int], typer.Option("--embed-dim", help=f"Embedding width; 0 = one-hot inputs as char-rnn {level_default_help('embed_dim')}.", rich_help_panel=MODEL, show_default=False)]
+Dropout = Annotated[Optional[float], typer.Option("--dropout", help=f"Dropout probability {level_default_help('dropout')}.", rich_help_panel=MODEL, show_default=False)]
+TieWeights = Annotated[Optional[bool], typer.Option("--tie-weights/--no-tie-weights", help=f"Share embedding and output matrices (needs --embed-dim = --hidden) {level_default_help('tie_weights')}.", rich_help_panel=MODEL, show_default=False)]
 TauMin = Annotated[float, typer.Option("--tau-min", help="leaky: shortest time constant (steps).", rich_help_panel=MODEL)]
 TauMax = Annotated[float, typer.Option("--tau-max", help="leaky: longest time constant (steps).", rich_help_panel=MODEL)]
 LearnTau = Annotated[bool, typer.Option("--learn-tau", help="leaky: train the time constants too.", rich_help_panel=MODEL)]
-ForgetBias = Annotated[Optional[float], typer.Option("--forget-bias", help="lstm: initial forget-gate bias; 1-3 keeps the cell open so long dependencies can be learned [torch's init].", rich_help_panel=MODEL, show_default=False)]
+ForgetBias = Annotated[Optional[float], typer.Option("--forget-bias", help="lstm: initial forget-gate bias; 1-3 keeps the cell open so long dependencies can be learned \\[torch's init].", rich_help_panel=MODEL, show_default=False)]
 AdaptiveSoftmax = Annotated[Optional[str], typer.Option("--adaptive-softmax", help="Cutoffs such as 2000,6000: an adaptive softmax (Grave et al. 2017) instead of the full output layer; much faster with large word vocabularies.", rich_help_panel=MODEL, show_default=False)]
 Delay = Annotated[int, typer.Option("--delay", help="skip: recurrence from d steps back as well as from 1.", rich_help_panel=MODEL)]
 Window = Annotated[int, typer.Option("--window", help="tdnn: inputs each unit sees (causal convolution width).", rich_help_panel=MODEL)]
-BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help="Parallel columns of the corpus [char: 32, word: 20].", rich_help_panel=TRAIN, show_default=False)]
-Bptt = Annotated[Optional[int], typer.Option("--bptt", help="Window length for truncated BPTT, in tokens [char: 128, word: 35].", rich_help_panel=TRAIN, show_default=False)]
+
+# Training options (TrainConfig fields; None = the level's default).
+BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help=f"Parallel columns of the corpus {level_default_help('batch_size')}.", rich_help_panel=TRAIN, show_default=False)]
+Bptt = Annotated[Optional[int], typer.Option("--bptt", help=f"Window length for truncated BPTT, in tokens {level_default_help('bptt')}.", rich_help_panel=TRAIN, show_default=False)]
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (CPU runs repeat bit for bit).", rich_help_panel=TRAIN)]
 Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.", rich_help_panel=TRAIN)]
-Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch [torch's default].", rich_help_panel=TRAIN, show_default=False)]
+Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch \\[torch's default].", rich_help_panel=TRAIN, show_default=False)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """Options that travel together: spliced into a command's signature by ``with_groups`` and handed
+    to the command as one value, ``collect(**parsed)``."""
+
+    options: tuple[tuple[str, Any, Any], ...]  # (parameter name, Annotated alias, default)
+    collect: Callable[..., Any]
+
+    def parameters(self) -> list[inspect.Parameter]:
+        return [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=alias, default=default) for name, alias, default in self.options]
+
+
+def with_groups(command: Callable) -> Callable:
+    """Typer sees each ``name: Any = Group(...)`` parameter of ``command`` as the group's options, in
+    place; ``command`` is called with ``name`` set to the group's collected value."""
+    sig = inspect.signature(command, eval_str=True)
+    params: list[inspect.Parameter] = []
+    groups: dict[str, Group] = {}
+    for p in sig.parameters.values():
+        if isinstance(p.default, Group):
+            groups[p.name] = p.default
+            params += p.default.parameters()
+        else:
+            params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+
+    @functools.wraps(command)
+    def run(**parsed):
+        for name, group in groups.items():
+            parsed[name] = group.collect(**{option: parsed.pop(option) for option, _, _ in group.options})
+        return command(**parsed)
+
+    run.__signature__ = sig.replace(parameters=params)
+    run.__annotations__ = {p.name: p.annotation for p in params}
+    return run
+
+
+def _tokenizer_options(**values) -> TokenizerOptions:
+    return TokenizerOptions(**values)
+
+
+def tokenizer_group(*, level: str = TOKENIZER_DEFAULTS["level"], sequence_levels_only: bool = False) -> Group:
+    """The tokenizer options, collected into a ``TokenizerOptions``; ``level`` is this command's default.
+    ``sequence_levels_only`` (train, grad-report) leaves out the n-gram order and the subword vocabulary cap."""
+    d = TOKENIZER_DEFAULTS
+    options = [("level", Level, level), ("num_words", NumWords, d["num_words"]), ("oov_token", OovToken, d["oov_token"]),
+               ("min_freq", MinFreq, d["min_freq"]), ("lower", Lower, d["lower"]), ("filters", Filters, d["filters"]),
+               ("keep_punct", KeepPunct, d["keep_punct"]), ("eos", Eos, d["eos"]), ("ngram", Ngram, d["ngram"]),
+               ("model_type", ModelType, d["model_type"]), ("vocab_size", VocabSize, d["vocab_size"]),
+               ("character_coverage", CharCoverage, d["character_coverage"]), ("cap_vocab_size", CapVocab, d["cap_vocab_size"])]
+    if sequence_levels_only:
+        options = [o for o in options if o[0] not in ("ngram", "cap_vocab_size")]
+    return Group(tuple(options), _tokenizer_options)
+
+
+def model_group() -> Group:
+    """The model options (``--cell``, sizes, cell-specific ones), collected as given (a dict; None = the level's default)."""
+    d = MODEL_DEFAULTS
+    return Group((("cell", Cell, d["cell"]), ("hidden", Hidden, None), ("layers", Layers, None), ("embed_dim", EmbedDim, None),
+                  ("dropout", Dropout, None), ("tie_weights", TieWeights, None), ("tau_min", TauMin, d["tau_min"]),
+                  ("tau_max", TauMax, d["tau_max"]), ("learn_tau", LearnTau, d["learn_tau"]), ("forget_bias", ForgetBias, d["forget_bias"]),
+                  ("adaptive_softmax", AdaptiveSoftmax, None), ("delay", Delay, d["delay"]), ("window", Window, d["window"])), dict)
+
+
+def model_given(model: dict[str, Any]) -> dict[str, Any]:
+    """The model group's values as ``runs.model_config`` takes them: ModelConfig field names, cutoffs parsed."""
+    given = {k: v for k, v in model.items() if k != "adaptive_softmax"}
+    return {**given, "adaptive_cutoffs": parse_cutoffs(model["adaptive_softmax"])}
 
 
 def parse_cutoffs(text: Optional[str]) -> Optional[tuple[int, ...]]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -33,26 +33,14 @@ DECODE_EXAMPLES = """
 
 
 def register(app: typer.Typer) -> None:
-    app.command("tokenize", help="Turn text files into token ids, a vocabulary and statistics (char, word, n-gram or subword).", epilog=TOKENIZE_EXAMPLES)(tokenize)
+    app.command("tokenize", help="Turn text files into token ids, a vocabulary and statistics (char, word, n-gram or subword).", epilog=TOKENIZE_EXAMPLES)(opt.with_groups(tokenize))
     app.command("decode", help="Turn token ids back into text with a saved tokenizer.", epilog=DECODE_EXAMPLES)(decode)
 
 
 def tokenize(
     files: Annotated[list[str], typer.Argument(help="UTF-8 text files, or - for stdin.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (written atomically).")],
-    level: opt.Level = "word",
-    num_words: opt.NumWords = None,
-    oov_token: opt.OovToken = None,
-    min_freq: opt.MinFreq = 1,
-    lower: opt.Lower = True,
-    filters: opt.Filters = opt.DEFAULT_FILTERS,
-    keep_punct: opt.KeepPunct = False,
-    eos: opt.Eos = None,
-    ngram: opt.Ngram = 2,
-    model_type: opt.ModelType = "unigram",
-    vocab_size: opt.VocabSize = 4000,
-    character_coverage: opt.CharCoverage = 1.0,
-    cap_vocab_size: opt.CapVocab = False,
+    tokenizer: Any = opt.tokenizer_group(),
     val: opt.ValFile = None,
     val_fraction: opt.ValFraction = None,
     matrix: Annotated[
@@ -75,7 +63,7 @@ def tokenize(
     job = TokenizeJob(
         inputs=files,
         out=out,
-        options=opt.tokenizer_options(level, num_words, oov_token, min_freq, lower, filters, keep_punct, eos, ngram, model_type, vocab_size, character_coverage, cap_vocab_size),
+        options=tokenizer,
         val=[str(v) for v in val] if val else None,
         val_fraction=val_fraction,
         errors=errors,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -29,7 +29,7 @@ EXAMPLES = """
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train", help=f"Train a char or word language model ({', '.join(CELLS)}) with teacher forcing and truncated BPTT.", epilog=EXAMPLES)(train)
+    app.command("train", help=f"Train a char or word language model ({', '.join(CELLS)}) with teacher forcing and truncated BPTT.", epilog=EXAMPLES)(opt.with_groups(train))
 
 
 def train(
@@ -37,52 +37,30 @@ def train(
     data: Annotated[Optional[list[str]], typer.Argument(help="A seqtool tokenize output directory, or text files (tokenized with the options below).", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory: config, tokenizer, metrics.jsonl, best.pt, last.pt.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory exactly where it stopped (budgets may be raised).")] = None,
-    cell: opt.Cell = "lstm",
-    hidden: opt.Hidden = None,
-    layers: opt.Layers = None,
-    embed_dim: opt.EmbedDim = None,
-    dropout: opt.Dropout = None,
-    tie_weights: opt.TieWeights = None,
-    tau_min: opt.TauMin = 1.0,
-    tau_max: opt.TauMax = 100.0,
-    learn_tau: opt.LearnTau = False,
-    forget_bias: opt.ForgetBias = None,
-    adaptive_softmax: opt.AdaptiveSoftmax = None,
-    delay: opt.Delay = 2,
-    window: opt.Window = 5,
+    model: Any = opt.model_group(),
     pretrained_embeddings: Annotated[Optional[Path], typer.Option("--pretrained-embeddings", help="word2vec (text or binary) or GloVe vectors for the embedding.", rich_help_panel=opt.MODEL)] = None,
     freeze_embeddings: Annotated[bool, typer.Option("--freeze-embeddings", help="Keep the (pretrained) embedding fixed.", rich_help_panel=opt.MODEL)] = False,
     batch_size: opt.BatchSize = None,
     bptt: opt.Bptt = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the training text [5 when no budget is given].", rich_help_panel=TRAIN, show_default=False)] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the training text \\[5 when no budget is given].", rich_help_panel=TRAIN, show_default=False)] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", help="Stop after this many optimizer steps.", rich_help_panel=TRAIN)] = None,
     time_budget: Annotated[Optional[str], typer.Option("--time-budget", help="Stop after this much training time: 600, 10m, 1.5h.", rich_help_panel=TRAIN)] = None,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="adam | adamw | sgd.", rich_help_panel=TRAIN)] = "adam",
-    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.", rich_help_panel=TRAIN)] = 2e-3,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="L2 penalty (decoupled with adamw).", rich_help_panel=TRAIN)] = 0.0,
-    warmup: Annotated[int, typer.Option("--warmup", help="Steps of linear learning-rate warmup.", rich_help_panel=TRAIN)] = 0,
-    schedule: Annotated[str, typer.Option("--schedule", help="cosine (to 10% over the budget) | plateau (/4 when validation stalls) | none.", rich_help_panel=TRAIN)] = "cosine",
-    clip_norm: Annotated[float, typer.Option("--clip-norm", help="Clip the global gradient norm to this (Pascanu et al. 2013); 0 = off.", rich_help_panel=TRAIN)] = 1.0,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="adam | adamw | sgd.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["optimizer"],
+    lr: Annotated[float, typer.Option("--lr", help="Peak learning rate.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["lr"],
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="L2 penalty (decoupled with adamw).", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["weight_decay"],
+    warmup: Annotated[int, typer.Option("--warmup", help="Steps of linear learning-rate warmup.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["warmup"],
+    schedule: Annotated[str, typer.Option("--schedule", help="cosine (to 10% over the budget) | plateau (/4 when validation stalls) | none.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["schedule"],
+    clip_norm: Annotated[float, typer.Option("--clip-norm", help="Clip the global gradient norm to this (Pascanu et al. 2013); 0 = off.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["clip_norm"],
     patience: Annotated[Optional[int], typer.Option("--patience", help="Stop after this many validations without improvement.", rich_help_panel=TRAIN)] = None,
-    carry_state: Annotated[bool, typer.Option("--carry-state/--no-carry-state", help="Carry the hidden state across windows (detached) or start each from zeros.", rich_help_panel=TRAIN)] = True,
-    log_every: Annotated[int, typer.Option("--log-every", help="Steps between progress/metrics lines.", rich_help_panel=TRAIN)] = 50,
-    eval_every: Annotated[Optional[int], typer.Option("--eval-every", help="Steps between validations [once per epoch].", rich_help_panel=TRAIN, show_default=False)] = None,
-    seed: opt.Seed = 0,
-    device: opt.Device = "auto",
+    carry_state: Annotated[bool, typer.Option("--carry-state/--no-carry-state", help="Carry the hidden state across windows (detached) or start each from zeros.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["carry_state"],
+    log_every: Annotated[int, typer.Option("--log-every", help="Steps between progress/metrics lines.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["log_every"],
+    eval_every: Annotated[Optional[int], typer.Option("--eval-every", help="Steps between validations \\[once per epoch].", rich_help_panel=TRAIN, show_default=False)] = None,
+    seed: opt.Seed = opt.TRAIN_DEFAULTS["seed"],
+    device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
-    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on a CUDA GPU that supports it, else fp32) | fp32 | bf16.", rich_help_panel=TRAIN)] = "auto",
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on a CUDA GPU that supports it, else fp32) | fp32 | bf16.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["precision"],
     summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
-    level: opt.Level = "char",
-    num_words: opt.NumWords = None,
-    oov_token: opt.OovToken = None,
-    min_freq: opt.MinFreq = 1,
-    lower: opt.Lower = True,
-    filters: opt.Filters = opt.DEFAULT_FILTERS,
-    keep_punct: opt.KeepPunct = False,
-    eos: opt.Eos = None,
-    model_type: opt.ModelType = "unigram",
-    vocab_size: opt.VocabSize = 4000,
-    character_coverage: opt.CharCoverage = 1.0,
+    tok_options: Any = opt.tokenizer_group(level="char", sequence_levels_only=True),
     val: opt.ValFile = None,
     val_fraction: opt.ValFraction = None,
     errors: opt.Errors = "strict",
@@ -91,11 +69,10 @@ def train(
     json_out: opt.Json = False,
 ) -> None:
     from seqtool import runs
-    from seqtool.devices import resolve_device
-    from seqtool.errors import ConfigError, UsageError
+    from seqtool.errors import UsageError
     from seqtool.fsio import DirLock
     from seqtool.models.config import level_defaults
-    from seqtool.training import TrainConfig, parse_duration
+    from seqtool.train_config import TrainConfig, parse_duration
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     opt.apply_threads(threads)
@@ -118,9 +95,8 @@ def train(
 
     if not data:
         raise UsageError("give DATA (text files or a seqtool tokenize directory), or --resume RUN_DIR")
-    tok_options = opt.tokenizer_options(level, num_words, oov_token, min_freq, lower, filters, keep_punct, eos, 2, model_type, vocab_size, character_coverage, False)
     if tok_options.level in ("ngram", "char-ngram"):
-        raise UsageError(f"--level {level}: n-gram tokens are bags of overlapping grams, not a sequence to model; use char, word or subword")
+        raise UsageError(f"--level {tok_options.level}: n-gram tokens are bags of overlapping grams, not a sequence to model; use char, word or subword")
     if out is None and not summary:
         raise UsageError("give --out RUN_DIR for the run's checkpoints and metrics")
 
@@ -133,14 +109,25 @@ def train(
         optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule, clip_norm=clip_norm,
         patience=patience, carry_state=carry_state, log_every=log_every, eval_every=eval_every, seed=seed, device=device, precision=precision,
     ).validate()
-    given = dict(cell=cell, hidden=hidden, layers=layers, embed_dim=embed_dim, dropout=dropout, tie_weights=tie_weights, tau_min=tau_min,
-                 tau_max=tau_max, learn_tau=learn_tau, forget_bias=forget_bias, adaptive_cutoffs=opt.parse_cutoffs(adaptive_softmax), delay=delay, window=window, freeze_embeddings=freeze_embeddings)
+    given = {**opt.model_given(model), "freeze_embeddings": freeze_embeddings}
 
     if summary:
         tok = _summary_tokenizer(data, tok_options)
         mcfg = runs.model_config(len(tok.vocab), tok.level, given)
         _print_summary(ui, mcfg)
         return
+
+    with DirLock() as lock:  # held on the new run until training ends
+        trainer = _start_run(ui, data, out, force, tok_options, level_of_data, val, val_fraction, errors, tcfg, given, pretrained_embeddings, callbacks, lock)
+        _fit(trainer, ui, out)
+
+
+def _start_run(ui: Ui, data: list[str], out: Path, force: bool, tok_options, level_of_data: str, val, val_fraction, errors: str, tcfg, given: dict,
+               pretrained_embeddings: Optional[Path], callbacks, lock):
+    """Check the inputs, tokenize, write the run files and build the Trainer, in a stage directory that replaces --out at the end."""
+    from seqtool import runs
+    from seqtool.devices import resolve_device
+    from seqtool.errors import ConfigError
 
     dev = resolve_device(tcfg.device)
     # Validate the model options (with a stand-in vocabulary size) and the inputs before any slow tokenizing.
@@ -150,19 +137,18 @@ def train(
     val_files = [str(v) for v in val] if val else None
     runs.check_inputs(data, val_files, val_fraction, pretrained_embeddings)
     inputs = [*data, *(val_files or []), *([str(pretrained_embeddings)] if pretrained_embeddings else [])]
-    with DirLock() as lock:
-        # The run is built beside --out and replaces it only once data, config and trainer are all ready.
-        with runs.staged_run_dir(out, force, inputs, lock) as stage:
-            with ui.progress("tokenizing", None) as bar:
-                spec = runs.prepare_data(data, stage, tok_options, val_files, val_fraction, errors,
-                                         progress=lambda phase, done, total: bar.update(done, f"{phase}"))
-            tok, train_ids, val_ids = spec.load()
-            mcfg = runs.model_config(len(tok.vocab), tok.level, given)
-            runs.write_run_files(stage, mcfg, tcfg, tok, spec)
-            trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info)
-        ui.info(f"{tok.level} level, vocabulary {len(tok.vocab):,}, {len(train_ids):,} training and {len(val_ids):,} validation tokens; "
-                f"{mcfg.cell} {mcfg.layers}x{mcfg.hidden}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
-        _fit(trainer, ui, out)
+    # The run is built beside --out and replaces it only once data, config and trainer are all ready.
+    with runs.staged_run_dir(out, force, inputs, lock) as stage:
+        with ui.progress("tokenizing", None) as bar:
+            spec = runs.prepare_data(data, stage, tok_options, val_files, val_fraction, errors,
+                                     progress=lambda phase, done, total: bar.update(done, f"{phase}"))
+        tok, train_ids, val_ids = spec.load()
+        mcfg = runs.model_config(len(tok.vocab), tok.level, given)
+        runs.write_run_files(stage, mcfg, tcfg, tok, spec)
+        trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info)
+    ui.info(f"{tok.level} level, vocabulary {len(tok.vocab):,}, {len(train_ids):,} training and {len(val_ids):,} validation tokens; "
+            f"{mcfg.cell} {mcfg.layers}x{mcfg.hidden}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
+    return trainer
 
 
 # What --resume may change: the budgets and where/how quietly it runs. Everything else is the run's own.

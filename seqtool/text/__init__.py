@@ -8,7 +8,7 @@ from seqtool.text.constants import KERAS_FILTERS, LEVELS
 
 _LAZY = {
     "Tokenizer": "seqtool.text.tokenizers",
-    "TokenizerOptions": "seqtool.text.tokenizers",
+    "TokenizerOptions": "seqtool.text.options",
     "load_tokenizer": "seqtool.text.tokenizers",
     "make_tokenizer": "seqtool.text.tokenizers",
     "tokenizer_from_dict": "seqtool.text.tokenizers",

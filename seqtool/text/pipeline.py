@@ -24,7 +24,8 @@ from seqtool.text.kernels import add_counts, char_counts, ids_dtype
 from seqtool.text.onepass import one_pass
 from seqtool.text.parallel import chunk_mapper
 from seqtool.text.tokenizers import make_tokenizer
-from seqtool.text.tokenizers.base import DROPPED, Tokenizer, TokenizerOptions, split_raw_lines
+from seqtool.text.options import TokenizerOptions
+from seqtool.text.tokenizers.base import DROPPED, Tokenizer, split_raw_lines
 from seqtool.text.tokenizers.char import CharTokenizer
 from seqtool.text.tokenizers.word import UnitTokenizer
 from seqtool.text.vectorize import (

@@ -250,6 +250,7 @@ def _trained(cell, steps=300, t=16, b=8):
     return float(final), data
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cell", CELLS)
 def test_every_cell_learns_a_repeated_pattern(cell):
     loss, data = _trained(cell)

@@ -8,7 +8,7 @@ import pytest
 
 from seqtool.text import corpus, parallel
 from seqtool.text.pipeline import TokenizeJob, run_tokenize
-from seqtool.text.tokenizers import TokenizerOptions
+from seqtool.text.options import TokenizerOptions
 
 TEXT = "".join(f"Line {i}: the {'cat' if i % 3 else 'dög'} sat, on mat {i % 7}!\n" for i in range(400)) + "tail without newline ✓"
 

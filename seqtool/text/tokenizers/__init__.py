@@ -16,7 +16,8 @@ from dataclasses import fields
 from pathlib import Path
 
 from seqtool.errors import TokenizerError
-from seqtool.text.tokenizers.base import DROPPED, FORMAT, FORMAT_VERSION, LINE_END, Tokenizer, TokenizerOptions
+from seqtool.text.options import TokenizerOptions
+from seqtool.text.tokenizers.base import DROPPED, FORMAT, FORMAT_VERSION, LINE_END, Tokenizer
 from seqtool.text.tokenizers.char import CharTokenizer
 from seqtool.text.tokenizers.subword import SubwordTokenizer
 from seqtool.text.tokenizers.word import CharNgramTokenizer, NgramTokenizer, UnitTokenizer, WordTokenizer

@@ -9,7 +9,8 @@ from typing import Iterable
 import numpy as np
 
 from seqtool.errors import TokenizerError
-from seqtool.text.tokenizers.base import Tokenizer, TokenizerOptions
+from seqtool.text.tokenizers.base import Tokenizer
+from seqtool.text.options import TokenizerOptions
 from seqtool.text.vocab import Vocabulary
 
 

@@ -13,7 +13,8 @@ from typing import Iterable
 import numpy as np
 
 from seqtool.text.kernels import SENTINEL, Interner, add_counts, ascii_translate_table
-from seqtool.text.tokenizers.base import DROPPED, Tokenizer, TokenizerOptions
+from seqtool.text.tokenizers.base import DROPPED, Tokenizer
+from seqtool.text.options import TokenizerOptions
 from seqtool.text.vocab import Vocabulary
 
 
