@@ -45,7 +45,8 @@ def eval_cmd(
     from seqtool import evaluation
     from seqtool.checkpoint import load_model
     from seqtool.devices import resolve_device
-    from seqtool.text.corpus import iter_chunks, open_sources
+    from seqtool.text.corpus import iter_chunks
+    from seqtool.text.corpus import sources as corpus_sources
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     evaluation.check_options(window, free_running, positions)
@@ -54,17 +55,17 @@ def eval_cmd(
 
         check(long_range)
     lm = load_model(checkpoint, resolve_device(device))
-    sources = open_sources(files)
-    texts = ((s.name, "".join(iter_chunks([s], errors=errors))) for s in sources)
-    probes = None
-    if long_range is not None:  # before the (longer) loss pass, so a model that cannot be probed fails fast
-        from seqtool.probes import probe_accuracy
+    with corpus_sources(files) as opened:  # stdin's temporary copy is deleted when the block ends
+        texts = ((s.name, "".join(iter_chunks([s], errors=errors))) for s in opened)
+        probes = None
+        if long_range is not None:  # before the (longer) loss pass, so a model that cannot be probed fails fast
+            from seqtool.probes import probe_accuracy
 
-        texts = list(texts)
-        probes = [{"file": name, **probe_accuracy(lm.model, lm.tokenizer, text.splitlines(), long_range, lm.device)} for name, text in texts]
-    with ui.progress("scoring", None) as bar:
-        report = evaluation.evaluate(lm.model, lm.tokenizer, texts, window, free_running, positions,
-                                     progress=lambda name, done, n: bar.update(done, f"scoring {name}"))
+            texts = list(texts)
+            probes = [{"file": name, **probe_accuracy(lm.model, lm.tokenizer, text.splitlines(), long_range, lm.device)} for name, text in texts]
+        with ui.progress("scoring", None) as bar:
+            report = evaluation.evaluate(lm.model, lm.tokenizer, texts, window, free_running, positions,
+                                         progress=lambda name, done, n: bar.update(done, f"scoring {name}"))
     if json_out:
         ui.emit_json({"checkpoint": lm.path, **report.to_dict(), **({"long_range": probes} if probes else {})})
         return

@@ -8,6 +8,7 @@ multi-byte character is ever split, and the validation split falls on a line bou
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -31,12 +32,29 @@ class Source:
     path: Path
     name: str
     size: int
+    spooled: bool = False  # a temporary copy of stdin, deleted when the sources are closed
 
 
 def open_sources(paths: list[str], option: str = "FILE", spool_dir: str | None = None) -> list[Source]:
-    """Check that every path names a readable, non-empty regular file; ``-`` reads stdin."""
+    """Check that every path names a readable, non-empty regular file; ``-`` reads stdin.
+
+    A ``-`` leaves a temporary copy of stdin behind: use ``sources()`` to have it removed.
+    """
     check_paths(paths, option)
     return [_spool_stdin(spool_dir) if p == "-" else Source(Path(p), p, Path(p).stat().st_size) for p in paths]
+
+
+@contextlib.contextmanager
+def sources(paths: list[str] | None, option: str = "FILE", spool_dir: str | None = None) -> Iterator[list[Source] | None]:
+    """``open_sources`` for the length of a block (None for no paths); stdin's copy is deleted at its end, error or not."""
+    opened = open_sources(paths, option, spool_dir) if paths else None
+    try:
+        yield opened
+    finally:
+        for s in opened or []:
+            if s.spooled:
+                with contextlib.suppress(OSError):
+                    os.unlink(s.path)
 
 
 def check_paths(paths: list[str], option: str = "FILE") -> None:
@@ -51,6 +69,8 @@ def check_paths(paths: list[str], option: str = "FILE") -> None:
             raise CorpusError(f"{p}: no such file; check the path")
         if path.is_dir():
             raise CorpusError(f"{p}: is a directory; give the text files inside it")
+        if not path.is_file():
+            raise CorpusError(f"{p}: not a regular file (a pipe or a device); save the text to a file, or pipe it in as -")
         if not os.access(path, os.R_OK):
             raise CorpusError(f"{p}: permission denied; make the file readable")
         if path.stat().st_size == 0:
@@ -65,7 +85,7 @@ def _spool_stdin(spool_dir: str | None) -> Source:
     if size == 0:
         os.unlink(name)
         raise CorpusError("stdin: no input; pipe some text in or give a file")
-    return Source(Path(name), "<stdin>", size)
+    return Source(Path(name), "<stdin>", size, spooled=True)
 
 
 def read_text(path: str | Path, errors: str = "strict") -> str:

@@ -19,7 +19,8 @@ import numpy as np
 
 from seqtool.errors import ConfigError, CorpusError, UsageError
 from seqtool.fsio import atomic_dir, check_output_dir
-from seqtool.text.corpus import Source, iter_split_chunks, open_sources
+from seqtool.text.corpus import Source, iter_split_chunks
+from seqtool.text.corpus import sources as corpus_sources
 from seqtool.text.kernels import add_counts, char_counts, ids_dtype
 from seqtool.text.onepass import one_pass
 from seqtool.text.parallel import chunk_mapper
@@ -182,8 +183,12 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
     job.validate()
     options = job.options.resolved()
     check_output_dir(job.out, job.force)
-    sources = open_sources(job.inputs)
-    val_sources = open_sources(job.val, option="--val") if job.val else None
+    with corpus_sources(job.inputs) as sources, corpus_sources(job.val, option="--val") as val_sources:
+        return _tokenize(job, options, sources, val_sources, progress, notify)
+
+
+def _tokenize(job: TokenizeJob, options: TokenizerOptions, sources: list[Source], val_sources: list[Source] | None,
+              progress: Progress | None, notify: Callable[[str], None] | None) -> dict:
     tok = make_tokenizer(options)
     reader = _Reader(job, sources, val_sources, isinstance(tok, UnitTokenizer), progress)
     want_docs = bool(job.matrix or job.pad_to or job.one_hot)

@@ -177,3 +177,37 @@ def test_the_time_budget_counts_the_whole_run_across_resumes(tmp_path, corpus):
     torch.save(ck, out / "last.pt")
     r = run("train", "--resume", out, "--max-steps", "1000", "--time-budget", "90")
     assert r.exit_code == 2 and "time budget used" in r.stderr, r.output
+
+
+@pytest.fixture
+def spool_dir(tmp_path, monkeypatch):
+    """Where stdin is spooled: a folder of the test's own, so leftovers can be counted."""
+    import tempfile
+
+    d = tmp_path / "spool"
+    d.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(d))
+    return d
+
+
+def test_stdin_copies_are_deleted_after_tokenize_and_eval(tmp_path, corpus, spool_dir):
+    r = runner.invoke(app, ["tokenize", "-", "--level", "char", "--out", str(tmp_path / "tok")], input=TEXT)
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["tokenize", "-", "--out", str(corpus)], input=TEXT)  # fails after spooling: --out is a file
+    assert r.exit_code == 1, r.output
+    run_dir = tmp_path / "run"
+    assert run("train", corpus, "--out", run_dir, *SMALL, "--max-steps", "2", "--eval-every", "2", "--quiet").exit_code == 0
+    r = runner.invoke(app, ["eval", str(run_dir), "-"], input=TEXT[:400])
+    assert r.exit_code == 0, r.output
+    assert list(spool_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("make", ["fifo", "device"])
+def test_a_pipe_or_device_is_named_as_such_not_as_empty(tmp_path, make):
+    if make == "fifo":
+        path = tmp_path / "fifo"
+        os.mkfifo(path)
+    else:
+        path = "/dev/zero"
+    r = run("tokenize", path, "--out", tmp_path / "tok")  # must not block reading it either
+    assert r.exit_code == 1 and "not a regular file (a pipe or a device)" in r.stderr, r.output
