@@ -15,6 +15,8 @@ import torch
 
 from seqtool.errors import UsageError
 
+TEMPERATURE_RANGE = (1e-6, 1e6)  # sampling stays finite in float32 for any logits of |z| < 1e30
+
 @dataclass
 class DecodingOptions:
     """How the next token is chosen from the model's distribution.
@@ -40,6 +42,11 @@ class DecodingOptions:
         t, k, p = self.temperature, self.top_k, self.top_p
         if t is not None and not (math.isfinite(t) and t > 0):
             raise UsageError(f"--temperature {t:g}: must be greater than 0 (for the most likely token at every step use --greedy)")
+        if t is not None and not (TEMPERATURE_RANGE[0] <= t <= TEMPERATURE_RANGE[1]):
+            # logits / T overflows float32 below the range (inf - inf = NaN in the softmax) and the
+            # -inf of masked tokens divided by an infinite T above it is NaN too.
+            raise UsageError(f"--temperature {t:g}: must lie between {TEMPERATURE_RANGE[0]:g} and {TEMPERATURE_RANGE[1]:g} "
+                             f"(for the most likely token at every step use --greedy)")
         if k is not None and k < 1:
             raise UsageError(f"--top-k {k}: must be at least 1 (1 is greedy)")
         if p is not None and not (0.0 < p <= 1.0):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 
 import pytest
 import torch
@@ -398,3 +399,16 @@ def test_step_kernels_compute_the_same_logits_as_the_default_kernels():
         with step_kernels(m):
             got, (h2, c2) = m(x, None)
     assert torch.allclose(ref, got, atol=1e-5) and torch.allclose(h, h2, atol=1e-5) and torch.allclose(c, c2, atol=1e-5)
+
+
+@pytest.mark.parametrize("t", [1e-45, 1e-7, 1e7, 1e300])
+def test_temperatures_that_would_overflow_the_softmax_are_refused(t):
+    with pytest.raises(UsageError, match=re.escape(f"--temperature {t:g}: must lie between 1e-06 and 1e+06")):
+        DecodingOptions(temperature=t).validate()
+
+
+@pytest.mark.parametrize("t", [1e-6, 1e6])
+def test_the_extreme_allowed_temperatures_give_a_proper_distribution(t):
+    z = torch.tensor([[30.0, -30.0, 0.0, float("-inf")]])  # -inf: a masked token (PAD)
+    p = torch.softmax(apply_temperature(z, t), -1)
+    assert torch.isfinite(p).all() and torch.allclose(p.sum(), torch.tensor(1.0))

@@ -64,6 +64,12 @@ class SeqtoolGroup(TyperGroup):
             cmd = getattr(getattr(e, "ctx", None), "command_path", "seqtool")
             stderr_line(f"{cmd}: error: {msg} (see {cmd} --help)")
             code = getattr(e, "exit_code", 2)
+        except OSError as e:  # the machine said no (disk full, device gone): not a bug in seqtool
+            if is_debug():
+                raise
+            stderr_line(f"seqtool: error: {_os_error_message(e)}")
+            with_devnull_stdout()  # stdout may be what failed: don't fail again at exit
+            code = 1
         except Exception as e:  # noqa: BLE001 - a bug: say so in one line unless debugging
             if is_debug():
                 raise
@@ -76,6 +82,11 @@ class SeqtoolGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _os_error_message(e: OSError) -> str:
+    where = e.filename if e.filename is not None else "the output (stdout or a file)"
+    return f"cannot read or write {where}: {e.strerror or e}; free some space or check the path and device"
 
 
 def _raise_terminated(signum, frame):

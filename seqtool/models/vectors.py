@@ -91,6 +91,8 @@ def _iter_text(path: Path, stream: io.BufferedReader, dim: int):
                 f"{path}: line {lineno} is not 'word' followed by {dim} numbers; "
                 "is the dimension the same on every line?"
             )
+        if not np.isfinite(parsed[1]).all():
+            raise ConfigError(f"{path}: line {lineno} ({parsed[0]!r}) has a value that is not a finite number (nan or inf); fix or drop that vector")
         yield parsed
 
 
@@ -110,7 +112,11 @@ def _iter_binary(path: Path, stream: io.BufferedReader, count: int, dim: int):
         data = stream.read(nbytes)
         if len(data) != nbytes:
             raise ConfigError(f"{path}: word2vec binary file ends inside vector {i + 1} of {count}")
-        yield word.decode("utf-8", errors="replace"), np.frombuffer(data, dtype="<f4").astype(np.float32)
+        vec = np.frombuffer(data, dtype="<f4").astype(np.float32)
+        if not np.isfinite(vec).all():
+            raise ConfigError(f"{path}: vector {i + 1} of {count} ({word.decode('utf-8', errors='replace')!r}) has a value that is not "
+                              "a finite number (nan or inf); fix or drop that vector")
+        yield word.decode("utf-8", errors="replace"), vec
 
 
 def load_pretrained_vectors(
@@ -120,8 +126,8 @@ def load_pretrained_vectors(
 
     coverage = {"found": tokens found, "total": len(tokens), "missing_examples": first few missing,
     "format": "word2vec-text" | "word2vec-binary" | "glove", "dim": D}.
-    Raises ConfigError, naming the file, when it is missing, of unknown format, truncated, or its
-    dimension differs from ``dim_expected``.
+    Raises ConfigError, naming the file, when it is missing, of unknown format, truncated, holds a
+    NaN or infinite value (naming the line), or its dimension differs from ``dim_expected``.
     """
     path = Path(path)
     if not path.is_file():

@@ -211,3 +211,27 @@ def test_a_pipe_or_device_is_named_as_such_not_as_empty(tmp_path, make):
         path = "/dev/zero"
     r = run("tokenize", path, "--out", tmp_path / "tok")  # must not block reading it either
     assert r.exit_code == 1 and "not a regular file (a pipe or a device)" in r.stderr, r.output
+
+
+def test_a_full_disk_while_tokenize_writes_is_one_line_and_leaves_nothing(tmp_path, corpus, monkeypatch):
+    import errno
+
+    def write(self, a):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "tok" / "train.npy"))
+
+    monkeypatch.setattr(pipeline.NpyWriter, "write", write)
+    r = run("tokenize", corpus, "--out", tmp_path / "tok")
+    assert r.exit_code == 1, r.output
+    assert r.stderr.strip().splitlines() == [
+        f"seqtool: error: cannot read or write {tmp_path / 'tok' / 'train.npy'}: No space left on device; free some space or check the path and device"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
+def test_stdout_on_a_full_device_is_one_line_not_an_internal_error(corpus):
+    import subprocess
+    import sys
+
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "seqtool", "make-corpus", "--help"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert p.returncode == 1 and p.stderr.strip().splitlines() == [
+        "seqtool: error: cannot read or write the output (stdout or a file): No space left on device; free some space or check the path and device"], p.stderr

@@ -146,3 +146,18 @@ def test_bad_files_raise_config_error_naming_the_file(tmp_path):
     cut.write_bytes(full[:-7])
     with pytest.raises(ConfigError, match="cut.bin.*ends"):
         load_pretrained_vectors(cut, TOKENS, 4)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("fmt", ["glove", "word2vec-binary"])
+def test_non_finite_values_are_refused_naming_where(tmp_path, fmt, bad):
+    vectors = {**VECTORS, "dog": [0.0, bad, 1.0, 2.0]}  # the 4th entry, on line 4 of a GloVe file
+    if fmt == "glove":
+        path = tmp_path / "v.txt"
+        path.write_text("\n".join(f"{w} " + " ".join(repr(v) for v in vec) for w, vec in vectors.items()) + "\n")
+        where = "line 4 ('dog')"
+    else:
+        path = _write_w2v_binary(tmp_path / "v.bin", vectors=vectors)
+        where = "vector 4 of 4 ('dog')"
+    with pytest.raises(ConfigError, match=f"{path}: {where.replace('(', '[(]').replace(')', '[)]')} has a value that is not a finite number"):
+        load_pretrained_vectors(path, TOKENS)

@@ -278,3 +278,10 @@ def test_bincount_of_bytes_in_pairs_equals_numpy(n):
     a = np.random.default_rng(n).integers(0, 120, n).astype(np.uint8)
     assert bincount(a, block=16).tolist() == np.bincount(a).tolist()
     assert bincount(a[::2], block=16).tolist() == np.bincount(a[::2]).tolist()  # not contiguous: the plain path
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_decode_refuses_negative_ids_at_every_level(level):
+    tok = make_tokenizer(TokenizerOptions(level=level, oov_token="<unk>")).fit(["ab ba\n"])
+    with pytest.raises(TokenizerError, match="id -1 is outside the vocabulary"):
+        tok.decode([1, -1])  # at char level -1 used to index from the end

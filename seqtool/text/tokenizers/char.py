@@ -73,7 +73,8 @@ class CharTokenizer(Tokenizer):
     def decode(self, ids: Iterable[int]) -> str:
         toks = self.vocab.tokens
         specials = set(self.vocab.specials.values()) - {self.vocab.oov_id}
-        try:
-            return "".join(toks[int(i)] for i in ids if int(i) not in specials)
-        except IndexError:
-            raise TokenizerError(f"an id is outside the vocabulary (0..{len(toks) - 1}); use the tokenizer that made these ids") from None
+        ids = [int(i) for i in ids]
+        bad = next((i for i in ids if not 0 <= i < len(toks)), None)  # a negative id would index from the end
+        if bad is not None:
+            raise TokenizerError(f"id {bad} is outside the vocabulary (0..{len(toks) - 1}); use the tokenizer that made these ids")
+        return "".join(toks[i] for i in ids if i not in specials)
