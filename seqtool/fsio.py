@@ -29,10 +29,18 @@ def _plain_mode(path: str, directory: bool = False) -> None:
     os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
 
 
+def is_within(inner: Path, outer: Path) -> bool:
+    """``inner`` is ``outer`` or lies below it (paths resolved, so '.', '..' and links count)."""
+    inner, outer = Path(inner).resolve(), Path(outer).resolve()
+    return inner == outer or outer in inner.parents
+
+
 def check_output_dir(out: Path, force: bool, option: str = "--out") -> None:
     """Refuse an existing non-empty directory (or a file in the way) unless ``force``."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"{option} {out}: exists and is not a directory; choose another path")
+    if is_within(Path.cwd(), out):  # replacing it would pull the directory out from under the user
+        raise OutputError(f"{option} {out}: is the current directory or contains it; give a new directory, e.g. {option} out/NAME")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise OutputError(
             f"{option} {out}: directory exists and is not empty; choose another path or pass --force to replace it"

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 from seqtool import __version__
 from seqtool.errors import CheckpointError, ConfigError, CorpusError, OutputError, UsageError
-from seqtool.fsio import DirLock, atomic_dir, atomic_write_bytes, check_output_dir
+from seqtool.fsio import DirLock, atomic_dir, atomic_write_bytes, check_output_dir, is_within
 from seqtool.models.config import ModelConfig, level_defaults
 
 
@@ -110,19 +110,13 @@ def check_inputs(data: list[str], val: list[str] | None, val_fraction: float | N
         raise ConfigError(f"--pretrained-embeddings {pretrained}: no such file; check the path")
 
 
-def _within(inner: Path, outer: Path) -> bool:
-    inner, outer = inner.resolve(), outer.resolve()
-    return inner == outer or outer in inner.parents
-
-
 def check_new_run_dir(out: Path, force: bool, inputs: list[str]) -> None:
     """Refuse an ``--out`` whose replacement would destroy something: a non-empty directory without
-    ``force``, the current directory (or one above it), or a directory that holds one of the inputs."""
+    ``force``, the current directory (or one above it: ``check_output_dir``), or a directory that
+    holds one of the inputs."""
     check_output_dir(out, force)
-    if _within(Path.cwd(), out):
-        raise OutputError(f"--out {out}: is the current directory or contains it; give a new directory for the run, e.g. --out runs/NAME")
     for p in inputs:
-        if p != "-" and _within(Path(p), out):
+        if p != "-" and is_within(Path(p), out):
             raise OutputError(f"--out {out}: contains the input {p}, which replacing it would delete; choose an --out outside the inputs")
 
 

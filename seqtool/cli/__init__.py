@@ -62,8 +62,11 @@ class SeqtoolGroup(TyperGroup):
             fmt = getattr(e, "format_message", None)
             msg = fmt() if fmt else str(e)
             cmd = getattr(getattr(e, "ctx", None), "command_path", "seqtool")
-            stderr_line(f"{cmd}: error: {msg} (see {cmd} --help)")
-            code = getattr(e, "exit_code", 2)
+            if msg:
+                stderr_line(f"{cmd}: error: {msg} (see {cmd} --help)")
+                code = getattr(e, "exit_code", 2)
+            else:  # no command given: the help was shown, as asked
+                code = 0
         except OSError as e:  # the machine said no (disk full, device gone): not a bug in seqtool
             if is_debug():
                 raise

@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from seqtool.cli import options as opt
 from seqtool.cli.console import Ui
 
 DECODE = "Decoding"
@@ -37,7 +38,7 @@ def generate(
     prompt_file: Annotated[Optional[Path], typer.Option("--prompt-file", help="Read the prompt from this UTF-8 file.", show_default=False)] = None,
     length: Annotated[int, typer.Option("--length", "-n", help="Tokens to generate per sample.")] = 200,
     num_samples: Annotated[int, typer.Option("--num-samples", "-s", help="Samples, generated as one batch (with --beam: the N best).")] = 1,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed: the same seed gives the same text on the same device [random, shown in --json].", show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed: the same seed gives the same text on the same device [random, shown in --json].", min=0, max=opt.SEED_MAX, show_default=False)] = None,
     stop: Annotated[Optional[list[str]], typer.Option("--stop", help="End a sample where this string first appears (not kept); repeatable. '\\n' and '\\t' are escapes.", show_default=False)] = None,
     temperature: Annotated[Optional[float], typer.Option("--temperature", "-t", help="Divide logits by T > 0: below 1 sharper, above 1 more varied [1].", rich_help_panel=DECODE, show_default=False)] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", help="Sample only from the K most likely tokens.", rich_help_panel=DECODE, show_default=False)] = None,

@@ -33,7 +33,7 @@ def make_corpus(
     out: Annotated[Path, typer.Option("--out", "-o", help="Text file to write, one example per line.", show_default=False)],
     gap: Annotated[int, typer.Option("--gap", help="Unrelated filler words between the cue clause and the answer's clause (tokens).")] = 50,
     lines: Annotated[int, typer.Option("--lines", "-n", help="Examples (lines) to write.")] = 1500,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same file.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same file.", min=0, max=opt.SEED_MAX)] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
     quiet: opt.Quiet = False,
     json_out: opt.Json = False,

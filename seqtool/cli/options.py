@@ -121,7 +121,8 @@ Window = Annotated[int, typer.Option("--window", help="tdnn: inputs each unit se
 # Training options (TrainConfig fields; None = the level's default).
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help=f"Parallel columns of the corpus {level_default_help('batch_size')}.", rich_help_panel=TRAIN, show_default=False)]
 Bptt = Annotated[Optional[int], typer.Option("--bptt", help=f"Window length for truncated BPTT, in tokens {level_default_help('bptt')}.", rich_help_panel=TRAIN, show_default=False)]
-Seed = Annotated[int, typer.Option("--seed", help="Random seed (CPU runs repeat bit for bit).", rich_help_panel=TRAIN)]
+SEED_MAX = 2**64 - 1  # the largest seed torch (and numpy) accept; a larger one was an internal error
+Seed = Annotated[int, typer.Option("--seed", help="Random seed (CPU runs repeat bit for bit).", min=0, max=SEED_MAX, rich_help_panel=TRAIN)]
 Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.", rich_help_panel=TRAIN)]
 Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch \\[torch's default].", rich_help_panel=TRAIN, show_default=False)]
 

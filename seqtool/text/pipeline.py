@@ -30,6 +30,7 @@ from seqtool.text.tokenizers.base import DROPPED, Tokenizer, split_raw_lines
 from seqtool.text.tokenizers.char import CharTokenizer
 from seqtool.text.tokenizers.word import UnitTokenizer
 from seqtool.text.vectorize import (
+    MATRIX_MODES,
     document_frequencies,
     human_bytes,
     one_hot_bytes,
@@ -65,6 +66,8 @@ class TokenizeJob:
             raise UsageError(f"--val-fraction {self.val_fraction}: must be between 0 and 1 (e.g. 0.1)")
         if self.errors not in ("strict", "replace"):
             raise UsageError(f"--errors {self.errors}: choose strict or replace")
+        if self.matrix is not None and self.matrix not in MATRIX_MODES:  # before the corpus is read, not after
+            raise UsageError(f"--matrix {self.matrix}: choose one of {', '.join(MATRIX_MODES)}")
         if self.pad_to is not None and self.pad_to < 1:
             raise UsageError(f"--pad-to {self.pad_to}: must be at least 1")
         if (self.padding != "pre" or self.truncating != "pre") and self.pad_to is None and not self.one_hot:

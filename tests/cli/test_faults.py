@@ -235,3 +235,23 @@ def test_stdout_on_a_full_device_is_one_line_not_an_internal_error(corpus):
         p = subprocess.run([sys.executable, "-m", "seqtool", "make-corpus", "--help"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     assert p.returncode == 1 and p.stderr.strip().splitlines() == [
         "seqtool: error: cannot read or write the output (stdout or a file): No space left on device; free some space or check the path and device"], p.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "c.txt", "--out", "run", "--seed", str(2**64)], "--seed"),
+    (["train", "c.txt", "--out", "run", "--seed", "-1"], "--seed"),
+    (["make-corpus", "france", "--out", "m.txt", "--seed", str(2**64)], "--seed"),
+    (["tokenize", "c.txt", "--out", "tok", "--matrix", "bogus"], "--matrix bogus: choose one of binary, count, freq, tfidf"),
+    (["tokenize", "c.txt", "--out", "."], "--out .: is the current directory or contains it"),
+])
+def test_values_refused_before_any_work(tmp_path, corpus, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    r = run(*args)
+    assert r.exit_code in (1, 2) and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert "internal error" not in r.stderr and r.stdout == ""  # refused before any work: no report of it
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
+
+
+def test_bare_seqtool_shows_the_help_and_no_empty_error():
+    r = runner.invoke(app, [])
+    assert r.exit_code == 0 and "Usage: seqtool" in r.output and "error" not in r.stderr
