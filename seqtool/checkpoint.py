@@ -11,6 +11,7 @@ ready for inference.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -53,16 +54,27 @@ def resolve_checkpoint(path: str | Path, prefer: str = "best") -> Path:
     return p
 
 
+def _load_failure(e: Exception) -> str:
+    """What went wrong reading a checkpoint, in our words: torch's messages suggest loading unsafely."""
+    text = str(e)
+    if "Weights only load failed" in text or "weights_only" in text:
+        return "it holds pickled objects other than tensors and plain values, which could run code; refused without loading them"
+    if "zip archive" in text or "central directory" in text or isinstance(e, (EOFError, OSError)):
+        return "truncated, unreadable or not a torch file"  # a cut zip reads as OSError(EINVAL) in torch 2.x
+    return type(e).__name__
+
+
 def load_checkpoint(path: str | Path, prefer: str = "best") -> dict[str, Any]:
     """Read and check a checkpoint (on CPU). Raises CheckpointError for missing/foreign/corrupt files."""
     import torch
 
     p = resolve_checkpoint(path, prefer)
     try:
-        d = torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's own hints (pickle protocol, weights_only) are not for our users
+            warnings.simplefilter("ignore")
+            d = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - garbage bytes can fail anywhere in the unpickler (IndexError, KeyError, ...)
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{p}: not a readable seqtool checkpoint ({first[:120]}); it may be corrupt or from another tool") from None
+        raise CheckpointError(f"{p}: not a readable seqtool checkpoint ({_load_failure(e)}); it may be corrupt or from another tool") from None
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise CheckpointError(f"{p}: not a seqtool checkpoint; give a file written by seqtool train")
     if d.get("version") != VERSION:

@@ -250,9 +250,11 @@ class Trainer:
         # A .item() per step is free on CPU, a sync on GPU: there the loss is checked at log steps only.
         if self.device.type == "cpu" or (self.step + 1) % cfg.log_every == 0:
             if not math.isfinite(float(loss.detach())):
+                kept = (f"the last good checkpoint in {self.run_dir} is kept" if (self.run_dir / "last.pt").is_file()
+                        else "no checkpoint had been saved yet")
                 raise TrainingDiverged(
                     f"the loss became {float(loss.detach())} at step {self.step + 1}; lower --lr (now {lr:.3g}) or set --clip-norm "
-                    f"(now {cfg.clip_norm:g}); the last good checkpoint in {self.run_dir} is kept"
+                    f"(now {cfg.clip_norm:g}); {kept}"
                 )
         self.optimizer.step()
         # Truncated BPTT: keep the state's values for the next window, cut its graph.

@@ -133,3 +133,23 @@ def test_failed_rename_keeps_the_previous_checkpoint_and_leaves_no_debris(tmp_pa
     assert path.read_bytes() == before
     assert load_checkpoint(path)["step"] == 1
     assert [q.name for q in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_refusals_say_what_is_wrong_and_never_suggest_loading_unsafely(tmp_path, capfd):
+    marker = tmp_path / "pwned"
+    torch.save({"format": "seqtool-checkpoint", "x": _Evil(str(marker))}, tmp_path / "evil.pt")
+    torch.save({"format": "seqtool-checkpoint"}, tmp_path / "old.pt", pickle_protocol=1)  # torch warns about old protocols
+    save_checkpoint(tmp_path / "ok.pt", _ckpt(1.0))
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "ok.pt").read_bytes()[:5000])
+    messages = {}
+    for name in ("evil", "cut"):
+        with pytest.raises(CheckpointError) as e:
+            load_checkpoint(tmp_path / f"{name}.pt")
+        messages[name] = str(e.value)
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "old.pt")
+    assert "could run code; refused without loading them" in messages["evil"] and not marker.exists()
+    assert "truncated, unreadable or not a torch file" in messages["cut"]
+    for m in messages.values():
+        assert "weights_only" not in m and "unsafe" not in m.lower() and "\n" not in m
+    assert capfd.readouterr().err == ""  # no warnings of torch's on stderr

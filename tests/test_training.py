@@ -205,3 +205,23 @@ def test_precision_auto_is_bf16_only_on_a_cuda_device_with_bf16(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert resolve_precision("auto", torch.device("cuda")) == "fp32"
     assert TrainConfig().precision == "auto"
+
+
+@pytest.mark.parametrize("at_step, says", [(25, "the last good checkpoint in"), (3, "no checkpoint had been saved yet")])
+def test_the_divergence_message_claims_a_checkpoint_only_when_there_is_one(tmp_path, corpus, monkeypatch, at_step, says):
+    t = make_trainer(tmp_path, corpus, max_steps=60, eval_every=10)
+    real = t.model.loss
+    calls = {"n": 0}
+
+    def poisoned(x, y, state=None, reduction="mean"):
+        loss, state = real(x, y, state, reduction)
+        if t.model.training:
+            calls["n"] += 1
+            if calls["n"] == at_step:
+                loss = loss * float("inf")
+        return loss, state
+
+    monkeypatch.setattr(t.model, "loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=says):
+        t.fit()
+    assert (tmp_path / "last.pt").exists() == (at_step > 10)

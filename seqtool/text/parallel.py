@@ -15,6 +15,27 @@ from typing import Any, Callable, Iterable, Iterator
 PARALLEL_MIN_BYTES = 24 << 20
 
 
+def die_with_parent(parent: int) -> None:
+    """Worker initializer: on Linux, ask the kernel to kill this worker when its parent dies.
+
+    A parent killed with SIGKILL runs no cleanup, and its workers would otherwise live on, holding
+    memory and the pool's resource tracker (PR_SET_PDEATHSIG, prctl(2)). Elsewhere a no-op.
+    """
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
+
+
 @contextlib.contextmanager
 def chunk_mapper(total_bytes: int, workers: int | None = None):
     """Yield ``pmap(fn, items)``: ``fn(*args)`` for ``(key, args)`` items, as ``(key, result)`` in order."""
@@ -28,7 +49,7 @@ def chunk_mapper(total_bytes: int, workers: int | None = None):
     from concurrent.futures import ProcessPoolExecutor
 
     # spawn, not fork: the caller may have torch (and its thread pools) loaded already.
-    with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn")) as ex:
+    with ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"), initializer=die_with_parent, initargs=(os.getpid(),)) as ex:
 
         def pmap(fn: Callable, items: Iterable[tuple[Any, tuple]]) -> Iterator[tuple[Any, Any]]:
             pending: deque = deque()

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 
 import numpy as np
 import pytest
@@ -49,3 +51,37 @@ def test_ids_dtype_is_the_smallest_that_fits():
     from seqtool.text.kernels import ids_dtype
 
     assert [ids_dtype(n) for n in (2, 256, 257, 65536, 65537)] == [np.uint8, np.uint8, np.uint16, np.uint16, np.uint32]
+
+
+KILLED_PARENT = """
+import os, signal, sys, threading, time
+from seqtool.text.parallel import chunk_mapper
+
+with chunk_mapper(1 << 40, workers=2) as pmap:
+    results = pmap(time.sleep, ((i, (30,)) for i in range(4)))
+    threading.Thread(target=lambda: list(results), daemon=True).start()  # submits the work
+    deadline = time.time() + 60
+    kids = []
+    while len(kids) < 2 and time.time() < deadline:  # the workers, once spawned
+        kids = [int(p) for p in os.listdir("/proc") if p.isdigit() and
+                open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == str(os.getpid())]
+        time.sleep(0.1)
+    print(" ".join(map(str, kids)), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_worker_processes_die_with_a_killed_parent():
+    import subprocess
+    import time
+
+    p = subprocess.run([sys.executable, "-c", KILLED_PARENT], capture_output=True, text=True, timeout=120)
+    assert p.returncode == -9, p.stderr
+    kids = [int(x) for x in p.stdout.split()]
+    assert len(kids) >= 2, p.stdout  # the pool's workers (and its resource tracker)
+    deadline = time.time() + 20
+    while time.time() < deadline and any(os.path.exists(f"/proc/{k}") for k in kids):
+        time.sleep(0.2)
+    alive = [k for k in kids if os.path.exists(f"/proc/{k}") and "Z" not in open(f"/proc/{k}/stat").read().rsplit(")", 1)[1].split()[0]]
+    assert alive == []
