@@ -11,7 +11,7 @@ from contextlib import contextmanager, nullcontext
 
 import torch
 
-from seqtool.errors import ConfigError
+from seqtool.errors import ConfigError, UsageError
 
 SHORT_PROMPT = 16  # tokens; a prompt up to this long runs with the per-token kernels
 
@@ -29,7 +29,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
         raise ConfigError("--device mps: Apple MPS is not available here; use --device auto or cpu")
     if name not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"--device {name}: choose auto, cpu, cuda or mps")
+        raise UsageError(f"--device {name}: choose auto, cpu, cuda or mps")
     return torch.device(name)
 
 

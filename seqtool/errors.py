@@ -1,8 +1,11 @@
 """Typed errors: what the library raises, and what the CLI turns into one line and an exit code.
 
 Every error carries a message meant for a person: it names the file or option at fault and says
-what to do. ``exit_code`` is 1 for bad data or configuration and 2 for bad usage of the command
-line (an impossible combination of options, a value out of range).
+what to do. ``exit_code`` is 1 for bad data or environment and 2 for bad usage of the command line.
+The rule: an error about an option's value alone (out of range, an unknown choice, malformed, not
+finite) or about options that cannot go together is a UsageError (2); one that depends on the data
+or the machine (a batch too large for this corpus, cutoffs past this vocabulary, no GPU for
+``--device cuda``, vectors of another dimension) keeps its own kind (1).
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ class CheckpointError(SeqtoolError):
 
 
 class ConfigError(SeqtoolError):
-    """A configuration value is invalid for the data or model at hand."""
+    """A configuration that is valid on its own does not fit the data, model or machine at hand."""
 
 
 class UsageError(SeqtoolError):

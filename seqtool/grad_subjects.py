@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from seqtool.errors import ConfigError, CorpusError
+from seqtool.errors import CorpusError, UsageError
 from seqtool.gradients import GradOptions, GradReport, grad_report
 from seqtool.models.registry import CELLS
 
@@ -22,7 +22,7 @@ def check_compare(cells: list[str]) -> list[str]:
     """Validate a --compare list of cell names."""
     bad = [c for c in cells if c not in CELLS]
     if bad or not cells:
-        raise ConfigError(f"--compare: unknown cell {', '.join(bad) or '(empty)'}; choose from {', '.join(CELLS)}")
+        raise UsageError(f"--compare: unknown cell {', '.join(bad) or '(empty)'}; choose from {', '.join(CELLS)}")
     return cells
 
 

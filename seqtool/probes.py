@@ -14,7 +14,7 @@ from typing import Iterable, Union
 
 import torch
 
-from seqtool.errors import ConfigError, CorpusError
+from seqtool.errors import ConfigError, CorpusError, UsageError
 from seqtool.text.longrange import Example, choices, find_probes
 from seqtool.text.tokenizers import Tokenizer
 
@@ -83,7 +83,7 @@ def probe_accuracy(model, tokenizer: Tokenizer, lines_or_examples: Iterable[Unio
     (non-blank lines that are not ``task`` lines).
     """
     if window < 1:
-        raise ConfigError(f"window {window}: must be at least 1")
+        raise UsageError(f"window {window}: must be at least 1")
     examples, skipped = collect_examples(task, lines_or_examples)
     if not examples:
         raise CorpusError(f"no line matches the {task} task (seqtool make-corpus {task} writes such lines)")

@@ -197,7 +197,7 @@ def build_trainer(
     model = build_model(mcfg)
     if pretrained is not None:
         if mcfg.embed_dim == 0:
-            raise ConfigError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
+            raise UsageError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
         matrix, cov = load_pretrained_vectors(pretrained, tok.vocab.tokens, mcfg.embed_dim, seed=tcfg.seed)
         model.set_embeddings(matrix, mcfg.freeze_embeddings)
         if notify:

@@ -11,7 +11,7 @@ import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-from seqtool.errors import ConfigError
+from seqtool.errors import UsageError
 
 from seqtool.schedule import SCHEDULES
 
@@ -44,8 +44,13 @@ class TrainConfig:
     precision: str = "auto"  # bf16 autocast on a CUDA device that supports it, else fp32
 
     def validate(self) -> "TrainConfig":
-        def bad(opt: str, v: Any, why: str) -> ConfigError:
-            return ConfigError(f"--{opt} {v}: {why}")
+        """Raise UsageError (exit 2) on the first value out of its range; return self so calls can chain.
+
+        Each check is about one option's value; what depends on the corpus (a batch too large for it)
+        is checked where the data is known (seqtool.data, seqtool.training).
+        """
+        def bad(opt: str, v: Any, why: str) -> UsageError:
+            return UsageError(f"--{opt} {v}: {why}")
 
         for name in ("batch_size", "bptt", "log_every", "eval_batch_size"):
             if getattr(self, name) < 1:
@@ -69,7 +74,7 @@ class TrainConfig:
         if not self.lr > 0:
             raise bad("lr", self.lr, "must be positive")
         if self.weight_decay < 0 or self.warmup < 0 or self.clip_norm < 0:
-            raise ConfigError("--weight-decay, --warmup and --clip-norm must not be negative")
+            raise UsageError("--weight-decay, --warmup and --clip-norm must not be negative")
         return self
 
     def to_dict(self) -> dict:
@@ -90,4 +95,4 @@ def parse_duration(s: str) -> float:
             return float(t[:-1]) * mult[t[-1]]
         return float(t)
     except ValueError:
-        raise ConfigError(f"--time-budget {s}: give a duration such as 600, 10m or 1.5h") from None
+        raise UsageError(f"--time-budget {s}: give a duration such as 600, 10m or 1.5h") from None

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from seqtool import grad_subjects, gradients as G
+from seqtool.grad_explain import explain
 from seqtool.errors import CorpusError, UsageError
 from seqtool.models import CELLS, ModelConfig, build_model
 from seqtool.models.cells import LayerStepper
@@ -210,7 +211,7 @@ def test_explain_names_the_longer_reach():
     m1, m2 = model_of("rnn", layers=1), model_of("leaky", layers=1, tau_min=30.0, tau_max=30.0)
     ids = np.random.default_rng(0).integers(1, V, 300)
     reports = [G.grad_report(m, ids, opts(steps=40, windows=2), n, "init") for m, n in ((m1, "rnn"), (m2, "leaky"))]
-    text = G.explain(reports)
+    text = explain(reports)
     assert "rnn" in text and "leaky" in text and "spectral radius" in text
     assert f"rnn can learn from about {reports[0].horizon} tokens back" in text
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from seqtool.errors import ConfigError, CorpusError
+from seqtool.errors import ConfigError, CorpusError, UsageError
 from seqtool.models import ModelConfig, build_model
 from seqtool.probes import probe_accuracy
 from seqtool.text import TokenizerOptions, make_tokenizer
@@ -159,5 +159,5 @@ def test_no_matching_line_and_foreign_examples_are_errors():
         probe_accuracy(Constant(len(tok.vocab), 1), tok, ["hello world", corpus("copy", 1, 1).strip()], "france")
     with pytest.raises(ConfigError, match="not the france task's"):
         probe_accuracy(Constant(len(tok.vocab), 1), tok, lr.generate("copy", 1, 2), "france")
-    with pytest.raises(ConfigError, match="unknown long-range task"):
+    with pytest.raises(UsageError, match="unknown long-range task"):
         probe_accuracy(Constant(len(tok.vocab), 1), tok, [], "spain")

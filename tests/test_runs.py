@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from seqtool.errors import ConfigError, OutputError
+from seqtool.errors import OutputError, UsageError
 from seqtool.fsio import DirLock
 from seqtool.models.config import level_defaults  # one line, so a move of the level defaults is a one-line change here
 from seqtool.runs import DataSpec, check_new_run_dir, model_config, staged_run_dir
@@ -73,13 +73,13 @@ def test_model_config_tie_weights_yields_when_the_sizes_differ():
 
 
 def test_model_config_an_explicit_tie_weights_is_a_demand():
-    with pytest.raises(ConfigError, match="--tie-weights needs --embed-dim equal to --hidden"):
+    with pytest.raises(UsageError, match="--tie-weights needs --embed-dim equal to --hidden"):
         model_config(50, "word", _given(embed_dim=64, tie_weights=True))
     assert model_config(50, "word", _given(tie_weights=False)).tie_weights is False
 
 
 def test_model_config_validates():
-    with pytest.raises(ConfigError, match="--hidden must be at least 1"):
+    with pytest.raises(UsageError, match="--hidden must be at least 1"):
         model_config(50, "char", _given(hidden=0))
 
 

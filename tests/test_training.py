@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from seqtool import runs
-from seqtool.errors import ConfigError
+from seqtool.errors import ConfigError, UsageError
 from seqtool.models import CELLS
 from seqtool.text import TokenizerOptions, make_tokenizer
 from seqtool.train_config import TrainConfig, parse_duration
@@ -174,7 +174,7 @@ def test_epochs_budget_and_time_parsing(tmp_path, corpus):
     r = t.fit()
     assert r["stopped"] == "epochs done" and r["steps"] == t.windows
     assert parse_duration("10m") == 600 and parse_duration("1.5h") == 5400 and parse_duration("90") == 90
-    with pytest.raises(ConfigError, match="--time-budget"):
+    with pytest.raises(UsageError, match="--time-budget"):
         parse_duration("soon")
 
 
@@ -183,7 +183,7 @@ def test_epochs_budget_and_time_parsing(tmp_path, corpus):
     (dict(batch_size=0), "--batch-size"), (dict(precision="fp8"), "--precision"), (dict(lr=0), "--lr"),
 ])
 def test_bad_train_config(bad, match):
-    with pytest.raises(ConfigError, match=match):
+    with pytest.raises(UsageError, match=match):
         TrainConfig(**bad).validate()
 
 

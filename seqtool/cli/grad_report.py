@@ -72,7 +72,7 @@ def grad_report_cmd(
     if plot is not None:
         _check_plot(plot)
 
-    from seqtool import grad_subjects, gradients
+    from seqtool import grad_explain, grad_subjects
     from seqtool.devices import resolve_device
     from seqtool.text.corpus import read_text
 
@@ -89,7 +89,7 @@ def grad_report_cmd(
             bar.update(i, f"measuring {s.name}")
             reports.append(grad_subjects.report_subject(s, opts))
         bar.update(len(subjects))
-    explanation = gradients.explain(reports)
+    explanation = grad_explain.explain(reports)
     _write_outputs(ui, reports, explanation, opts, json_file, to_stdout, plot)
     render_reports(ui, reports, explanation)
 
@@ -141,7 +141,7 @@ def render_reports(ui: Ui, reports, explanation: str | None = None) -> None:
         ui.table("per-parameter gradient norms (mean over batches)", ["parameter", "norm"], [(n, f"{v:.3g}") for n, v in norms], numeric=(1,))
     _chart(ui, reports)
     if explanation is None:
-        from seqtool.gradients import explain
+        from seqtool.grad_explain import explain
 
         explanation = explain(reports)
     ui.out.print("\n" + textwrap.fill(explanation, 100), markup=False)

@@ -127,13 +127,13 @@ def _start_run(ui: Ui, data: list[str], out: Path, force: bool, tok_options, lev
     """Check the inputs, tokenize, write the run files and build the Trainer, in a stage directory that replaces --out at the end."""
     from seqtool import runs
     from seqtool.devices import resolve_device
-    from seqtool.errors import ConfigError
+    from seqtool.errors import UsageError
 
     dev = resolve_device(tcfg.device)
     # Validate the model options (with a stand-in vocabulary size) and the inputs before any slow tokenizing.
     stand_in = runs.model_config(2, level_of_data, {**given, "adaptive_cutoffs": None})  # cutoffs need the real vocabulary
     if pretrained_embeddings is not None and stand_in.embed_dim == 0:
-        raise ConfigError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
+        raise UsageError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
     val_files = [str(v) for v in val] if val else None
     runs.check_inputs(data, val_files, val_fraction, pretrained_embeddings)
     inputs = [*data, *(val_files or []), *([str(pretrained_embeddings)] if pretrained_embeddings else [])]

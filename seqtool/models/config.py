@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from seqtool.errors import ConfigError
+from seqtool.errors import ConfigError, UsageError
 from seqtool.models.registry import cell_spec
 
 # Defaults that depend on the tokenization level. Char level follows char-rnn (one-hot inputs,
@@ -79,9 +79,13 @@ class ModelConfig:
         return self.embed_dim if self.embed_dim > 0 else self.vocab_size
 
     def validate(self) -> "ModelConfig":
-        """Raise ConfigError on the first invalid value; return self so calls can chain."""
+        """Raise on the first invalid value; return self so calls can chain.
+
+        A value wrong on its own or an impossible combination of options is a UsageError (exit 2);
+        what depends on the data (the vocabulary size, cutoffs past its end) is a ConfigError (exit 1).
+        """
         self._check_types()
-        cell_spec(self.cell)  # a ConfigError naming the registered cells
+        cell_spec(self.cell)  # a UsageError naming the registered cells
         self._check_sizes()
         self._check_embedding()
         self._check_cell_options()
@@ -93,14 +97,14 @@ class ModelConfig:
         for name in ("vocab_size", "hidden", "layers", "embed_dim", "delay", "window"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
-                raise ConfigError(f"{_option(name)} must be an integer (got {value!r})")
+                raise UsageError(f"{_option(name)} must be an integer (got {value!r})")
         for name in ("dropout", "tau_min", "tau_max"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ConfigError(f"{_option(name)} must be a finite number (got {value!r})")
+                raise UsageError(f"{_option(name)} must be a finite number (got {value!r})")
         for name in ("tie_weights", "learn_tau", "freeze_embeddings"):
             if not isinstance(getattr(self, name), bool):
-                raise ConfigError(f"{_option(name)} must be true or false (got {getattr(self, name)!r})")
+                raise UsageError(f"{_option(name)} must be true or false (got {getattr(self, name)!r})")
 
     def _check_sizes(self) -> None:
         if self.vocab_size < 2:
@@ -108,47 +112,47 @@ class ModelConfig:
                 f"vocab_size must be at least 2 (got {self.vocab_size}); the tokenizer produced too few tokens"
             )
         if self.hidden < 1:
-            raise ConfigError(f"--hidden must be at least 1 (got {self.hidden})")
+            raise UsageError(f"--hidden must be at least 1 (got {self.hidden})")
         if self.layers < 1:
-            raise ConfigError(f"--layers must be at least 1 (got {self.layers})")
+            raise UsageError(f"--layers must be at least 1 (got {self.layers})")
         if self.embed_dim < 0:
-            raise ConfigError(f"--embed-dim must be 0 (one-hot inputs) or positive (got {self.embed_dim})")
+            raise UsageError(f"--embed-dim must be 0 (one-hot inputs) or positive (got {self.embed_dim})")
         if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"--dropout must be in [0, 1) (got {self.dropout})")
+            raise UsageError(f"--dropout must be in [0, 1) (got {self.dropout})")
 
     def _check_embedding(self) -> None:
         """--tie-weights and --freeze-embeddings need an embedding of the right width."""
         if self.tie_weights:
             if self.embed_dim == 0:
-                raise ConfigError(
+                raise UsageError(
                     f"--tie-weights needs an embedding; set --embed-dim {self.hidden} or drop --tie-weights"
                 )
             if self.embed_dim != self.hidden:
-                raise ConfigError(
+                raise UsageError(
                     f"--tie-weights needs --embed-dim equal to --hidden (got {self.embed_dim} vs "
                     f"{self.hidden}); set --embed-dim {self.hidden} or drop --tie-weights"
                 )
         if self.freeze_embeddings and self.embed_dim == 0:
-            raise ConfigError("--freeze-embeddings needs an embedding; set --embed-dim or drop --freeze-embeddings")
+            raise UsageError("--freeze-embeddings needs an embedding; set --embed-dim or drop --freeze-embeddings")
         if self.freeze_embeddings and self.tie_weights:
-            raise ConfigError(
+            raise UsageError(
                 "--freeze-embeddings with --tie-weights would freeze the output layer too; drop one of them"
             )
 
     def _check_cell_options(self) -> None:
         """leaky's time constants and lstm's forget bias."""
         if self.tau_min < 1.0:
-            raise ConfigError(f"--tau-min must be at least 1 (got {self.tau_min}); tau = 1 is a plain tanh RNN")
+            raise UsageError(f"--tau-min must be at least 1 (got {self.tau_min}); tau = 1 is a plain tanh RNN")
         if self.tau_max < self.tau_min:
-            raise ConfigError(
+            raise UsageError(
                 f"--tau-max must be at least --tau-min (got {self.tau_max} vs {self.tau_min})"
             )
         if self.forget_bias is not None:
             fb = self.forget_bias
             if isinstance(fb, bool) or not isinstance(fb, (int, float)) or not math.isfinite(fb):
-                raise ConfigError(f"--forget-bias must be a finite number (got {fb!r})")
+                raise UsageError(f"--forget-bias must be a finite number (got {fb!r})")
             if self.cell != "lstm":
-                raise ConfigError(f"--forget-bias sets the LSTM's forget gate; it does not apply to --cell {self.cell}")
+                raise UsageError(f"--forget-bias sets the LSTM's forget gate; it does not apply to --cell {self.cell}")
 
     def _check_adaptive_softmax(self) -> None:
         cut = self.adaptive_cutoffs
@@ -156,23 +160,25 @@ class ModelConfig:
             self.adaptive_cutoffs = cut = tuple(cut)  # JSON gives a list
         if cut:
             if not all(isinstance(c, int) and not isinstance(c, bool) for c in cut):
-                raise ConfigError(f"--adaptive-softmax cutoffs must be integers (got {cut!r})")
+                raise UsageError(f"--adaptive-softmax cutoffs must be integers (got {cut!r})")
             if list(cut) != sorted(set(cut)) or cut[0] < 1 or cut[-1] >= self.vocab_size - 1:
-                raise ConfigError(
+                # Out of order or below 1 is the option's own fault; past the end only for THIS vocabulary.
+                kind = UsageError if list(cut) != sorted(set(cut)) or cut[0] < 1 else ConfigError
+                raise kind(
                     f"--adaptive-softmax {','.join(map(str, cut))}: cutoffs must increase and lie between 1 and the vocabulary size "
                     f"minus 2 ({self.vocab_size - 2}); e.g. {max(1, self.vocab_size // 5)},{max(2, self.vocab_size // 2)}"
                 )
             if self.tie_weights:
-                raise ConfigError("--adaptive-softmax has no single output matrix to tie; add --no-tie-weights")
+                raise UsageError("--adaptive-softmax has no single output matrix to tie; add --no-tie-weights")
             if self.hidden < 4 ** len(cut):  # cluster k projects to hidden / 4^k units
-                raise ConfigError(f"--adaptive-softmax with {len(cut)} cutoffs needs --hidden of at least {4 ** len(cut)} (got {self.hidden}); use fewer cutoffs")
+                raise UsageError(f"--adaptive-softmax with {len(cut)} cutoffs needs --hidden of at least {4 ** len(cut)} (got {self.hidden}); use fewer cutoffs")
 
     def _check_reach(self) -> None:
         """How far back skip (--delay) and tdnn (--window) look."""
         if self.delay < 2:
-            raise ConfigError(f"--delay must be at least 2 (got {self.delay}); delay 1 is the ordinary recurrence")
+            raise UsageError(f"--delay must be at least 2 (got {self.delay}); delay 1 is the ordinary recurrence")
         if self.window < 1:
-            raise ConfigError(f"--window must be at least 1 (got {self.window})")
+            raise UsageError(f"--window must be at least 1 (got {self.window})")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict of every field."""
@@ -189,4 +195,7 @@ class ModelConfig:
             raise ConfigError(f"model config has unknown field(s) {', '.join(unknown)}; was it written by a newer seqtool?")
         if "vocab_size" not in data:
             raise ConfigError("model config lacks vocab_size")
-        return cls(**data).validate()
+        try:
+            return cls(**data).validate()
+        except UsageError as e:  # a stored config is data: a bad value in it is not the command line's fault
+            raise ConfigError(str(e)) from None

@@ -15,7 +15,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Callable
 
-from seqtool.errors import ConfigError
+from seqtool.errors import UsageError
 
 
 def _lazy(module: str, name: str) -> Callable:
@@ -91,11 +91,11 @@ CELLS: tuple[str, ...] = tuple(REGISTRY)
 
 
 def cell_spec(name: str, option: str = "--cell") -> CellSpec:
-    """The registry entry of ``name``; a ConfigError naming ``option`` and the valid cells otherwise."""
+    """The registry entry of ``name``; a UsageError naming ``option`` and the valid cells otherwise."""
     try:
         return REGISTRY[name]
     except (KeyError, TypeError):
-        raise ConfigError(f"{option} must be one of {', '.join(CELLS)} (got {name!r})") from None
+        raise UsageError(f"{option} must be one of {', '.join(CELLS)} (got {name!r})") from None
 
 
 def cells_help() -> str:

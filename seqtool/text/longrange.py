@@ -30,9 +30,9 @@ import random
 from dataclasses import dataclass
 
 try:
-    from seqtool.errors import ConfigError
+    from seqtool.errors import UsageError
 except ImportError:  # loaded by file path, outside the package (sample_corpora/generate.py)
-    ConfigError = ValueError  # type: ignore[misc,assignment]
+    UsageError = ValueError  # type: ignore[misc,assignment]
 
 TASKS = ("france", "agreement", "copy")
 
@@ -102,13 +102,13 @@ class Example:
 
 
 def check(task: str, gap: int = 0, n: int = 1) -> None:
-    """Raise ConfigError naming the first invalid value."""
+    """Raise UsageError (exit 2) naming the first invalid value."""
     if task not in TASKS:
-        raise ConfigError(f"unknown long-range task {task!r}; choose one of {', '.join(TASKS)}")
+        raise UsageError(f"unknown long-range task {task!r}; choose one of {', '.join(TASKS)}")
     if isinstance(gap, bool) or not isinstance(gap, int) or gap < 0:
-        raise ConfigError(f"--gap {gap!r}: must be a whole number of filler tokens, 0 or more")
+        raise UsageError(f"--gap {gap!r}: must be a whole number of filler tokens, 0 or more")
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"--lines {n!r}: must be at least 1")
+        raise UsageError(f"--lines {n!r}: must be at least 1")
 
 
 def choices(task: str) -> tuple[str, ...]:

@@ -109,10 +109,10 @@ def test_plot_without_matplotlib_is_a_clear_error_before_any_work(corpus, tmp_pa
 @pytest.mark.parametrize("args, code, message", [
     (["--steps", "1"], 2, "--steps 1: must be at least 2"),
     (["--threshold", "0"], 2, "--threshold 0.0"),
-    (["--compare", "rnn,transformer"], 1, "--compare: unknown cell transformer"),
+    (["--compare", "rnn,transformer"], 2, "--compare: unknown cell transformer"),
     (["--steps", "5000"], 1, "fewer than one window needs"),
     (["--init"], 2, "--init adds the initial model of each checkpoint"),
-    (["--hidden", "0"], 1, "--hidden"),
+    (["--hidden", "0"], 2, "--hidden"),
 ])
 def test_bad_options_are_one_line_errors(corpus, args, code, message):
     r = run("grad-report", "--data", corpus, "--hidden", "8", "--layers", "1", "--batches", "1", *args)

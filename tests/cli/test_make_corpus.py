@@ -65,7 +65,7 @@ def test_refuses_an_existing_file_without_force(tmp_path):
 ])
 def test_bad_task_gap_or_lines_is_a_one_line_error_and_writes_nothing(tmp_path, args, message):
     out = tmp_path / "x.txt"
-    one_line_error(run("make-corpus", *args, "--out", out), 1, message)
+    one_line_error(run("make-corpus", *args, "--out", out), 2, message)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -113,5 +113,5 @@ def test_eval_reports_probe_accuracy_and_chance(france):
 def test_eval_long_range_refusals_are_one_line(france):
     one_line_error(run("eval", france / "c.pt", france / "test.txt", "--long-range", "france", "--device", "cpu"), 1,
                    "--long-range needs a word-level model")
-    one_line_error(run("eval", france / "w.pt", france / "test.txt", "--long-range", "paris", "--device", "cpu"), 1,
+    one_line_error(run("eval", france / "w.pt", france / "test.txt", "--long-range", "paris", "--device", "cpu"), 2,
                    "unknown long-range task 'paris'")

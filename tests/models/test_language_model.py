@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqtool.errors import ConfigError
+from seqtool.errors import ConfigError, UsageError
 from seqtool.models import CELLS, LanguageModel, ModelConfig, build_model
 
 torch.set_num_threads(1)  # tiny tensors: one thread avoids contention and is fastest
@@ -121,12 +121,12 @@ def test_tie_weights_shares_one_parameter():
     assert model.decoder.weight is model.encoder.weight
 
 
-def test_mismatched_tie_weights_and_unknown_cell_raise_config_error():
-    with pytest.raises(ConfigError, match="--tie-weights"):
+def test_mismatched_tie_weights_and_unknown_cell_raise_usage_error():
+    with pytest.raises(UsageError, match="--tie-weights"):
         build_model(ModelConfig(vocab_size=V, hidden=16, embed_dim=8, tie_weights=True))
-    with pytest.raises(ConfigError, match="--cell"):
+    with pytest.raises(UsageError, match="--cell"):
         build_model(ModelConfig(vocab_size=V, cell="elman"))
-    with pytest.raises(ConfigError, match="--cell"):
+    with pytest.raises(UsageError, match="--cell"):
         LanguageModel(ModelConfig(vocab_size=V, cell="elman"))
 
 
@@ -335,13 +335,13 @@ def test_adaptive_softmax_learns_and_checks_its_cutoffs():
         loss.backward()
         opt.step()
     assert float(loss.detach()) < 0.2 * first
-    with pytest.raises(ConfigError, match="needs --hidden of at least 16"):
+    with pytest.raises(UsageError, match="needs --hidden of at least 16"):
         ModelConfig(vocab_size=40, hidden=8, adaptive_cutoffs=(5, 20)).validate()
-    with pytest.raises(ConfigError, match="cutoffs must increase"):
+    with pytest.raises(UsageError, match="cutoffs must increase"):
         ModelConfig(vocab_size=40, adaptive_cutoffs=(20, 5)).validate()
     with pytest.raises(ConfigError, match="minus 2"):
         ModelConfig(vocab_size=40, adaptive_cutoffs=(5, 39)).validate()
-    with pytest.raises(ConfigError, match="no-tie-weights"):
+    with pytest.raises(UsageError, match="no-tie-weights"):
         ModelConfig(vocab_size=40, embed_dim=8, hidden=8, tie_weights=True, adaptive_cutoffs=(5,)).validate()
     cfg = ModelConfig(vocab_size=40, adaptive_cutoffs=(5, 20))
     assert ModelConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg  # JSON turns the tuple into a list

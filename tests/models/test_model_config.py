@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from seqtool.errors import ConfigError
+from seqtool.errors import ConfigError, UsageError
 from seqtool.models import CELLS, ModelConfig
 
 
@@ -50,9 +50,10 @@ def test_from_dict_fills_defaults_and_rejects_unknown_fields():
         ({"vocab_size": 1}, "vocab_size"),
     ],
 )
-def test_invalid_values_raise_config_error_naming_the_option(overrides, option):
+def test_invalid_values_raise_an_error_naming_the_option(overrides, option):
     cfg = ModelConfig(**{"vocab_size": 10, "hidden": 8, **overrides})
-    with pytest.raises(ConfigError) as info:
+    kind = ConfigError if option == "vocab_size" else UsageError  # the tokenizer's output vs. an option's value
+    with pytest.raises(kind) as info:
         cfg.validate()
     message = str(info.value)
     assert option in message
@@ -60,7 +61,7 @@ def test_invalid_values_raise_config_error_naming_the_option(overrides, option):
 
 
 def test_tie_weights_message_says_how_to_fix():
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(UsageError) as info:
         ModelConfig(vocab_size=10, hidden=128, embed_dim=64, tie_weights=True).validate()
     assert "got 64 vs 128" in str(info.value)
     assert "--embed-dim 128" in str(info.value)
@@ -82,12 +83,10 @@ def test_config_import_does_not_import_torch():
 
 
 def test_forget_bias_is_validated_and_only_for_lstm():
-    from seqtool.errors import ConfigError
-
     assert ModelConfig(vocab_size=5, cell="lstm", forget_bias=2.0).validate().forget_bias == 2.0
-    with pytest.raises(ConfigError, match="does not apply to --cell gru"):
+    with pytest.raises(UsageError, match="does not apply to --cell gru"):
         ModelConfig(vocab_size=5, cell="gru", forget_bias=1.0).validate()
-    with pytest.raises(ConfigError, match="--forget-bias must be a finite number"):
+    with pytest.raises(UsageError, match="--forget-bias must be a finite number"):
         ModelConfig(vocab_size=5, cell="lstm", forget_bias=float("nan")).validate()
     cfg = ModelConfig(vocab_size=5, cell="lstm", forget_bias=1.5)
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqtool.errors import ConfigError
+from seqtool.errors import UsageError
 from seqtool.models import CELLS, ModelConfig
 from seqtool.models.registry import REGISTRY, build_cell, cell_spec, cells_help
 
@@ -61,5 +61,5 @@ def test_step_function_reproduces_the_built_cells_forward(cell):
 
 
 def test_an_unknown_cell_names_the_option_and_the_registered_cells():
-    with pytest.raises(ConfigError, match="--cell must be one of " + ", ".join(CELLS)):
+    with pytest.raises(UsageError, match="--cell must be one of " + ", ".join(CELLS)):
         cell_spec("transformer")

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from seqtool.errors import ConfigError
+from seqtool.errors import UsageError
 from seqtool.text import longrange as lr
 from seqtool.text.constants import KERAS_FILTERS
 
@@ -105,12 +105,12 @@ def test_chance_is_one_over_equally_likely_answers(task, k):
     (("france", True, 10), "--gap True"),
     (("copy", 5, 0), "--lines 0"),
 ])
-def test_bad_values_are_config_errors(args, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+def test_bad_values_are_usage_errors(args, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")):
         lr.generate(*args)
-    with pytest.raises(ConfigError):
+    with pytest.raises(UsageError):
         lr.chance("nope")
-    with pytest.raises(ConfigError):
+    with pytest.raises(UsageError):
         lr.find_probes("nope", "x")
 
 
