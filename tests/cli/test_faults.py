@@ -12,20 +12,15 @@ import signal
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from seqtool import runs
-from seqtool.cli import app
 from seqtool.fsio import DirLock
 from seqtool.text import pipeline
 
-runner = CliRunner()
+from tests.cli.helpers import run
+
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 80
 SMALL = ["--hidden", "24", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--log-every", "5"]
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def snapshot(d):

@@ -12,25 +12,15 @@ import sys
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from seqtool.checkpoint import save_checkpoint
-from seqtool.cli import app
 from seqtool.models import ModelConfig, build_model
 from seqtool.text import TokenizerOptions, make_tokenizer
 
-runner = CliRunner()
+from tests.cli.helpers import one_line_error, run
+
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 80
 SMALL = ["--hidden", "24", "--layers", "1", "--batch-size", "8", "--bptt", "16", "--dropout", "0", "--log-every", "5"]
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(r, code, message):
-    assert r.exit_code == code, r.output
-    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 @pytest.fixture(scope="module")

@@ -7,23 +7,13 @@ import math
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
-from seqtool.cli import app
 from seqtool.models import CELLS
 
-runner = CliRunner()
+from tests.cli.helpers import one_line_error, run
+
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 40
 TINY = ["--hidden", "8", "--layers", "1", "--steps", "20", "--batches", "2", "--batch-size", "4", "--bptt", "10"]
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(r, code, message):
-    assert r.exit_code == code, r.output
-    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 @pytest.fixture
