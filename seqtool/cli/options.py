@@ -180,6 +180,28 @@ def tokenizer_group(*, level: str = TOKENIZER_DEFAULTS["level"], sequence_levels
     return Group(tuple(options), _tokenizer_options)
 
 
+@dataclasses.dataclass(frozen=True)
+class CorpusIO:
+    """How a command that tokenizes text reads it and writes its output (tokenize, train)."""
+
+    val: Optional[list[str]]  # --val files, as strings
+    val_fraction: Optional[float]
+    errors: str
+    force: bool
+    quiet: bool
+    json: bool
+
+
+def _corpus_io(*, val, val_fraction, errors, force, quiet, json_out) -> CorpusIO:
+    return CorpusIO([str(v) for v in val] if val else None, val_fraction, errors, force, quiet, json_out)
+
+
+def corpus_io_group() -> Group:
+    """--val, --val-fraction, --errors, --force, --quiet, --json: collected into a ``CorpusIO``."""
+    return Group((("val", ValFile, None), ("val_fraction", ValFraction, None), ("errors", Errors, "strict"), ("force", Force, False),
+                  ("quiet", Quiet, False), ("json_out", Json, False)), _corpus_io)
+
+
 def model_group() -> Group:
     """The model options (``--cell``, sizes, cell-specific ones), collected as given (a dict; None = the level's default)."""
     d = MODEL_DEFAULTS
