@@ -217,7 +217,7 @@ def test_eval_free_running_table_and_chart(run_dir, tmp_path):
 @pytest.mark.parametrize("args, code, message", [
     (["--free-running", "0"], 2, "--free-running 0"),
     (["--positions", "0"], 2, "--positions 0"),
-    (["--window", "0"], 2, "--window 0"),
+    (["--bptt", "0"], 2, "--bptt 0"),
 ])
 def test_eval_bad_options(run_dir, tmp_path, args, code, message):
     f = tmp_path / "t.txt"
