@@ -57,7 +57,7 @@ def grad_report_cmd(
     seed: opt.Seed = opt.TRAIN_DEFAULTS["seed"],
     device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
-    tokenizer: Any = opt.tokenizer_group(level="char", sequence_levels_only=True),
+    tokenizer: Any = opt.tokenizer_group(level="char", level_why=opt.CHAR_LEVEL_WHY, sequence_levels_only=True),
     errors: opt.Errors = "strict",
     quiet: opt.Quiet = False,
     json_out: opt.Json = False,
