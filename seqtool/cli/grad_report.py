@@ -50,7 +50,7 @@ def grad_report_cmd(
     compare: Annotated[Optional[str], typer.Option("--compare", help="Fresh models of several cells side by side, e.g. rnn,gru,lstm,leaky (other model options shared).", show_default=False, rich_help_panel=REPORT)] = None,
     init: Annotated[bool, typer.Option("--init", help="With checkpoints: also report each one's model at initialisation (same config and seed).", rich_help_panel=REPORT)] = False,
     json_file: Annotated[Optional[Path], typer.Option("--json-out", help="Also write every number to this JSON file (--json prints the same on stdout).", show_default=False, rich_help_panel=REPORT)] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also save a chart as PNG (needs matplotlib: pip install 'seqtool[plot]').", show_default=False, rich_help_panel=REPORT)] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also save a chart as PNG (needs matplotlib: pip install 'seqtool\\[plot]').", show_default=False, rich_help_panel=REPORT)] = None,
     model: Any = opt.model_group(),
     batch_size: opt.BatchSize = None,
     bptt: opt.Bptt = None,
