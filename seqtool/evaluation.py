@@ -135,7 +135,7 @@ class EvalReport:
 
 def check_options(window: int, free_running: int | None, positions: int) -> None:
     if window < 1:
-        raise UsageError(f"--window {window}: must be at least 1 token")
+        raise UsageError(f"--bptt {window}: must be at least 1 token")
     if free_running is not None and free_running < 1:
         raise UsageError(f"--free-running {free_running}: must be at least 1 token")
     if positions < 1:

@@ -44,7 +44,7 @@ from seqtool.models.registry import cell_spec, layer_steppers
 class GradOptions:
     """What to measure.
 
-    steps: T, the window length (may be longer than the training bptt).
+    steps: T, the window length, grad-report's --timesteps (may be longer than the training bptt).
     windows: how many windows (random positions of the data) the per-step norms average over;
         also how many training-shaped batches the clipping statistics use.
     threshold: the horizon is the first lag whose norm is below threshold x the lag-0 norm.
@@ -63,9 +63,9 @@ class GradOptions:
 
     def validate(self) -> "GradOptions":
         if self.steps < 2:
-            raise UsageError(f"--steps {self.steps}: must be at least 2 (the loss at step T and at least one step before it)")
+            raise UsageError(f"--timesteps {self.steps}: must be at least 2 (the loss at step T and at least one step before it)")
         if self.windows < 1:
-            raise UsageError(f"--batches {self.windows}: must be at least 1")
+            raise UsageError(f"--windows {self.windows}: must be at least 1")
         if not 0.0 < self.threshold < 1.0:
             raise UsageError(f"--threshold {self.threshold}: must be between 0 and 1 (e.g. 1e-3)")
         if self.jacobian_steps < 0:
@@ -225,7 +225,7 @@ def sample_windows(ids: np.ndarray, length: int, count: int, rng: np.random.Gene
     """``count`` windows of ``length`` consecutive ids at random positions, time-major (length, count)."""
     n = len(ids)
     if n < length:
-        raise CorpusError(f"the data has {n:,} tokens, fewer than one window needs ({length:,}); use a shorter --steps or more data")
+        raise CorpusError(f"the data has {n:,} tokens, fewer than one window needs ({length:,}); use a shorter --timesteps or more data")
     starts = rng.integers(0, n - length + 1, size=count)
     cols = [np.asarray(ids[s : s + length], dtype=np.int64) for s in starts]
     return torch.from_numpy(np.stack(cols, axis=1))  # (length, count)

@@ -131,7 +131,7 @@ def test_free_running_on_a_perfectly_learnt_pattern_never_drifts():
 def test_bad_options_and_texts():
     tok = char_tok()
     m = tiny(tok)
-    with pytest.raises(UsageError, match="--window 0"):
+    with pytest.raises(UsageError, match="--bptt 0"):
         evaluate(m, tok, [("t", TEXT)], window=0)
     with pytest.raises(UsageError, match="--free-running 0"):
         evaluate(m, tok, [("t", TEXT)], free_running=0)

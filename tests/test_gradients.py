@@ -217,7 +217,7 @@ def test_explain_names_the_longer_reach():
 
 
 def test_bad_options_and_short_data():
-    with pytest.raises(UsageError, match="--steps 1"):
+    with pytest.raises(UsageError, match="--timesteps 1"):
         G.GradOptions(steps=1).validate()
     with pytest.raises(UsageError, match="--threshold"):
         G.GradOptions(threshold=2.0).validate()

@@ -76,5 +76,5 @@ def demo_cmd(
                      "(benchmarks/RESULTS.md: LSTM 92-100% against 11-24% for the tanh RNN, chance 8%).", 100), markup=False)
     ui.info(f"\neverything is in {out}/. Next:\n"
             f"  seqtool generate {out}/lstm --prompt \"{prompt}\" --length 500\n"
-            f"  seqtool grad-report {out}/lstm {out}/rnn --init --steps 200 --plot {out}/gradients.png   (--plot needs seqtool[plot])\n"
+            f"  seqtool grad-report {out}/lstm {out}/rnn --init --timesteps 200 --plot {out}/gradients.png   (--plot needs seqtool[plot])\n"
             f"  seqtool train sample_corpora/fables.txt --time-budget 10m --out runs/fables   (a bigger model)")

@@ -8,6 +8,7 @@ import typer
 
 from seqtool.cli import options as opt
 from seqtool.cli.console import Ui
+from seqtool.cli.renamed import renamed
 
 EXAMPLES = """
 [bold]Examples[/bold]
@@ -27,7 +28,8 @@ EXAMPLES = """
 
 
 def register(app: typer.Typer) -> None:
-    app.command("eval", help="Score new text with a trained model: loss, perplexity, bits per token, OOV rate; --free-running K shows how errors compound without teacher forcing.", epilog=EXAMPLES)(eval_cmd)
+    # --bptt was --window, the name train gives the TDNN width; the old spelling still works, with a deprecation line.
+    app.command("eval", cls=renamed({"--window": "--bptt"}), help="Score new text with a trained model: loss, perplexity, bits per token, OOV rate; --free-running K shows how errors compound without teacher forcing.", epilog=EXAMPLES)(eval_cmd)
 
 
 def eval_cmd(
@@ -36,7 +38,7 @@ def eval_cmd(
     free_running: Annotated[Optional[int], typer.Option("--free-running", help="Also let the model continue K tokens on its own (greedy) from many positions and compare with the text.", show_default=False)] = None,
     positions: Annotated[int, typer.Option("--positions", help="Free-running start positions per file, spread evenly.")] = 200,
     long_range: Annotated[Optional[str], typer.Option("--long-range", help="Also score the dependent token of each line of this seqtool make-corpus task (france | agreement | copy) against chance; needs a word-level model.", show_default=False)] = None,
-    window: Annotated[int, typer.Option("--window", help="Tokens per forward call; the state is carried across, so the result does not depend on it.")] = 1024,
+    bptt: Annotated[int, typer.Option("--bptt", help="Window length in tokens: the text is read in windows of this many tokens, one forward call each, as train's validation reads it in --bptt windows; the state is carried across, so the result does not depend on it.")] = 1024,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")] = "auto",
     errors: opt.Errors = "strict",
     quiet: opt.Quiet = False,
@@ -49,7 +51,7 @@ def eval_cmd(
     from seqtool.text.corpus import sources as corpus_sources
 
     ui = Ui(quiet=quiet, json_mode=json_out)
-    evaluation.check_options(window, free_running, positions)
+    evaluation.check_options(bptt, free_running, positions)
     if long_range is not None:
         from seqtool.text.longrange import check
 
@@ -64,7 +66,7 @@ def eval_cmd(
             texts = list(texts)
             probes = [{"file": name, **probe_accuracy(lm.model, lm.tokenizer, text.splitlines(), long_range, lm.device)} for name, text in texts]
         with ui.progress("scoring", None) as bar:
-            report = evaluation.evaluate(lm.model, lm.tokenizer, texts, window, free_running, positions,
+            report = evaluation.evaluate(lm.model, lm.tokenizer, texts, bptt, free_running, positions,
                                          progress=lambda name, done, n: bar.update(done, f"scoring {name}"))
     if json_out:
         ui.emit_json({"checkpoint": lm.path, **report.to_dict(), **({"long_range": probes} if probes else {})})

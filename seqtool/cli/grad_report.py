@@ -11,6 +11,7 @@ import typer
 from seqtool.cli import options as opt
 from seqtool.cli.charts import COLORS, MARKERS, log_chart
 from seqtool.cli.console import Ui
+from seqtool.cli.renamed import renamed
 from seqtool.errors import OutputError, UsageError
 from seqtool.fsio import atomic_write_bytes
 
@@ -19,9 +20,11 @@ EXAMPLES = """
 
   seqtool grad-report --compare rnn,gru,lstm,leaky --data sample_corpora/fables.txt --hidden 64 --layers 1
 
-  seqtool grad-report runs/fables-lstm runs/fables-rnn --init --steps 200
+  seqtool grad-report runs/fables-lstm runs/fables-rnn --init --timesteps 200
 
-  seqtool grad-report runs/fables-lstm --data sample_corpora/fables.txt --json report.json --plot report.png
+  seqtool grad-report runs/fables-lstm --data sample_corpora/fables.txt --json-out report.json --plot report.png
+
+  seqtool grad-report runs/fables-lstm --windows 16 --json > report.json
 
   seqtool grad-report --cell leaky --tau-max 50 --data sample_corpora/words.txt --level word --hidden 64
 """
@@ -33,35 +36,37 @@ REPORT = "Report"
 
 
 def register(app: typer.Typer) -> None:
-    app.command("grad-report", help=HELP, epilog=EXAMPLES)(opt.with_groups(grad_report_cmd))
+    # Old spellings that still work, with a deprecation line: --steps, --batches, --json FILE (--json is the stdout flag everywhere).
+    cls = renamed({"--steps": "--timesteps", "--batches": "--windows"}, json_file="--json-out")
+    app.command("grad-report", help=HELP, epilog=EXAMPLES, cls=cls)(opt.with_groups(grad_report_cmd))
 
 
 def grad_report_cmd(
     checkpoints: Annotated[Optional[list[Path]], typer.Argument(help="Run directories or checkpoint files; none: a fresh model from the model options (or --compare).", show_default=False)] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Text to measure on (tokenized with each checkpoint's tokenizer; a fresh model fits its tokenizer on it). Default for a run: its validation ids.", show_default=False, rich_help_panel=REPORT)] = None,
-    steps: Annotated[int, typer.Option("--steps", help="Window length T in tokens (may exceed the training bptt).", rich_help_panel=REPORT)] = 100,
-    batches: Annotated[int, typer.Option("--batches", help="Windows to average over; also the training-shaped batches behind the clip suggestion.", rich_help_panel=REPORT)] = 8,
+    timesteps: Annotated[int, typer.Option("--timesteps", help="Window length T in tokens: the last step's loss is traced back over T steps (may exceed the training --bptt).", rich_help_panel=REPORT)] = 100,
+    windows: Annotated[int, typer.Option("--windows", help="Windows to average over; also the training-shaped batches behind the clip suggestion.", rich_help_panel=REPORT)] = 8,
     threshold: Annotated[float, typer.Option("--threshold", help="Memory horizon: first lag whose gradient is below this fraction of its lag-0 value.", rich_help_panel=REPORT)] = 1e-3,
     compare: Annotated[Optional[str], typer.Option("--compare", help="Fresh models of several cells side by side, e.g. rnn,gru,lstm,leaky (other model options shared).", show_default=False, rich_help_panel=REPORT)] = None,
     init: Annotated[bool, typer.Option("--init", help="With checkpoints: also report each one's model at initialisation (same config and seed).", rich_help_panel=REPORT)] = False,
-    json_file: Annotated[Optional[Path], typer.Option("--json", help="Write every number to this JSON file ('-' for stdout).", show_default=False, rich_help_panel=REPORT)] = None,
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also save a chart as PNG (needs matplotlib: pip install 'seqtool[plot]').", show_default=False, rich_help_panel=REPORT)] = None,
+    json_file: Annotated[Optional[Path], typer.Option("--json-out", help="Also write every number to this JSON file (--json prints the same on stdout).", show_default=False, rich_help_panel=REPORT)] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Also save a chart as PNG (needs matplotlib: pip install 'seqtool\\[plot]').", show_default=False, rich_help_panel=REPORT)] = None,
     model: Any = opt.model_group(),
     batch_size: opt.BatchSize = None,
     bptt: opt.Bptt = None,
     seed: opt.Seed = opt.TRAIN_DEFAULTS["seed"],
     device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
-    tokenizer: Any = opt.tokenizer_group(level="char", sequence_levels_only=True),
+    tokenizer: Any = opt.tokenizer_group(level="char", level_why=opt.CHAR_LEVEL_WHY, sequence_levels_only=True),
     errors: opt.Errors = "strict",
     quiet: opt.Quiet = False,
+    json_out: opt.Json = False,
 ) -> None:
-    to_stdout = json_file is not None and str(json_file) == "-"
-    ui = Ui(quiet=quiet, json_mode=to_stdout)
+    ui = Ui(quiet=quiet, json_mode=json_out)
     from seqtool.grad_subjects import check_compare
     from seqtool.gradients import GradOptions
 
-    opts = GradOptions(steps=steps, windows=batches, threshold=threshold, seed=seed).validate()
+    opts = GradOptions(steps=timesteps, windows=windows, threshold=threshold, seed=seed).validate()
     cells = check_compare([c.strip() for c in compare.split(",")]) if compare else [model["cell"]]
     if checkpoints and compare:
         raise UsageError("--compare builds fresh models; give either checkpoints or --compare (use --init to add a checkpoint's initial model)")
@@ -69,6 +74,8 @@ def grad_report_cmd(
         raise UsageError("--init adds the initial model of each checkpoint; give checkpoints (fresh models are already at initialisation)")
     if not checkpoints and data is None:
         raise UsageError("a fresh model needs --data FILE to fit its tokenizer and measure on (or give a run directory)")
+    if json_file is not None and str(json_file) == "-":
+        raise UsageError("--json-out -: give a file name (--json prints the JSON on stdout)")
     if plot is not None:
         _check_plot(plot)
 
@@ -90,20 +97,20 @@ def grad_report_cmd(
             reports.append(grad_subjects.report_subject(s, opts))
         bar.update(len(subjects))
     explanation = grad_explain.explain(reports)
-    _write_outputs(ui, reports, explanation, opts, json_file, to_stdout, plot)
+    _write_outputs(ui, reports, explanation, opts, json_file, json_out, plot)
     render_reports(ui, reports, explanation)
 
 
 def _write_outputs(ui: Ui, reports, explanation: str, opts, json_file: Optional[Path], to_stdout: bool, plot: Optional[Path]) -> None:
-    """--json (a file, or stdout with '-') and --plot."""
+    """--json (stdout), --json-out (a file) and --plot."""
     payload = {"steps": opts.steps, "windows": opts.windows, "threshold": opts.threshold, "models": [r.to_dict() for r in reports],
                "explanation": explanation}
     if to_stdout:
         ui.emit_json(payload)
-    elif json_file is not None:
+    if json_file is not None:
         import json
 
-        _write(json_file, (json.dumps(payload, indent=1) + "\n").encode(), "--json")
+        _write(json_file, (json.dumps(payload, indent=1) + "\n").encode(), "--json-out")
         ui.info(f"wrote {json_file}")
     if plot is not None:
         _save_plot(reports, plot)

@@ -64,7 +64,16 @@ ValFile = Annotated[Optional[list[Path]], typer.Option("--val", help="Validation
 ValFraction = Annotated[Optional[float], typer.Option("--val-fraction", help="Hold out the last fraction of the input (split on a line boundary) for validation.")]
 
 # Tokenizer options (TokenizerOptions fields).
-Level = Annotated[str, typer.Option("--level", help="char | word | ngram | char-ngram | subword.", rich_help_panel=TOK)]
+LEVELS = "char | word | ngram | char-ngram | subword"
+#: Why tokenize defaults to word level (TokenizerOptions' default) and why train and grad-report pass char.
+WORD_LEVEL_WHY = "tokenize makes vocabularies for any use (word ids, document vectors), following the Keras Tokenizer"
+CHAR_LEVEL_WHY = "a character-level model as in char-rnn, with no vocabulary to choose and no unknown words"
+
+
+def level_option(default: str, why: str):
+    """``--level`` with this command's default and the reason for it in the help text."""
+    return Annotated[str, typer.Option("--level", help=f"{LEVELS}. Default {default}: {why}.", rich_help_panel=TOK, show_default=False)]
+
 NumWords = Annotated[
     Optional[int],
     typer.Option(
@@ -167,11 +176,12 @@ def _tokenizer_options(**values) -> TokenizerOptions:
     return TokenizerOptions(**values)
 
 
-def tokenizer_group(*, level: str = TOKENIZER_DEFAULTS["level"], sequence_levels_only: bool = False) -> Group:
-    """The tokenizer options, collected into a ``TokenizerOptions``; ``level`` is this command's default.
-    ``sequence_levels_only`` (train, grad-report) leaves out the n-gram order and the subword vocabulary cap."""
+def tokenizer_group(*, level: str = TOKENIZER_DEFAULTS["level"], level_why: str = WORD_LEVEL_WHY, sequence_levels_only: bool = False) -> Group:
+    """The tokenizer options, collected into a ``TokenizerOptions``; ``level`` is this command's default,
+    ``level_why`` the reason its help gives. ``sequence_levels_only`` (train, grad-report) leaves out the
+    n-gram order and the subword vocabulary cap."""
     d = TOKENIZER_DEFAULTS
-    options = [("level", Level, level), ("num_words", NumWords, d["num_words"]), ("oov_token", OovToken, d["oov_token"]),
+    options = [("level", level_option(level, level_why), level), ("num_words", NumWords, d["num_words"]), ("oov_token", OovToken, d["oov_token"]),
                ("min_freq", MinFreq, d["min_freq"]), ("lower", Lower, d["lower"]), ("filters", Filters, d["filters"]),
                ("keep_punct", KeepPunct, d["keep_punct"]), ("eos", Eos, d["eos"]), ("ngram", Ngram, d["ngram"]),
                ("model_type", ModelType, d["model_type"]), ("vocab_size", VocabSize, d["vocab_size"]),
@@ -179,6 +189,28 @@ def tokenizer_group(*, level: str = TOKENIZER_DEFAULTS["level"], sequence_levels
     if sequence_levels_only:
         options = [o for o in options if o[0] not in ("ngram", "cap_vocab_size")]
     return Group(tuple(options), _tokenizer_options)
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusIO:
+    """How a command that tokenizes text reads it and writes its output (tokenize, train)."""
+
+    val: Optional[list[str]]  # --val files, as strings
+    val_fraction: Optional[float]
+    errors: str
+    force: bool
+    quiet: bool
+    json: bool
+
+
+def _corpus_io(*, val, val_fraction, errors, force, quiet, json_out) -> CorpusIO:
+    return CorpusIO([str(v) for v in val] if val else None, val_fraction, errors, force, quiet, json_out)
+
+
+def corpus_io_group() -> Group:
+    """--val, --val-fraction, --errors, --force, --quiet, --json: collected into a ``CorpusIO``."""
+    return Group((("val", ValFile, None), ("val_fraction", ValFraction, None), ("errors", Errors, "strict"), ("force", Force, False),
+                  ("quiet", Quiet, False), ("json_out", Json, False)), _corpus_io)
 
 
 def model_group() -> Group:

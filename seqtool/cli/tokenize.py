@@ -41,8 +41,6 @@ def tokenize(
     files: Annotated[list[str], typer.Argument(help="UTF-8 text files, or - for stdin.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory (written atomically).")],
     tokenizer: Any = opt.tokenizer_group(),
-    val: opt.ValFile = None,
-    val_fraction: opt.ValFraction = None,
     matrix: Annotated[
         Optional[str], typer.Option("--matrix", help="Also write one vector per line: binary (multi-hot) | count | freq | tfidf, as Keras texts_to_matrix.", rich_help_panel="Document vectors")
     ] = None,
@@ -51,23 +49,20 @@ def tokenize(
     truncating: Annotated[str, typer.Option("--truncating", help="pre | post: which end of a long line is cut.", rich_help_panel="Document vectors")] = "pre",
     one_hot: Annotated[bool, typer.Option("--one-hot", help="Also write one-hot sequences (lines x L x vocab, uint8); the size is shown first.", rich_help_panel="Document vectors")] = False,
     max_memory: Annotated[str, typer.Option("--max-memory", help="Refuse document outputs larger than this (e.g. 2G).", rich_help_panel="Document vectors")] = "2G",
-    errors: opt.Errors = "strict",
-    force: opt.Force = False,
-    quiet: opt.Quiet = False,
-    json_out: opt.Json = False,
+    io: Any = opt.corpus_io_group(),
 ) -> None:
     from seqtool.text.pipeline import TokenizeJob, run_tokenize
     from seqtool.text.vectorize import parse_bytes
 
-    ui = Ui(quiet=quiet, json_mode=json_out)
+    ui = Ui(quiet=io.quiet, json_mode=io.json)
     job = TokenizeJob(
         inputs=files,
         out=out,
         options=tokenizer,
-        val=[str(v) for v in val] if val else None,
-        val_fraction=val_fraction,
-        errors=errors,
-        force=force,
+        val=io.val,
+        val_fraction=io.val_fraction,
+        errors=io.errors,
+        force=io.force,
         matrix=matrix,
         pad_to=pad_to,
         padding=padding,
@@ -77,7 +72,7 @@ def tokenize(
     )
     with ui.progress("tokenizing", None) as bar:
         report = run_tokenize(job, progress=lambda phase, done, total: bar.update(done, f"{phase} ({total / 1e6:,.1f} MB x2)") if total else None, notify=ui.info)
-    if json_out:
+    if io.json:
         ui.emit_json({"out": str(out), **report})
         return
     _render(ui, report, out)

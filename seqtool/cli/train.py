@@ -60,13 +60,8 @@ def train(
     threads: opt.Threads = None,
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on a CUDA GPU that supports it, else fp32) | fp32 | bf16.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["precision"],
     summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
-    tok_options: Any = opt.tokenizer_group(level="char", sequence_levels_only=True),
-    val: opt.ValFile = None,
-    val_fraction: opt.ValFraction = None,
-    errors: opt.Errors = "strict",
-    force: opt.Force = False,
-    quiet: opt.Quiet = False,
-    json_out: opt.Json = False,
+    tok_options: Any = opt.tokenizer_group(level="char", level_why=opt.CHAR_LEVEL_WHY, sequence_levels_only=True),
+    io: Any = opt.corpus_io_group(),
 ) -> None:
     from seqtool import runs
     from seqtool.errors import UsageError
@@ -74,7 +69,7 @@ def train(
     from seqtool.models.config import level_defaults
     from seqtool.train_config import TrainConfig, parse_duration
 
-    ui = Ui(quiet=quiet, json_mode=json_out)
+    ui = Ui(quiet=io.quiet, json_mode=io.json)
     opt.apply_threads(threads)
     budget = parse_duration(time_budget) if time_budget else None
     callbacks = ProgressRenderer(ui)
@@ -118,11 +113,11 @@ def train(
         return
 
     with DirLock() as lock:  # held on the new run until training ends
-        trainer = _start_run(ui, data, out, force, tok_options, level_of_data, val, val_fraction, errors, tcfg, given, pretrained_embeddings, callbacks, lock)
+        trainer = _start_run(ui, data, out, io, tok_options, level_of_data, tcfg, given, pretrained_embeddings, callbacks, lock)
         _fit(trainer, ui, out)
 
 
-def _start_run(ui: Ui, data: list[str], out: Path, force: bool, tok_options, level_of_data: str, val, val_fraction, errors: str, tcfg, given: dict,
+def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options, level_of_data: str, tcfg, given: dict,
                pretrained_embeddings: Optional[Path], callbacks, lock):
     """Check the inputs, tokenize, write the run files and build the Trainer, in a stage directory that replaces --out at the end."""
     from seqtool import runs
@@ -134,13 +129,12 @@ def _start_run(ui: Ui, data: list[str], out: Path, force: bool, tok_options, lev
     stand_in = runs.model_config(2, level_of_data, {**given, "adaptive_cutoffs": None})  # cutoffs need the real vocabulary
     if pretrained_embeddings is not None and stand_in.embed_dim == 0:
         raise UsageError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
-    val_files = [str(v) for v in val] if val else None
-    runs.check_inputs(data, val_files, val_fraction, pretrained_embeddings)
-    inputs = [*data, *(val_files or []), *([str(pretrained_embeddings)] if pretrained_embeddings else [])]
+    runs.check_inputs(data, io.val, io.val_fraction, pretrained_embeddings)
+    inputs = [*data, *(io.val or []), *([str(pretrained_embeddings)] if pretrained_embeddings else [])]
     # The run is built beside --out and replaces it only once data, config and trainer are all ready.
-    with runs.staged_run_dir(out, force, inputs, lock) as stage:
+    with runs.staged_run_dir(out, io.force, inputs, lock) as stage:
         with ui.progress("tokenizing", None) as bar:
-            spec = runs.prepare_data(data, stage, tok_options, val_files, val_fraction, errors,
+            spec = runs.prepare_data(data, stage, tok_options, io.val, io.val_fraction, io.errors,
                                      progress=lambda phase, done, total: bar.update(done, f"{phase}"))
         tok, train_ids, val_ids = spec.load()
         mcfg = runs.model_config(len(tok.vocab), tok.level, given)

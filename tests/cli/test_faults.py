@@ -12,20 +12,15 @@ import signal
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from seqtool import runs
-from seqtool.cli import app
 from seqtool.fsio import DirLock
 from seqtool.text import pipeline
 
-runner = CliRunner()
+from tests.cli.helpers import run
+
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 80
 SMALL = ["--hidden", "24", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--log-every", "5"]
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def snapshot(d):
@@ -191,13 +186,13 @@ def spool_dir(tmp_path, monkeypatch):
 
 
 def test_stdin_copies_are_deleted_after_tokenize_and_eval(tmp_path, corpus, spool_dir):
-    r = runner.invoke(app, ["tokenize", "-", "--level", "char", "--out", str(tmp_path / "tok")], input=TEXT)
+    r = run("tokenize", "-", "--level", "char", "--out", tmp_path / "tok", input=TEXT)
     assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["tokenize", "-", "--out", str(corpus)], input=TEXT)  # fails after spooling: --out is a file
+    r = run("tokenize", "-", "--out", corpus, input=TEXT)  # fails after spooling: --out is a file
     assert r.exit_code == 1, r.output
     run_dir = tmp_path / "run"
     assert run("train", corpus, "--out", run_dir, *SMALL, "--max-steps", "2", "--eval-every", "2", "--quiet").exit_code == 0
-    r = runner.invoke(app, ["eval", str(run_dir), "-"], input=TEXT[:400])
+    r = run("eval", run_dir, "-", input=TEXT[:400])
     assert r.exit_code == 0, r.output
     assert list(spool_dir.iterdir()) == []
 
@@ -253,5 +248,5 @@ def test_values_refused_before_any_work(tmp_path, corpus, monkeypatch, args, mes
 
 
 def test_bare_seqtool_shows_the_help_and_no_empty_error():
-    r = runner.invoke(app, [])
+    r = run()
     assert r.exit_code == 0 and "Usage: seqtool" in r.output and "error" not in r.stderr

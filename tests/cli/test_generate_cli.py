@@ -12,25 +12,15 @@ import sys
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from seqtool.checkpoint import save_checkpoint
-from seqtool.cli import app
 from seqtool.models import ModelConfig, build_model
 from seqtool.text import TokenizerOptions, make_tokenizer
 
-runner = CliRunner()
+from tests.cli.helpers import one_line_error, run
+
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 80
 SMALL = ["--hidden", "24", "--layers", "1", "--batch-size", "8", "--bptt", "16", "--dropout", "0", "--log-every", "5"]
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(r, code, message):
-    assert r.exit_code == code, r.output
-    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
 @pytest.fixture(scope="module")
@@ -227,7 +217,7 @@ def test_eval_free_running_table_and_chart(run_dir, tmp_path):
 @pytest.mark.parametrize("args, code, message", [
     (["--free-running", "0"], 2, "--free-running 0"),
     (["--positions", "0"], 2, "--positions 0"),
-    (["--window", "0"], 2, "--window 0"),
+    (["--bptt", "0"], 2, "--bptt 0"),
 ])
 def test_eval_bad_options(run_dir, tmp_path, args, code, message):
     f = tmp_path / "t.txt"

@@ -7,23 +7,13 @@ import math
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
-from seqtool.cli import app
 from seqtool.models import CELLS
 
-runner = CliRunner()
+from tests.cli.helpers import one_line_error, run
+
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 40
-TINY = ["--hidden", "8", "--layers", "1", "--steps", "20", "--batches", "2", "--batch-size", "4", "--bptt", "10"]
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(r, code, message):
-    assert r.exit_code == code, r.output
-    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+TINY = ["--hidden", "8", "--layers", "1", "--timesteps", "20", "--windows", "2", "--batch-size", "4", "--bptt", "10"]
 
 
 @pytest.fixture
@@ -45,7 +35,7 @@ def run_dir(tmp_path_factory):
 
 def test_compare_every_cell_writes_every_number(corpus, tmp_path):
     out = tmp_path / "r.json"
-    r = run("grad-report", "--compare", ",".join(CELLS), "--data", corpus, *TINY, "--json", out)
+    r = run("grad-report", "--compare", ",".join(CELLS), "--data", corpus, *TINY, "--json-out", out)
     assert r.exit_code == 0, r.output
     report = json.loads(out.read_text())
     assert [m["cell"] for m in report["models"]] == list(CELLS)
@@ -66,14 +56,14 @@ def test_compare_every_cell_writes_every_number(corpus, tmp_path):
 
 
 def test_json_to_stdout_is_the_only_output(corpus):
-    r = run("grad-report", "--cell", "rnn", "--data", corpus, *TINY, "--json", "-")
+    r = run("grad-report", "--cell", "rnn", "--data", corpus, *TINY, "--json")
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["steps"] == 20 and doc["models"][0]["cell"] == "rnn" and doc["explanation"]
 
 
 def test_checkpoint_with_its_initial_model(run_dir):
-    r = run("grad-report", run_dir, "--init", "--steps", "10", "--batches", "2", "--json", "-")
+    r = run("grad-report", run_dir, "--init", "--timesteps", "10", "--windows", "2", "--json")
     assert r.exit_code == 0, r.output
     models = json.loads(r.stdout)["models"]
     assert [m["name"] for m in models] == ["run", "run (init)"] and [m["source"] for m in models] == ["checkpoint", "init"]
@@ -85,7 +75,7 @@ def test_checkpoint_with_its_initial_model(run_dir):
 def test_checkpoint_measured_on_other_text(run_dir, tmp_path):
     p = tmp_path / "other.txt"
     p.write_text("the lazy dog jumps over the quick brown fox.\n" * 20)
-    r = run("grad-report", run_dir / "best.pt", "--data", p, "--steps", "10", "--batches", "2", "--json", "-")
+    r = run("grad-report", run_dir / "best.pt", "--data", p, "--timesteps", "10", "--windows", "2", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["models"][0]["name"] == "run"
 
@@ -107,15 +97,15 @@ def test_plot_without_matplotlib_is_a_clear_error_before_any_work(corpus, tmp_pa
 
 
 @pytest.mark.parametrize("args, code, message", [
-    (["--steps", "1"], 2, "--steps 1: must be at least 2"),
+    (["--timesteps", "1"], 2, "--timesteps 1: must be at least 2"),
     (["--threshold", "0"], 2, "--threshold 0.0"),
     (["--compare", "rnn,transformer"], 2, "--compare: unknown cell transformer"),
-    (["--steps", "5000"], 1, "fewer than one window needs"),
+    (["--timesteps", "5000"], 1, "fewer than one window needs"),
     (["--init"], 2, "--init adds the initial model of each checkpoint"),
     (["--hidden", "0"], 2, "--hidden"),
 ])
 def test_bad_options_are_one_line_errors(corpus, args, code, message):
-    r = run("grad-report", "--data", corpus, "--hidden", "8", "--layers", "1", "--batches", "1", *args)
+    r = run("grad-report", "--data", corpus, "--hidden", "8", "--layers", "1", "--windows", "1", *args)
     one_line_error(r, code, message)
 
 

@@ -6,24 +6,13 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from seqtool.checkpoint import save_checkpoint
-from seqtool.cli import app
 from seqtool.models import ModelConfig, build_model
 from seqtool.text import TokenizerOptions, make_tokenizer
 from seqtool.text import longrange as lr
 
-runner = CliRunner()
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-def one_line_error(r, code, message):
-    assert r.exit_code == code, r.output
-    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+from tests.cli.helpers import one_line_error, run
 
 
 def test_writes_the_corpus_and_says_what_to_run_next(tmp_path):

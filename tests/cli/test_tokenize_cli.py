@@ -7,17 +7,12 @@ import sys
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
 
-from seqtool.cli import app
 from seqtool.text import load_tokenizer
 
-runner = CliRunner()
+from tests.cli.helpers import run
+
 KERAS_TEXT = "The cat sat on the mat.\nThe dog ate my homework.\n"
-
-
-def run(*args, input=None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
 
 
 def test_word_level_outputs_match_keras(tmp_path, write):

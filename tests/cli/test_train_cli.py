@@ -10,18 +10,13 @@ import time
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from seqtool.cli import app
 from seqtool.models import ModelConfig, build_model
 
-runner = CliRunner()
+from tests.cli.helpers import one_line_error, run
+
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 80
 SMALL = ["--hidden", "24", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--log-every", "5"]
-
-
-def run(*args):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 @pytest.fixture
@@ -75,8 +70,7 @@ def test_summary_counts_match_the_model(tmp_path, corpus):
 def test_bad_options_one_line_errors(tmp_path, corpus, args, code, message):
     out = tmp_path / "run"
     r = run("train", corpus, "--out", out, "--max-steps", "2", *args)
-    assert r.exit_code == code, r.output
-    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    one_line_error(r, code, message)
 
 
 def test_resume_errors(tmp_path, corpus):
@@ -146,17 +140,17 @@ def test_adaptive_softmax_from_the_command_line(tmp_path):
 
     lines = [" ".join(f"w{(i * 7 + j) % 37}" for j in range(30)) for i in range(300)]
     (tmp_path / "w.txt").write_text("\n".join(lines) + "\n")
-    r = runner.invoke(app, ["train", str(tmp_path / "w.txt"), "--level", "word", "--adaptive-softmax", "8,20", "--hidden", "16",
-                            "--embed-dim", "16", "--layers", "1", "--batch-size", "4", "--bptt", "10", "--max-steps", "30", "--out", str(tmp_path / "run"), "--quiet"])
+    r = run("train", tmp_path / "w.txt", "--level", "word", "--adaptive-softmax", "8,20", "--hidden", "16",
+            "--embed-dim", "16", "--layers", "1", "--batch-size", "4", "--bptt", "10", "--max-steps", "30", "--out", tmp_path / "run", "--quiet")
     assert r.exit_code == 0, r.output
     cfg = load_checkpoint(tmp_path / "run")["model_config"]
     assert cfg["adaptive_cutoffs"] in ([8, 20], (8, 20)) and cfg["tie_weights"] is False  # the word-level tying default yields
-    g = runner.invoke(app, ["generate", str(tmp_path / "run"), "--length", "5", "--seed", "0"])
+    g = run("generate", tmp_path / "run", "--length", "5", "--seed", "0")
     assert g.exit_code == 0, g.output
-    bad = runner.invoke(app, ["train", str(tmp_path / "w.txt"), "--level", "word", "--adaptive-softmax", "8,x", "--out", str(tmp_path / "r2")])
+    bad = run("train", tmp_path / "w.txt", "--level", "word", "--adaptive-softmax", "8,x", "--out", tmp_path / "r2")
     assert bad.exit_code == 2 and "--adaptive-softmax '8,x'" in bad.stderr
-    too_big = runner.invoke(app, ["train", str(tmp_path / "w.txt"), "--level", "word", "--adaptive-softmax", "8,500", "--hidden", "16",
-                                  "--embed-dim", "16", "--out", str(tmp_path / "r3")])
+    too_big = run("train", tmp_path / "w.txt", "--level", "word", "--adaptive-softmax", "8,500", "--hidden", "16",
+                  "--embed-dim", "16", "--out", tmp_path / "r3")
     assert too_big.exit_code == 1 and "cutoffs must increase and lie between 1 and the vocabulary size" in too_big.stderr
 
 
