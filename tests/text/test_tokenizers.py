@@ -285,3 +285,14 @@ def test_decode_refuses_negative_ids_at_every_level(level):
     tok = make_tokenizer(TokenizerOptions(level=level, oov_token="<unk>")).fit(["ab ba\n"])
     with pytest.raises(TokenizerError, match="id -1 is outside the vocabulary"):
         tok.decode([1, -1])  # at char level -1 used to index from the end
+
+
+def test_subword_training_sentences_do_not_depend_on_the_chunks(monkeypatch):
+    from seqtool.text.tokenizers import subword
+
+    monkeypatch.setattr(subword, "MAX_SENTENCE", 10)
+    text = "ab cd efgh ijklmnopqrstu vw\nxy z"
+    whole = subword._training_lines([text])
+    assert whole[0] == ["ab cd efgh", " ijklmnopq", "rstu vw", "xy z"]
+    for at in range(1, len(text)):
+        assert subword._training_lines([text[:at], text[at:]]) == whole

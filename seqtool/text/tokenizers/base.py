@@ -30,6 +30,9 @@ class Tokenizer:
 
     level = ""
     decode_sep = " "
+    cut_before: bytes | None = b""
+    """Where the corpus reader may cut a line too long for one chunk without changing the ids
+    (see ``seqtool.text.corpus``): just before one of these bytes, anywhere (None), or never (b"")."""
 
     def __init__(self, options: TokenizerOptions, vocab: Vocabulary | None = None):
         self.options = options

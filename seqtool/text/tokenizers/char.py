@@ -15,6 +15,7 @@ class CharTokenizer(Tokenizer):
 
     level = "char"
     decode_sep = ""
+    cut_before = None  # each character is its own token: any character boundary will do
 
     def fit(self, chunks: Iterable[str]) -> "CharTokenizer":
         return self.fit_chunk_counts(char_counts(chunk) for chunk in chunks)
