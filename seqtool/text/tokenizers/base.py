@@ -148,6 +148,16 @@ class Tokenizer:
         return {t: i for t, i in self.vocab.index.items() if i not in special}
 
 
+def surrogate_error(e: UnicodeEncodeError) -> TokenizerError:
+    """A lone surrogate in text to encode (invalid UTF-8 read with surrogateescape, e.g. a command
+    line argument): it is no character, so it has no token."""
+    cp = ord(e.object[e.start])
+    return TokenizerError(
+        f"the text has a lone surrogate (U+{cp:04X} at character {e.start}), not a character; "
+        "fix its encoding (files: read them with --errors replace)"
+    )
+
+
 def split_raw_lines(raw: np.ndarray, marker: int = LINE_END) -> list[np.ndarray]:
     """Raw ids to one id array per line (markers removed); a final line without its end counts too."""
     ends = np.flatnonzero(raw == marker)

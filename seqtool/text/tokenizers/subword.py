@@ -9,7 +9,7 @@ from typing import Iterable
 import numpy as np
 
 from seqtool.errors import TokenizerError
-from seqtool.text.tokenizers.base import Tokenizer
+from seqtool.text.tokenizers.base import Tokenizer, surrogate_error
 from seqtool.text.options import TokenizerOptions
 from seqtool.text.vocab import Vocabulary
 
@@ -58,6 +58,11 @@ class SubwordTokenizer(Tokenizer):
                 f"--vocab-size {o.vocab_size} is too large for this corpus; the largest that works is "
                 f"{m.group(1)} (or pass --cap-vocab-size to use it automatically)"
             ) from None
+        if "all_chars_count" in msg:
+            raise TokenizerError(
+                "the training text has no character sentencepiece can learn from (NUL characters and line ends "
+                "only); give text with letters"
+            ) from None
         if "smaller than required_chars" in msg:
             need = re.search(r"vs (\d+)", msg)
             raise TokenizerError(
@@ -84,6 +89,11 @@ class SubwordTokenizer(Tokenizer):
         return self._sp
 
     def encode_raw(self, text: str) -> np.ndarray:
+        if not text.isascii():
+            try:
+                text.encode("utf-8")  # SentencePiece takes only encodable str (else a TypeError)
+            except UnicodeEncodeError as e:
+                raise surrogate_error(e) from None
         lines = text.split("\n")
         pieces = self.sp.encode(lines, out_type=int)
         marker = self.line_end_marker
