@@ -40,6 +40,7 @@ from seqtool.text.vectorize import (
 )
 
 Progress = Callable[[str, int, int], None]
+DENSE_LENGTHS = 4096  # line lengths (tokens) counted in a dense histogram; longer ones in a dict
 """``progress(phase, bytes_done, bytes_total)``."""
 
 
@@ -123,7 +124,8 @@ class SplitStats:
     tokens: int = 0  # ids written (line-end tokens included)
     words: int = 0  # tokens of the text, line ends excluded
     unknown: int = 0  # of those, mapped to OOV or dropped
-    length_hist: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    length_hist: np.ndarray = field(default_factory=lambda: np.zeros(DENSE_LENGTHS, np.int64))  # lines by length
+    long_lengths: dict[int, int] = field(default_factory=dict)  # lines of DENSE_LENGTHS tokens or more, by length
     docs: list[np.ndarray] | None = None
     _partial: int = 0
     _doc_tail: list[np.ndarray] = field(default_factory=list)  # raw ids of a line the next block goes on with
@@ -172,27 +174,31 @@ class SplitStats:
             self._doc_tail = []
 
     def _count(self, lengths: np.ndarray) -> None:
+        """Add lines of these lengths: short ones to a dense histogram, the rare long ones to a dict
+        (a dense histogram up to a 200M-token line would take 1.6 GB)."""
         self.lines += len(lengths)
-        bc = np.bincount(lengths)
-        if len(bc) > len(self.length_hist):
-            self.length_hist = np.concatenate([self.length_hist, np.zeros(len(bc) - len(self.length_hist), np.int64)])
-        self.length_hist[: len(bc)] += bc
+        short = lengths < DENSE_LENGTHS
+        self.length_hist += np.bincount(lengths[short], minlength=DENSE_LENGTHS)
+        for n in lengths[~short].tolist():
+            self.long_lengths[n] = self.long_lengths.get(n, 0) + 1
 
     def length_summary(self) -> dict:
-        h = self.length_hist
-        n = int(h.sum())
+        nz = np.flatnonzero(self.length_hist)
+        longs = sorted(self.long_lengths.items())
+        values = np.concatenate([nz, np.array([v for v, _ in longs], np.int64)])  # distinct lengths, ascending
+        counts = np.concatenate([self.length_hist[nz], np.array([c for _, c in longs], np.int64)])
+        n = int(counts.sum())
         if n == 0:
             return {}
-        cdf = np.cumsum(h)
-        pct = lambda q: int(np.searchsorted(cdf, q * n))  # noqa: E731
-        nz = np.flatnonzero(h)
+        cdf = np.cumsum(counts)
+        pct = lambda q: int(values[np.searchsorted(cdf, q * n)])  # noqa: E731
         return {
-            "min": int(nz[0]),
-            "mean": round(float((np.arange(len(h)) * h).sum() / n), 2),
+            "min": int(values[0]),
+            "mean": round(float((values.astype(np.float64) * counts).sum() / n), 2),
             "p50": pct(0.5),
             "p90": pct(0.9),
             "p99": pct(0.99),
-            "max": int(nz[-1]),
+            "max": int(values[-1]),
         }
 
 
