@@ -60,8 +60,8 @@ def test_nul_bytes_in_a_corpus_are_refused_as_binary(tmp_path):
         tokenize(tmp_path, b"\x00" * 20, "subword")
 
 
-@pytest.mark.parametrize("text", ["\x00\x00\x00", "\x00\n\x00\n"])
-def test_subword_training_on_nul_only_text_is_a_clear_error(text):
+@pytest.mark.parametrize("text", ["\x00\x00\x00", "\x00\n\x00\n", "\r", "\r\n\r\n"])
+def test_subword_training_on_nul_or_carriage_return_only_text_is_a_clear_error(text):
     tok = make_tokenizer(TokenizerOptions(**LEVELS["subword"]))
     with pytest.raises(TokenizerError, match="no character sentencepiece can learn from") as e:
         tok.fit([text])

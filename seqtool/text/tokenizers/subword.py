@@ -58,10 +58,10 @@ class SubwordTokenizer(Tokenizer):
                 f"--vocab-size {o.vocab_size} is too large for this corpus; the largest that works is "
                 f"{m.group(1)} (or pass --cap-vocab-size to use it automatically)"
             ) from None
-        if "all_chars_count" in msg:
+        if "all_chars_count" in msg or "!sentences_.empty()" in msg:
             raise TokenizerError(
-                "the training text has no character sentencepiece can learn from (NUL characters and line ends "
-                "only); give text with letters"
+                "the training text has no character sentencepiece can learn from (only NUL characters, carriage "
+                "returns and line ends); give text with letters"
             ) from None
         if "smaller than required_chars" in msg:
             need = re.search(r"vs (\d+)", msg)
