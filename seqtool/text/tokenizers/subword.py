@@ -124,9 +124,11 @@ class SubwordTokenizer(Tokenizer):
         return d
 
 
-MAX_SENTENCE = 1 << 14
+MAX_SENTENCE = 1 << 10
 """Characters in one training sentence (at most 4 bytes each: within SentencePiece's ``max_sentence_length``,
-which skips longer ones). A longer line trains as several, cut just before a space."""
+which skips longer ones). A longer line trains as several, cut just before a space: the words
+SentencePiece counts are the same, and training is fast (2 MB as 16K-character sentences took
+~19 s, as 1K-character ones 1 s)."""
 
 
 def _training_lines(chunks: Iterable[str]) -> tuple[list[str], set[str]]:
