@@ -93,6 +93,32 @@ def encode_prompt(tok: Tokenizer, text: str) -> Prompt:
     return Prompt(text, ids, warnings, unknown)
 
 
+MAX_PROMPT_TOKENS = 100_000
+"""The longest prompt ``generate`` reads by default: the model reads it in one call whose memory grows
+with its length times the hidden size (a few GB for 100,000 tokens at 1024 hidden units)."""
+
+
+def read_prompt(path, tok: Tokenizer, max_tokens: int = MAX_PROMPT_TOKENS) -> str:
+    """The text of a prompt file, read in chunks and refused as soon as it passes ``max_tokens``
+    tokens, so a huge file costs neither its whole text in memory nor a forward call beyond reach."""
+    from seqtool.text.corpus import iter_chunks, open_sources
+
+    parts, n = [], 0
+    for chunk in iter_chunks(open_sources([str(path)], option="--prompt-file"), cut_before=tok.cut_before):
+        n += len(tok.encode(chunk))
+        check_prompt_tokens(n, max_tokens, f"--prompt-file {path}")
+        parts.append(chunk)
+    return "".join(parts)
+
+
+def check_prompt_tokens(n: int, max_tokens: int, what: str = "--prompt") -> None:
+    if n > max_tokens:
+        raise UsageError(
+            f"{what}: more than {max_tokens} tokens, the most a prompt may have (--max-prompt-tokens); "
+            "give a shorter prompt (its end is what counts) or raise --max-prompt-tokens"
+        )
+
+
 def joiner(tok: Tokenizer, prompt_text: str) -> str:
     """What goes between a prompt and its continuation when shown together (a space between words)."""
     if tok.decode_sep == " " and prompt_text and not prompt_text[-1].isspace():
@@ -175,8 +201,8 @@ def generate(
         seed = random.SystemRandom().randrange(2**31)
     x = torch.tensor(context, dtype=torch.long, device=device).view(-1, 1)  # (T, 1)
     with prompt_kernels(model, len(context)):  # the prompt, run once
-        logits, state = model(x, None)  # (T, 1, V)
-    last = logits[-1]  # (1, V): distribution of the first new token
+        out, state = model.hidden_states(x, None)  # (T, 1, H): no (T, V) logits, which a long prompt could not afford
+    last = model.logits(out[-1])  # (1, V): distribution of the first new token
     with step_kernels(model):
         if decoding.beam is not None:
             samples = _beam_search(model, tok, last, state, length, decoding.beam, num_samples, stop, on_text, stats)
