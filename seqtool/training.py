@@ -159,7 +159,16 @@ class Trainer:
             return None
         path = self.run_dir / f"{name}.pt"
         save_checkpoint(path, {**self.state(), "metrics": metrics})
+        if name == "last":
+            self._saved_at = time.monotonic()
         return path
+
+    def _save_due(self) -> bool:
+        """--save-every: a step count or a time since last.pt was last written (by any save)."""
+        steps, seconds = self.cfg.save_interval()
+        if steps is not None:
+            return self.step % steps == 0
+        return seconds is not None and time.monotonic() - self._saved_at >= seconds
 
     # ---------------------------------------------------------------- evaluation
 
@@ -189,7 +198,7 @@ class Trainer:
 
     def fit(self) -> dict:
         cfg = self.cfg
-        self._t0 = time.monotonic()
+        self._t0 = self._saved_at = time.monotonic()
         self.model.train()
         eval_every = cfg.eval_every or self.windows
         self.cb.on_start({
@@ -216,6 +225,8 @@ class Trainer:
             elif rec is not None:
                 self._write_metrics(rec)
                 self.cb.on_log(rec)
+            if not just_evaluated and self._save_due():  # bounds what a kill (SIGKILL, power loss) can take
+                self.save("last", {"val_loss": last_val})
             if stop_reason is None:
                 stop_reason = self._budget_reason()
         if self.stop_requested:

@@ -225,3 +225,34 @@ def test_the_divergence_message_claims_a_checkpoint_only_when_there_is_one(tmp_p
     with pytest.raises(TrainingDiverged, match=says):
         t.fit()
     assert (tmp_path / "last.pt").exists() == (at_step > 10)
+
+
+def test_save_every_steps_writes_last_between_validations(tmp_path, corpus, monkeypatch):
+    from seqtool import training
+
+    saved = []
+    real = training.Trainer.save
+    monkeypatch.setattr(training.Trainer, "save", lambda self, name, m: saved.append((name, self.step)) or real(self, name, m))
+    make_trainer(tmp_path, corpus, max_steps=20, eval_every=10, save_every="6").fit()
+    assert [s for name, s in saved if name == "last"] == [6, 10, 12, 18, 20]
+
+
+def test_save_every_duration_counts_from_the_last_save(tmp_path, corpus):
+    import time
+
+    t = make_trainer(tmp_path, corpus, save_every="90s")
+    t._saved_at = time.monotonic() - 60
+    assert not t._save_due()
+    t._saved_at = time.monotonic() - 91
+    assert t._save_due()
+
+
+@pytest.mark.parametrize("value, interval", [("500", (500, None)), ("10m", (None, 600.0)), ("90s", (None, 90.0)), ("0", (None, None))])
+def test_save_every_reads_steps_or_a_duration(value, interval):
+    assert TrainConfig(save_every=value).validate().save_interval() == interval
+
+
+@pytest.mark.parametrize("value", ["1.5", "-3", "nan", "0s", "soon", "5x"])
+def test_save_every_refuses_what_is_neither(value):
+    with pytest.raises(UsageError, match="--save-every"):
+        TrainConfig(save_every=value).validate()

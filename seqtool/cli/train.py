@@ -55,6 +55,8 @@ def train(
     carry_state: Annotated[bool, typer.Option("--carry-state/--no-carry-state", help="Carry the hidden state across windows (detached) or start each from zeros.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["carry_state"],
     log_every: Annotated[int, typer.Option("--log-every", help="Steps between progress/metrics lines.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["log_every"],
     eval_every: Annotated[Optional[int], typer.Option("--eval-every", help="Steps between validations \\[once per epoch].", rich_help_panel=TRAIN, show_default=False)] = None,
+    save_every: Annotated[Optional[str], typer.Option("--save-every", help="Save last.pt every N steps (500) or this much time (90s, 10m), besides each validation, so a killed run loses at most that; 0 = at validations only "
+                                                      f"\\[{opt.TRAIN_DEFAULTS['save_every']}].", rich_help_panel=TRAIN, show_default=False)] = None,
     seed: opt.Seed = opt.TRAIN_DEFAULTS["seed"],
     device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
@@ -83,7 +85,7 @@ def train(
                              f"(only {', '.join(sorted(RESUME_OPTIONS_SHOWN))} can); start a new run with --out to change them")
         with DirLock() as lock:
             trainer, tok = runs.resume(resume, {"epochs": epochs, "max_steps": max_steps, "time_budget": budget, "patience": patience,
-                                                "device": None if device == "auto" else device}, callbacks, lock)
+                                                "save_every": save_every, "device": None if device == "auto" else device}, callbacks, lock)
             ui.info(f"resuming {resume} at step {trainer.step:,} (epoch {trainer.epoch}, window {trainer.window})")
             _fit(trainer, ui, resume)
         return
@@ -103,6 +105,7 @@ def train(
         batch_size=d["batch_size"] if batch_size is None else batch_size, bptt=d["bptt"] if bptt is None else bptt, epochs=epochs, max_steps=max_steps, time_budget=budget,
         optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule, clip_norm=clip_norm,
         patience=patience, carry_state=carry_state, log_every=log_every, eval_every=eval_every, seed=seed, device=device, precision=precision,
+        **({} if save_every is None else {"save_every": save_every}),
     ).validate()
     given = {**opt.model_given(model), "freeze_embeddings": freeze_embeddings}
 
@@ -145,9 +148,9 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
     return trainer
 
 
-# What --resume may change: the budgets and where/how quietly it runs. Everything else is the run's own.
-RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "device", "threads", "quiet", "json_out"}
-RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--device", "--threads"}
+# What --resume may change: the budgets, how often it saves, and where/how quietly it runs. Everything else is the run's own.
+RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "save_every", "device", "threads", "quiet", "json_out"}
+RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--save-every", "--device", "--threads"}
 
 
 def _given_options(ctx: typer.Context, exclude: set[str]) -> list[str]:

@@ -250,3 +250,15 @@ def test_values_refused_before_any_work(tmp_path, corpus, monkeypatch, args, mes
 def test_bare_seqtool_shows_the_help_and_no_empty_error():
     r = run()
     assert r.exit_code == 0 and "Usage: seqtool" in r.output and "error" not in r.stderr
+
+
+def test_save_every_is_saved_with_the_run_and_may_change_on_resume(tmp_path, corpus):
+    out = tmp_path / "run"
+    r = run("train", corpus, "--out", out, *SMALL, "--max-steps", "8", "--eval-every", "100", "--save-every", "3", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "config.json").read_text())["train"]["save_every"] == "3"
+    r = run("train", "--resume", out, "--max-steps", "12", "--save-every", "2m", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert torch.load(out / "last.pt", weights_only=True)["train_config"]["save_every"] == "2m"
+    r = run("train", "--resume", out, "--max-steps", "14", "--save-every", "1.5")
+    assert r.exit_code == 2 and "--save-every 1.5: give a number of steps" in r.stderr, r.output
