@@ -97,6 +97,7 @@ class Trainer:
         self.best_val = math.inf
         self.bad_evals = 0
         self.elapsed_before = 0.0
+        self.meter = _Meter(device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)  # the log interval under way
         self.metrics_path = self.run_dir / "metrics.jsonl"
 
     def _check_autocast(self) -> None:
@@ -136,6 +137,7 @@ class Trainer:
             "bad_evals": self.bad_evals,
             "elapsed": self.elapsed_before + self._elapsed(),
             "rng": rng,
+            "meter": self.meter.state_dict(),
         }
 
     def restore(self, ckpt: dict) -> None:
@@ -147,6 +149,8 @@ class Trainer:
         self.hidden = state_to(ckpt.get("hidden"), self.device)
         self.best_val, self.bad_evals = float(ckpt["best_val"]), int(ckpt["bad_evals"])
         self.elapsed_before = float(ckpt.get("elapsed", 0.0))
+        if "meter" in ckpt:  # the steps since the last log line: the resumed run logs the line the whole run would
+            self.meter.load_state_dict(ckpt["meter"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
@@ -207,7 +211,7 @@ class Trainer:
             "params": sum(p.numel() for p in self.model.parameters()),
             "precision": "bf16" if self.autocast["enabled"] else "fp32", "precision_note": self.precision_note,
         })
-        meter = _Meter(self.device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)
+        meter = self.meter
         last_val: float | None = None
         last_rec: dict = {}
         stop_reason = None
@@ -333,6 +337,7 @@ class _Meter:
     """Loss, gradient norm, clipped steps and tokens between two log lines.
 
     The sums stay on the device, so a step costs no host sync; ``take`` reads them once per log line.
+    They are part of the checkpoint, so a run resumed mid-interval writes the line an uninterrupted run would.
     """
 
     def __init__(self, device: torch.device, clip: float):
@@ -348,6 +353,15 @@ class _Meter:
         self.clipped += (norm > self.clip).float()
         self.steps += 1
         self.tokens += tokens
+
+    def state_dict(self) -> dict:
+        return {"loss": self.loss.detach().cpu().clone(), "norm": self.norm.detach().cpu().clone(), "clipped": self.clipped.detach().cpu().clone(),
+                "steps": self.steps, "tokens": self.tokens}
+
+    def load_state_dict(self, d: dict) -> None:
+        for name in ("loss", "norm", "clipped"):
+            getattr(self, name).copy_(d[name])
+        self.steps, self.tokens, self.since = int(d["steps"]), int(d["tokens"]), time.monotonic()
 
     def take(self) -> tuple[float, float, float, float]:
         """(mean loss, tokens/s, mean gradient norm, clipped fraction) since the last take; then start over."""

@@ -262,3 +262,32 @@ def test_save_every_is_saved_with_the_run_and_may_change_on_resume(tmp_path, cor
     assert torch.load(out / "last.pt", weights_only=True)["train_config"]["save_every"] == "2m"
     r = run("train", "--resume", out, "--max-steps", "14", "--save-every", "1.5")
     assert r.exit_code == 2 and "--save-every 1.5: give a number of steps" in r.stderr, r.output
+
+
+WALL_CLOCK = ("tokens_per_sec", "elapsed")
+
+
+def metrics_lines(run_dir):
+    """metrics.jsonl without its wall-clock fields: what two runs of the same seed must agree on."""
+    return [{k: v for k, v in json.loads(ln).items() if k not in WALL_CLOCK} for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_interrupt_and_resume_write_the_metrics_lines_of_an_uninterrupted_run(tmp_path, corpus, monkeypatch):
+    from seqtool import training
+
+    args = [*SMALL, "--max-steps", "30", "--eval-every", "15", "--quiet"]
+    assert run("train", corpus, "--out", tmp_path / "whole", *args).exit_code == 0
+    real = training.Trainer._train_step
+
+    def step(self, meter):
+        lr = real(self, meter)
+        if self.step == 23:  # mid log interval (lines at 20 and 25): steps 21-23 are in the meter
+            os.kill(os.getpid(), signal.SIGTERM)
+        return lr
+
+    monkeypatch.setattr(training.Trainer, "_train_step", step)
+    out = tmp_path / "split"
+    assert run("train", corpus, "--out", out, *args).exit_code == 143
+    monkeypatch.undo()
+    assert run("train", "--resume", out, "--quiet").exit_code == 0
+    assert metrics_lines(out) == metrics_lines(tmp_path / "whole")
