@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 from seqtool import __version__
 from seqtool.errors import CheckpointError, ConfigError, CorpusError, OutputError, UsageError
-from seqtool.fsio import DirLock, atomic_dir, atomic_write_bytes, check_output_dir, is_within
+from seqtool.fsio import DirLock, atomic_dir, atomic_write_bytes, check_output_dir, is_within, remove_stale_stages, remove_write_debris
 from seqtool.models.config import ModelConfig, level_defaults
 
 
@@ -131,6 +131,7 @@ def staged_run_dir(out: Path, force: bool, inputs: list[str], lock: DirLock) -> 
     """
     check_new_run_dir(out, force, inputs)
     DirLock.refuse_if_held(out)
+    remove_stale_stages(out)
     with atomic_dir(out, force) as stage:
         lock.acquire(stage)
         yield stage
@@ -223,6 +224,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
         raise CheckpointError(f"--resume {run_dir}: not a seqtool run directory (no config.json); give the --out of an earlier seqtool train")
     if lock is not None:
         lock.acquire(run_dir, "--resume")
+        remove_write_debris(run_dir)  # temporary files of writes a kill cut short: ours to remove now that we hold the lock
     ckpt = load_checkpoint(run_dir, prefer="last")
     if "optimizer_state" not in ckpt or "train_config" not in ckpt:
         raise CheckpointError(f"{ckpt['path']}: has no training state to resume from")

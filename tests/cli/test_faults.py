@@ -291,3 +291,42 @@ def test_interrupt_and_resume_write_the_metrics_lines_of_an_uninterrupted_run(tm
     monkeypatch.undo()
     assert run("train", "--resume", out, "--quiet").exit_code == 0
     assert metrics_lines(out) == metrics_lines(tmp_path / "whole")
+
+
+def test_resume_removes_the_temporary_files_of_killed_writes_once_it_holds_the_lock(tmp_path, corpus):
+    out = tmp_path / "run"
+    assert run("train", corpus, "--out", out, *SMALL, "--max-steps", "5", "--eval-every", "5", "--quiet").exit_code == 0
+    debris = [out / n for n in (".last.pt.tmp-k1ll3d", ".metrics.jsonl.tmp-abc", ".config.json.tmp-x_y")]
+    for p in debris:
+        p.write_bytes(b"half a write")
+    with DirLock().acquire(out):  # another writer: its temporary files are its own
+        assert run("train", "--resume", out, "--max-steps", "10").exit_code == 1
+        assert all(p.exists() for p in debris)
+    assert run("train", "--resume", out, "--max-steps", "10", "--quiet").exit_code == 0
+    assert not any(p.exists() for p in debris)
+
+
+def test_a_new_run_removes_stale_staging_directories_of_killed_runs_only(tmp_path, corpus):
+    import time
+
+    def stage(name, age, lock=True):
+        d = tmp_path / name
+        (d / "data").mkdir(parents=True)
+        if lock:
+            (d / DirLock.NAME).write_text("12345\n")
+        old = time.time() - age
+        for p in (d / DirLock.NAME, d):
+            if p.exists():
+                os.utime(p, (old, old))
+        return d
+
+    stale = stage(".run.tmp-dead", age=120)
+    fresh = stage(".run.tmp-young", age=5)  # may be a run that is just starting
+    other = stage(".run.tmp-nolock", age=120, lock=False)  # not a train stage (tokenize --out run): not ours
+    live = stage(".run.tmp-live", age=120)
+    unrelated = stage(".runs.tmp-dead", age=120)
+    with DirLock().acquire(live):
+        r = run("train", corpus, "--out", tmp_path / "run", *SMALL, "--max-steps", "2", "--eval-every", "2", "--quiet")
+        assert r.exit_code == 0, r.output
+    assert not stale.exists()
+    assert fresh.exists() and other.exists() and live.exists() and unrelated.exists()
