@@ -158,10 +158,11 @@ class Trainer:
             lines = [ln for ln in self.metrics_path.read_text(errors="replace").splitlines() if _metrics_step(ln) in range(self.step + 1)]
             atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
 
-    def save(self, name: str, metrics: dict) -> Path | None:
+    def save(self, name: str, metrics: dict, directory: Path | None = None) -> Path | None:
+        """Write ``name``.pt to the run directory (or ``directory``: a run still being staged)."""
         if not self.is_main:
             return None
-        path = self.run_dir / f"{name}.pt"
+        path = Path(directory or self.run_dir) / f"{name}.pt"
         save_checkpoint(path, {**self.state(), "metrics": metrics})
         if name == "last":
             self._saved_at = time.monotonic()

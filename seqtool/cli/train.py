@@ -143,6 +143,7 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
         mcfg = runs.model_config(len(tok.vocab), tok.level, given)
         runs.write_run_files(stage, mcfg, tcfg, tok, spec)
         trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info)
+        trainer.save("last", {}, directory=stage)  # step 0: a run killed before its first save still resumes
     ui.info(f"{tok.level} level, vocabulary {len(tok.vocab):,}, {len(train_ids):,} training and {len(val_ids):,} validation tokens; "
             f"{mcfg.cell} {mcfg.layers}x{mcfg.hidden}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
     return trainer

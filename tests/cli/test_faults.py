@@ -73,10 +73,10 @@ def test_sigterm_in_training_finishes_the_step_saves_last_and_exits_143(tmp_path
     real = training.Trainer.save
     sent = []
 
-    def save(self, name, metrics):
+    def save(self, name, metrics, **kw):
         if self.step == 10 and not sent:
             sent.append(os.kill(os.getpid(), signal.SIGTERM))  # arrives mid-run, during the step-10 validation's save
-        return real(self, name, metrics)
+        return real(self, name, metrics, **kw)
 
     monkeypatch.setattr(training.Trainer, "save", save)
     out = tmp_path / "run"
