@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -222,6 +223,8 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise CheckpointError(f"--resume {run_dir}: not a seqtool run directory (no config.json); give the --out of an earlier seqtool train")
+    if not os.access(run_dir, os.W_OK):  # before anything is read or rewritten: resuming writes checkpoints and metrics
+        raise OutputError(f"--resume {run_dir}: the run directory is not writable; check its permissions (or copy it somewhere writable and resume the copy)")
     if lock is not None:
         lock.acquire(run_dir, "--resume")
         remove_write_debris(run_dir)  # temporary files of writes a kill cut short: ours to remove now that we hold the lock

@@ -18,7 +18,7 @@ import torch
 from seqtool.checkpoint import save_checkpoint
 from seqtool.data import batchify, get_window, n_windows, tokens_needed
 from seqtool.devices import autocast_failure, resolve_precision
-from seqtool.errors import ConfigError, SeqtoolError
+from seqtool.errors import CheckpointError, ConfigError, OutputError, SeqtoolError
 from seqtool.fsio import atomic_write_bytes
 from seqtool.models.state import state_to
 from seqtool.schedule import LRSchedule
@@ -156,14 +156,22 @@ class Trainer:
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
         if self.is_main and self.metrics_path.exists():  # drop lines logged after this checkpoint, and a torn last append
             lines = [ln for ln in self.metrics_path.read_text(errors="replace").splitlines() if _metrics_step(ln) in range(self.step + 1)]
-            atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
+            try:
+                atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
+            except OSError as e:
+                raise self._write_failure(self.metrics_path, e) from None
 
     def save(self, name: str, metrics: dict, directory: Path | None = None) -> Path | None:
         """Write ``name``.pt to the run directory (or ``directory``: a run still being staged)."""
         if not self.is_main:
             return None
         path = Path(directory or self.run_dir) / f"{name}.pt"
-        save_checkpoint(path, {**self.state(), "metrics": metrics})
+        try:
+            save_checkpoint(path, {**self.state(), "metrics": metrics})
+        except CheckpointError:
+            if not path.parent.is_dir():
+                raise self._write_failure(path, None) from None
+            raise
         if name == "last":
             self._saved_at = time.monotonic()
         return path
@@ -198,8 +206,19 @@ class Trainer:
 
     def _write_metrics(self, rec: dict) -> None:
         if self.is_main:
-            with open(self.metrics_path, "a") as f:
-                f.write(json.dumps(rec) + "\n")
+            try:
+                with open(self.metrics_path, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+            except OSError as e:  # a torn line may stay: resume drops it
+                raise self._write_failure(self.metrics_path, e) from None
+
+    def _write_failure(self, path: Path, e: OSError | None) -> OutputError:
+        """One line for a write into the run directory that failed: full disk, lost permissions, or no directory at all."""
+        if not self.run_dir.is_dir():
+            return OutputError(f"{self.run_dir}: the run directory was removed or moved while training; if it was moved, "
+                               f"resume it from its new place with seqtool train --resume")
+        why = (e.strerror or str(e)) if e is not None else "failed"
+        return OutputError(f"{path}: cannot write ({why}); free some space, then resume with seqtool train --resume {self.run_dir}")
 
     def fit(self) -> dict:
         cfg = self.cfg
