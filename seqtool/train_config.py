@@ -42,6 +42,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # bf16 autocast on a CUDA device that supports it, else fp32
+    skip_nonfinite: int = 0  # steps with a NaN/inf loss or gradient to skip before stopping
     save_every: str = "10m"  # last.pt every N steps ("500") or this much time ("10m"); "0": at validations only
 
     def validate(self) -> "TrainConfig":
@@ -60,6 +61,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise bad(name.replace("_", "-"), v, "must be at least 1")
+        if self.skip_nonfinite < 0:
+            raise bad("skip-nonfinite", self.skip_nonfinite, "must be 0 (stop at the first NaN/inf) or more")
         for name in ("lr", "weight_decay", "clip_norm", "time_budget"):  # NaN passes every comparison below
             v = getattr(self, name)
             if v is not None and not math.isfinite(v):

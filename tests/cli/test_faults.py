@@ -330,3 +330,28 @@ def test_a_new_run_removes_stale_staging_directories_of_killed_runs_only(tmp_pat
         assert r.exit_code == 0, r.output
     assert not stale.exists()
     assert fresh.exists() and other.exists() and live.exists() and unrelated.exists()
+
+
+def test_skip_nonfinite_may_be_raised_on_resume_after_a_divergence(tmp_path, corpus, monkeypatch):
+    from seqtool import training
+
+    real = training.Trainer._train_step
+
+    def step(self, meter):
+        if self.step == 7:  # step 8 meets a bad batch: its gradient is NaN
+            real_norm = torch.nn.utils.clip_grad_norm_
+            monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda *a, **k: real_norm(*a, **k) * float("nan"))
+            try:
+                return real(self, meter)
+            finally:
+                monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", real_norm)
+        return real(self, meter)
+
+    monkeypatch.setattr(training.Trainer, "_train_step", step)
+    out = tmp_path / "run"
+    r = run("train", corpus, "--out", out, *SMALL, "--max-steps", "10", "--eval-every", "5", "--quiet")
+    assert r.exit_code == 1 and "the gradient norm became nan (the loss was" in r.stderr and "--skip-nonfinite N" in r.stderr, r.output
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = run("train", "--resume", out, "--skip-nonfinite", "1", "--quiet", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 10, r.output
+    assert [json.loads(ln)["skipped_steps"] for ln in (out / "metrics.jsonl").read_text().splitlines()] == [0, 1]
