@@ -129,8 +129,20 @@ def test_same_seed_same_run_bit_for_bit(tmp_path, corpus):
     assert train_losses(tmp_path / "a") == train_losses(tmp_path / "b")
 
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, corpus, monkeypatch):
-    t = make_trainer(tmp_path, corpus, max_steps=60, eval_every=10)
+class _NanGrad(torch.autograd.Function):
+    """The identity forward; a NaN gradient backward: a bad step whose loss looks fine."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * float("nan")
+
+
+def poison(monkeypatch, t, at: set[int], how: str) -> None:
+    """Make the training steps numbered in ``at`` bad: a NaN or inf loss (how="nan", "inf") or a NaN gradient under a finite loss ("grad")."""
     real = t.model.loss
     calls = {"n": 0}
 
@@ -138,11 +150,16 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
         loss, state = real(x, y, state, reduction)
         if t.model.training:  # training steps, not validation
             calls["n"] += 1
-            if calls["n"] == 25:
-                loss = loss * float("nan")
+            if calls["n"] in at:
+                loss = _NanGrad.apply(loss) if how == "grad" else loss * float(how)
         return loss, state
 
     monkeypatch.setattr(t.model, "loss", poisoned)
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, corpus, monkeypatch):
+    t = make_trainer(tmp_path, corpus, max_steps=60, eval_every=10)
+    poison(monkeypatch, t, {25}, "nan")
     with pytest.raises(TrainingDiverged, match="at step 25; lower --lr"):
         t.fit()
     from seqtool.checkpoint import load_checkpoint
@@ -210,18 +227,7 @@ def test_precision_auto_is_bf16_only_on_a_cuda_device_with_bf16(monkeypatch):
 @pytest.mark.parametrize("at_step, says", [(25, r"the last good checkpoint, .*last.pt \(step 20\), is kept"), (3, "no checkpoint had been saved yet")])
 def test_the_divergence_message_claims_a_checkpoint_only_when_there_is_one(tmp_path, corpus, monkeypatch, at_step, says):
     t = make_trainer(tmp_path, corpus, max_steps=60, eval_every=10)
-    real = t.model.loss
-    calls = {"n": 0}
-
-    def poisoned(x, y, state=None, reduction="mean"):
-        loss, state = real(x, y, state, reduction)
-        if t.model.training:
-            calls["n"] += 1
-            if calls["n"] == at_step:
-                loss = loss * float("inf")
-        return loss, state
-
-    monkeypatch.setattr(t.model, "loss", poisoned)
+    poison(monkeypatch, t, {at_step}, "inf")
     with pytest.raises(TrainingDiverged, match=says):
         t.fit()
     assert (tmp_path / "last.pt").exists() == (at_step > 10)
@@ -258,34 +264,6 @@ def test_save_every_refuses_what_is_neither(value):
         TrainConfig(save_every=value).validate()
 
 
-class _NanGrad(torch.autograd.Function):
-    """The identity forward; a NaN gradient backward: a bad step whose loss looks fine."""
-
-    @staticmethod
-    def forward(ctx, x):
-        return x.clone()
-
-    @staticmethod
-    def backward(ctx, g):
-        return g * float("nan")
-
-
-def poison(monkeypatch, t, at: set[int], how: str) -> None:
-    """Make the training steps numbered in ``at`` bad: a NaN loss (how="loss") or a NaN gradient under a finite loss ("grad")."""
-    real = t.model.loss
-    calls = {"n": 0}
-
-    def poisoned(x, y, state=None, reduction="mean"):
-        loss, state = real(x, y, state, reduction)
-        if t.model.training:
-            calls["n"] += 1
-            if calls["n"] in at:
-                loss = loss * float("nan") if how == "loss" else _NanGrad.apply(loss)
-        return loss, state
-
-    monkeypatch.setattr(t.model, "loss", poisoned)
-
-
 def test_a_nan_gradient_under_a_finite_loss_stops_at_its_step(tmp_path, corpus, monkeypatch):
     t = make_trainer(tmp_path, corpus, max_steps=60, eval_every=10)
     poison(monkeypatch, t, {25}, "grad")
@@ -297,7 +275,7 @@ def test_a_nan_gradient_under_a_finite_loss_stops_at_its_step(tmp_path, corpus, 
     assert ck["step"] == 20 and all(torch.isfinite(v).all() for v in ck["model_state"].values())
 
 
-@pytest.mark.parametrize("how", ["loss", "grad"])
+@pytest.mark.parametrize("how", ["nan", "grad"])
 def test_skip_nonfinite_skips_bad_steps_without_an_update_and_counts_them(tmp_path, corpus, monkeypatch, how):
     t = make_trainer(tmp_path, corpus, max_steps=30, eval_every=10, log_every=5, skip_nonfinite=2)
     poison(monkeypatch, t, {12, 13}, how)  # log_every 5: the line at step 15 has 3 good steps
@@ -314,7 +292,7 @@ def test_skip_nonfinite_skips_bad_steps_without_an_update_and_counts_them(tmp_pa
 
 def test_skip_nonfinite_stops_at_the_first_bad_step_past_its_allowance(tmp_path, corpus, monkeypatch):
     t = make_trainer(tmp_path, corpus, max_steps=30, eval_every=10, skip_nonfinite=1)
-    poison(monkeypatch, t, {12, 17}, "loss")
+    poison(monkeypatch, t, {12, 17}, "nan")
     with pytest.raises(TrainingDiverged, match=r"at step 17; .*1 bad step skipped already \(--skip-nonfinite 1\)"):
         t.fit()
     assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 10
