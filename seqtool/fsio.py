@@ -9,9 +9,11 @@ advisory lock, so a second writer is refused instead of interleaving with the fi
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -90,6 +92,37 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def remove_write_debris(directory: Path) -> None:
+    """Delete the temporary files (``.NAME.tmp-*``) that writes killed mid-way left in ``directory``.
+
+    Call it only while holding ``directory``'s DirLock: then no other process is writing there.
+    """
+    for p in Path(directory).glob(".*.tmp-*"):
+        if p.is_file() and not p.is_symlink():
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+def remove_stale_stages(out: Path, min_age: float = 60.0) -> None:
+    """Delete the staging directories (``.OUT.tmp-*``) that runs killed while building ``out`` left beside it.
+
+    Only a stage with a lock file that nobody holds and that is older than ``min_age`` seconds is
+    removed: a younger one may belong to a run that has just created it and is about to lock it, and
+    one without a lock file was not made by a locking writer (``tokenize --out``).
+    """
+    out = Path(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    for p in parent.glob(f".{glob.escape(out.name)}.tmp-*"):
+        lock = p / DirLock.NAME
+        try:
+            if p.is_symlink() or not p.is_dir() or time.time() - max(p.stat().st_mtime, lock.stat().st_mtime) < min_age:
+                continue
+        except OSError:  # no lock file, or removed meanwhile
+            continue
+        if not DirLock.is_held(p):
+            shutil.rmtree(p, ignore_errors=True)
 
 
 def write_new_file(path: Path, data: bytes, force: bool = False, option: str = "--out") -> None:
@@ -172,6 +205,15 @@ class DirLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+    @classmethod
+    def is_held(cls, directory: Path) -> bool:
+        """Another process holds ``directory``'s lock now."""
+        try:
+            cls.refuse_if_held(directory)
+        except OutputError:
+            return True
+        return False
 
     @classmethod
     def refuse_if_held(cls, directory: Path, option: str = "--out") -> None:

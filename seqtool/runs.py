@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 from seqtool import __version__
 from seqtool.errors import CheckpointError, ConfigError, CorpusError, OutputError, UsageError
-from seqtool.fsio import DirLock, atomic_dir, atomic_write_bytes, check_output_dir, is_within
+from seqtool.fsio import DirLock, atomic_dir, atomic_write_bytes, check_output_dir, is_within, remove_stale_stages, remove_write_debris
 from seqtool.models.config import ModelConfig, level_defaults
 
 
@@ -131,6 +132,7 @@ def staged_run_dir(out: Path, force: bool, inputs: list[str], lock: DirLock) -> 
     """
     check_new_run_dir(out, force, inputs)
     DirLock.refuse_if_held(out)
+    remove_stale_stages(out)
     with atomic_dir(out, force) as stage:
         lock.acquire(stage)
         yield stage
@@ -221,8 +223,11 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise CheckpointError(f"--resume {run_dir}: not a seqtool run directory (no config.json); give the --out of an earlier seqtool train")
+    if not os.access(run_dir, os.W_OK):  # before anything is read or rewritten: resuming writes checkpoints and metrics
+        raise OutputError(f"--resume {run_dir}: the run directory is not writable; check its permissions (or copy it somewhere writable and resume the copy)")
     if lock is not None:
         lock.acquire(run_dir, "--resume")
+        remove_write_debris(run_dir)  # temporary files of writes a kill cut short: ours to remove now that we hold the lock
     ckpt = load_checkpoint(run_dir, prefer="last")
     if "optimizer_state" not in ckpt or "train_config" not in ckpt:
         raise CheckpointError(f"{ckpt['path']}: has no training state to resume from")

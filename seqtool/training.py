@@ -18,15 +18,16 @@ import torch
 from seqtool.checkpoint import save_checkpoint
 from seqtool.data import batchify, get_window, n_windows, tokens_needed
 from seqtool.devices import autocast_failure, resolve_precision
-from seqtool.errors import ConfigError, SeqtoolError
+from seqtool.errors import CheckpointError, ConfigError, OutputError, SeqtoolError
 from seqtool.fsio import atomic_write_bytes
 from seqtool.models.state import state_to
 from seqtool.schedule import LRSchedule
 from seqtool.train_config import TrainConfig
+from seqtool.train_meter import Meter
 
 
 class TrainingDiverged(SeqtoolError):
-    """The loss became NaN or infinite."""
+    """The loss or the gradient became NaN or infinite (more often than --skip-nonfinite allows)."""
 
 
 
@@ -97,6 +98,10 @@ class Trainer:
         self.best_val = math.inf
         self.bad_evals = 0
         self.elapsed_before = 0.0
+        self.skipped = 0  # steps with a NaN/inf loss or gradient left out (--skip-nonfinite)
+        self.saved_step: int | None = None  # the step of the last.pt on disk, when this trainer knows one
+        self.eval_every = cfg.eval_every or self.windows
+        self.meter = Meter(device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)  # the log interval under way
         self.metrics_path = self.run_dir / "metrics.jsonl"
 
     def _check_autocast(self) -> None:
@@ -136,6 +141,8 @@ class Trainer:
             "bad_evals": self.bad_evals,
             "elapsed": self.elapsed_before + self._elapsed(),
             "rng": rng,
+            "meter": self.meter.state_dict(),
+            "skipped_steps": self.skipped,
         }
 
     def restore(self, ckpt: dict) -> None:
@@ -147,19 +154,40 @@ class Trainer:
         self.hidden = state_to(ckpt.get("hidden"), self.device)
         self.best_val, self.bad_evals = float(ckpt["best_val"]), int(ckpt["bad_evals"])
         self.elapsed_before = float(ckpt.get("elapsed", 0.0))
+        self.skipped, self.saved_step = int(ckpt.get("skipped_steps", 0)), self.step
+        if "meter" in ckpt:  # the steps since the last log line: the resumed run logs the line the whole run would
+            self.meter.load_state_dict(ckpt["meter"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
         if self.is_main and self.metrics_path.exists():  # drop lines logged after this checkpoint, and a torn last append
             lines = [ln for ln in self.metrics_path.read_text(errors="replace").splitlines() if _metrics_step(ln) in range(self.step + 1)]
-            atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
+            try:
+                atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
+            except OSError as e:
+                raise self._write_failure(self.metrics_path, e) from None
 
-    def save(self, name: str, metrics: dict) -> Path | None:
+    def save(self, name: str, metrics: dict, directory: Path | None = None) -> Path | None:
+        """Write ``name``.pt to the run directory (or ``directory``: a run still being staged)."""
         if not self.is_main:
             return None
-        path = self.run_dir / f"{name}.pt"
-        save_checkpoint(path, {**self.state(), "metrics": metrics})
+        path = Path(directory or self.run_dir) / f"{name}.pt"
+        try:
+            save_checkpoint(path, {**self.state(), "metrics": metrics})
+        except CheckpointError:
+            if not path.parent.is_dir():
+                raise self._write_failure(path, None) from None
+            raise
+        if name == "last":
+            self._saved_at, self.saved_step = time.monotonic(), self.step
         return path
+
+    def _save_due(self) -> bool:
+        """--save-every: a step count or a time since last.pt was last written (by any save)."""
+        steps, seconds = self.cfg.save_interval()
+        if steps is not None:
+            return self.step % steps == 0
+        return seconds is not None and time.monotonic() - self._saved_at >= seconds
 
     # ---------------------------------------------------------------- evaluation
 
@@ -184,21 +212,32 @@ class Trainer:
 
     def _write_metrics(self, rec: dict) -> None:
         if self.is_main:
-            with open(self.metrics_path, "a") as f:
-                f.write(json.dumps(rec) + "\n")
+            try:
+                with open(self.metrics_path, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+            except OSError as e:  # a torn line may stay: resume drops it
+                raise self._write_failure(self.metrics_path, e) from None
+
+    def _write_failure(self, path: Path, e: OSError | None) -> OutputError:
+        """One line for a write into the run directory that failed: full disk, lost permissions, or no directory at all."""
+        if not self.run_dir.is_dir():
+            return OutputError(f"{self.run_dir}: the run directory was removed or moved while training; if it was moved, "
+                               f"resume it from its new place with seqtool train --resume")
+        why = (e.strerror or str(e)) if e is not None else "failed"
+        return OutputError(f"{path}: cannot write ({why}); free some space, then resume with seqtool train --resume {self.run_dir}")
 
     def fit(self) -> dict:
         cfg = self.cfg
-        self._t0 = time.monotonic()
+        self._t0 = self._saved_at = time.monotonic()
         self.model.train()
-        eval_every = cfg.eval_every or self.windows
+        eval_every = self.eval_every
         self.cb.on_start({
             "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows,
             "tokens_per_step": cfg.batch_size * cfg.bptt, "device": str(self.device), "time_budget": cfg.time_budget,
             "params": sum(p.numel() for p in self.model.parameters()),
             "precision": "bf16" if self.autocast["enabled"] else "fp32", "precision_note": self.precision_note,
         })
-        meter = _Meter(self.device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)
+        meter = self.meter
         last_val: float | None = None
         last_rec: dict = {}
         stop_reason = None
@@ -216,6 +255,9 @@ class Trainer:
             elif rec is not None:
                 self._write_metrics(rec)
                 self.cb.on_log(rec)
+            if not just_evaluated and self._save_due():  # bounds what a kill (SIGKILL, power loss) can take
+                self._refuse_spoiled_weights(lr)
+                self.save("last", {"val_loss": last_val})
             if stop_reason is None:
                 stop_reason = self._budget_reason()
         if self.stop_requested:
@@ -231,7 +273,7 @@ class Trainer:
         self.cb.on_end(summary)
         return summary
 
-    def _train_step(self, meter: "_Meter") -> float:
+    def _train_step(self, meter: "Meter") -> float:
         """One window of truncated BPTT: forward, backward, clip, update. Returns the learning rate used."""
         cfg = self.cfg
         if self.window == 0 or not cfg.carry_state:
@@ -247,19 +289,16 @@ class Trainer:
         # Clip the global gradient norm (Pascanu et al. 2013): exploding gradients, the RNN lecture's (see
         # README) "Vanishing and Exploding Gradient Problem". The norm is returned before clipping.
         norm = torch.nn.utils.clip_grad_norm_(self.params, meter.clip)
-        # A .item() per step is free on CPU, a sync on GPU: there the loss is checked at log steps only.
-        if self.device.type == "cpu" or (self.step + 1) % cfg.log_every == 0:
-            if not math.isfinite(float(loss.detach())):
-                kept = (f"the last good checkpoint in {self.run_dir} is kept" if (self.run_dir / "last.pt").is_file()
-                        else "no checkpoint had been saved yet")
-                raise TrainingDiverged(
-                    f"the loss became {float(loss.detach())} at step {self.step + 1}; lower --lr (now {lr:.3g}) or set --clip-norm "
-                    f"(now {cfg.clip_norm:g}); {kept}"
-                )
-        self.optimizer.step()
-        # Truncated BPTT: keep the state's values for the next window, cut its graph.
-        self.hidden = self.model.detach_state(hidden)
-        meter.add(loss, norm, y.numel())
+        if self._check_now() and not bool(torch.isfinite(loss.detach()) & torch.isfinite(norm)):  # one host sync for both
+            self._skip_or_stop(loss, norm, lr)
+            self.optimizer.zero_grad(set_to_none=True)  # skipped: no update, and this window's state is dropped
+            self.hidden = None
+            meter.skip(y.numel())
+        else:
+            self.optimizer.step()
+            # Truncated BPTT: keep the state's values for the next window, cut its graph.
+            self.hidden = self.model.detach_state(hidden)
+            meter.add(loss, norm, y.numel())
         self.step += 1
         self.window += 1
         if self.window >= self.windows:
@@ -267,14 +306,49 @@ class Trainer:
             self.epoch += 1
         return lr
 
-    def _record(self, meter: "_Meter", lr: float) -> dict:
+    def _check_now(self) -> bool:
+        """Whether this step's loss and gradient norm are checked before the update.
+
+        Always on CPU, where the check is free, and when bad steps are to be skipped. On a GPU the check
+        is a host sync, so otherwise only before a step that is logged, validated or saved: a bad step in
+        between spoils the weights, and the next check stops the run before they reach a file.
+        """
+        if self.device.type == "cpu" or self.cfg.skip_nonfinite:
+            return True
+        upcoming = self.step + 1
+        return any(n and upcoming % n == 0 for n in (self.cfg.log_every, self.eval_every, self.cfg.save_interval()[0]))
+
+    def _refuse_spoiled_weights(self, lr: float) -> None:
+        """Before a time-based save on a GPU: steps since the last check that were not checked one by one
+        (``_check_now``) must not have had a NaN/inf loss or gradient, or the save would keep spoiled weights."""
+        m = self.meter
+        if self.device.type != "cpu" and not self.cfg.skip_nonfinite and m.steps and not bool(torch.isfinite(m.loss + m.norm)):
+            self._skip_or_stop(m.loss / m.steps, m.norm / m.steps, lr, since=self.step - m.steps)
+
+    def _skip_or_stop(self, loss: torch.Tensor, norm: torch.Tensor, lr: float, since: int | None = None) -> None:
+        """Count a step with a NaN/inf loss or gradient as skipped, or raise TrainingDiverged once --skip-nonfinite is spent."""
+        allowed = self.cfg.skip_nonfinite
+        if self.skipped < allowed:
+            self.skipped += 1
+            return
+        value = float(loss.detach())
+        what = f"the loss became {value}" if not math.isfinite(value) else f"the gradient norm became {float(norm)} (the loss was {value:.4g})"
+        skip = (f"{self.skipped} bad step{'s' if self.skipped != 1 else ''} skipped already (--skip-nonfinite {allowed})" if allowed
+                else "or skip a few such steps with --skip-nonfinite N")
+        kept = (f"the last good checkpoint, {self.run_dir / 'last.pt'} (step {self.saved_step}), is kept" if self.saved_step is not None
+                else "no checkpoint had been saved yet")
+        where = f"at step {self.step + 1}" if since is None else f"at one of steps {since + 1}-{self.step} (checked together on this device)"
+        raise TrainingDiverged(f"{what} {where}; lower --lr (now {lr:.3g}) or set --clip-norm (now {self.cfg.clip_norm:g}), {skip}; {kept}")
+
+    def _record(self, meter: "Meter", lr: float) -> dict:
         """One metrics.jsonl line for the steps since the previous one (the meter starts over)."""
         train_loss, tokens_per_sec, grad_norm, clipped_frac = meter.take()
         return {
             "step": self.step, "epoch": round(self.epoch + self.window / self.windows, 4),
-            "train_loss": train_loss, "train_ppl": _ppl(train_loss), "train_bits_per_token": train_loss / math.log(2),
+            "train_loss": train_loss, "train_ppl": None if train_loss is None else _ppl(train_loss),
+            "train_bits_per_token": None if train_loss is None else train_loss / math.log(2),
             "tokens_per_sec": tokens_per_sec, "grad_norm": grad_norm, "clipped_frac": clipped_frac, "lr": lr,
-            "elapsed": round(self.elapsed_before + self._elapsed(), 3),
+            "skipped_steps": self.skipped, "elapsed": round(self.elapsed_before + self._elapsed(), 3),
         }
 
     def _validate(self, rec: dict) -> float:
@@ -316,36 +390,6 @@ class Trainer:
             "best_val_ppl": _ppl(self.best_val) if math.isfinite(self.best_val) else None,
             "run_dir": str(self.run_dir), "last": str(last_path),
         }
-
-
-class _Meter:
-    """Loss, gradient norm, clipped steps and tokens between two log lines.
-
-    The sums stay on the device, so a step costs no host sync; ``take`` reads them once per log line.
-    """
-
-    def __init__(self, device: torch.device, clip: float):
-        self.clip = clip  # the gradient-norm threshold; math.inf when clipping is off
-        self.loss = torch.zeros((), device=device)
-        self.norm = torch.zeros((), device=device)
-        self.clipped = torch.zeros((), device=device)
-        self.steps, self.tokens, self.since = 0, 0, time.monotonic()
-
-    def add(self, loss: torch.Tensor, norm: torch.Tensor, tokens: int) -> None:
-        self.loss += loss.detach()
-        self.norm += norm.detach()
-        self.clipped += (norm > self.clip).float()
-        self.steps += 1
-        self.tokens += tokens
-
-    def take(self) -> tuple[float, float, float, float]:
-        """(mean loss, tokens/s, mean gradient norm, clipped fraction) since the last take; then start over."""
-        now = time.monotonic()
-        n = self.steps
-        figures = (float(self.loss) / n, self.tokens / max(now - self.since, 1e-9), float(self.norm) / n, float(self.clipped) / n)
-        self.loss.zero_(), self.norm.zero_(), self.clipped.zero_()
-        self.steps, self.tokens, self.since = 0, 0, now
-        return figures
 
 
 def _ppl(loss: float) -> float:
