@@ -44,13 +44,14 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
 
 
-def autocast_failure(model, x: torch.Tensor, autocast: dict) -> str | None:
-    """Run one forward and backward of ``model`` on ids ``x`` under ``autocast``; None if it works,
-    else the first line of the error (e.g. oneDNN's LSTM has no bf16 kernel on some CPUs)."""
+def autocast_failure(model, forward, autocast: dict) -> str | None:
+    """Run ``forward()`` (a small forward pass of ``model``, returning a tensor) and a backward under
+    ``autocast``; None if it works, else the first line of the error (e.g. oneDNN's LSTM has no bf16
+    kernel on some CPUs)."""
     try:
         with torch.autocast(**autocast):
-            logits, _ = model(x)
-        logits.float().sum().backward()
+            out = forward()
+        out.float().sum().backward()
     except RuntimeError as e:
         return str(e).strip().splitlines()[0][:100]
     finally:

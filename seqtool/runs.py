@@ -193,6 +193,7 @@ def build_trainer(
     import torch
 
     from seqtool.models import build_model, load_pretrained_vectors
+    from seqtool.tasks.lm import LMTask
     from seqtool.training import Trainer
 
     torch.manual_seed(tcfg.seed)  # weights and dropout masks: same seed, same run (bit for bit on CPU)
@@ -207,7 +208,7 @@ def build_trainer(
                    f"({cov['found'] / max(cov['total'], 1):.1%})")
     model.to(device)
     extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": data.record(), "seqtool_version": __version__}
-    return Trainer(model, tcfg, train_ids, val_ids, run_dir, extra, device, callbacks)
+    return Trainer(model, tcfg, LMTask(tcfg, train_ids, val_ids, device), run_dir, extra, device, callbacks)
 
 
 def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLock | None = None):

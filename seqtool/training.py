@@ -1,9 +1,13 @@
-"""The training loop: teacher forcing with truncated BPTT, budgets, checkpoints, metrics.
+"""The training loop: steps, budgets, checkpoints, metrics - for any task.
 
 The trainer knows nothing about terminals: it reports through a ``Callbacks`` object and writes
-the run directory (metrics.jsonl, best.pt, last.pt). It takes a built model and id streams, so a
-distributed wrapper (torchrun/DDP) can later build the model, shard the ids by rank and pass
-``is_main`` without changing the loop; only the main process writes files.
+the run directory (metrics.jsonl, best.pt, last.pt). What is trained on comes from a task object:
+``seqtool.tasks.lm.LMTask`` (teacher forcing with truncated BPTT over id streams) or
+``seqtool.tasks.labels.LabelTask`` (classification and tagging). A task says how many steps make an
+epoch, gives the loss of step ``window`` of the epoch (and a state to carry to the next one),
+validates, and names its metrics; the trainer does the rest the same way for all of them:
+learning-rate schedule, clipping, NaN checks, budgets, best/last checkpoints, exact resume.
+A distributed wrapper (torchrun/DDP) can pass ``is_main``; only the main process writes files.
 """
 from __future__ import annotations
 
@@ -12,13 +16,11 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from seqtool.checkpoint import save_checkpoint
-from seqtool.data import batchify, get_window, n_windows, tokens_needed
 from seqtool.devices import autocast_failure, resolve_precision
-from seqtool.errors import CheckpointError, ConfigError, OutputError, SeqtoolError
+from seqtool.errors import CheckpointError, OutputError, SeqtoolError
 from seqtool.fsio import atomic_write_bytes
 from seqtool.models.state import state_to
 from seqtool.schedule import LRSchedule
@@ -28,8 +30,6 @@ from seqtool.train_meter import Meter
 
 class TrainingDiverged(SeqtoolError):
     """The loss or the gradient became NaN or infinite (more often than --skip-nonfinite allows)."""
-
-
 
 
 class Callbacks:
@@ -54,8 +54,7 @@ class Trainer:
         self,
         model: torch.nn.Module,
         cfg: TrainConfig,
-        train_ids: np.ndarray,
-        val_ids: np.ndarray,
+        task,
         run_dir: Path,
         checkpoint_extra: dict,
         device: torch.device,
@@ -67,18 +66,8 @@ class Trainer:
         self.cb = callbacks or Callbacks()
         self.is_main = is_main
         self.stop_requested = False
-        need = tokens_needed(cfg.batch_size, cfg.bptt)
-        if len(train_ids) < need:
-            raise ConfigError(
-                f"the training text has {len(train_ids):,} tokens; --batch-size {cfg.batch_size} with --bptt {cfg.bptt} "
-                f"needs at least {need:,} (batch_size x (bptt + 1)); use more text or smaller --batch-size/--bptt"
-            )
-        eval_b = max(1, min(cfg.eval_batch_size, len(val_ids) // 2))
-        if len(val_ids) < 2 * eval_b or len(val_ids) < 2:
-            raise ConfigError(f"the validation text has {len(val_ids)} tokens; it needs at least 2; give more validation text")
-        self.train_data = batchify(train_ids, cfg.batch_size, device)  # (S, B)
-        self.val_data = batchify(val_ids, eval_b, device)  # (S', B')
-        self.windows = n_windows(self.train_data, cfg.bptt)
+        self.task = task
+        self.windows = task.per_epoch  # steps in one epoch
         self.total_steps = cfg.max_steps
         if cfg.epochs is not None:
             by_epochs = cfg.epochs * self.windows
@@ -93,9 +82,8 @@ class Trainer:
         # Position and carried state; restored exactly on resume.
         self.step = 0
         self.epoch = 0
-        self.window = 0
-        self.hidden = None
-        self.best_val = math.inf
+        self.window = 0  # the step within the epoch
+        self.best_val = math.inf  # the task's validation criterion, lower is better
         self.bad_evals = 0
         self.elapsed_before = 0.0
         self.skipped = 0  # steps with a NaN/inf loss or gradient left out (--skip-nonfinite)
@@ -106,8 +94,7 @@ class Trainer:
 
     def _check_autocast(self) -> None:
         """Fall back to fp32 where this device has no bf16 kernel for the model (e.g. oneDNN's LSTM on some CPUs)."""
-        x, _ = get_window(self.train_data, 0, min(self.cfg.bptt, 2))
-        first = autocast_failure(self.model, x[:, :1], self.autocast)
+        first = autocast_failure(self.model, lambda: self.task.probe(self.model), self.autocast)
         if first is not None:
             self.autocast["enabled"] = False
             asked = "bf16" if self.cfg.precision == "bf16" else "auto (bf16)"
@@ -136,7 +123,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "window": self.window,
-            "hidden": state_to(self.hidden, "cpu"),
+            "hidden": state_to(self.task.carry, "cpu"),
             "best_val": self.best_val,
             "bad_evals": self.bad_evals,
             "elapsed": self.elapsed_before + self._elapsed(),
@@ -151,7 +138,7 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         self.schedule.load_state_dict(ckpt["schedule_state"])
         self.step, self.epoch, self.window = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt["window"])
-        self.hidden = state_to(ckpt.get("hidden"), self.device)
+        self.task.carry = state_to(ckpt.get("hidden"), self.device)
         self.best_val, self.bad_evals = float(ckpt["best_val"]), int(ckpt["bad_evals"])
         self.elapsed_before = float(ckpt.get("elapsed", 0.0))
         self.skipped, self.saved_step = int(ckpt.get("skipped_steps", 0)), self.step
@@ -191,19 +178,13 @@ class Trainer:
 
     # ---------------------------------------------------------------- evaluation
 
-    @torch.no_grad()
-    def evaluate(self) -> float:
-        """Mean validation loss (nats/token), run in bptt windows with the state carried through."""
+    def evaluate(self) -> tuple[float, float, dict]:
+        """The task's validation: (loss, criterion to minimise, metrics fields), in eval mode."""
         self.model.eval()
-        total, count, hidden = 0.0, 0, None
-        for i in range(n_windows(self.val_data, self.cfg.bptt)):
-            x, y = get_window(self.val_data, i, self.cfg.bptt)
-            with torch.autocast(**self.autocast):
-                loss, hidden = self.model.loss(x, y, hidden, reduction="sum")
-            total += float(loss)
-            count += y.numel()
-        self.model.train()
-        return total / count
+        try:
+            return self.task.validate(self.model, self.autocast)
+        finally:
+            self.model.train()
 
     # ---------------------------------------------------------------- the loop
 
@@ -232,13 +213,13 @@ class Trainer:
         self.model.train()
         eval_every = self.eval_every
         self.cb.on_start({
-            "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows,
-            "tokens_per_step": cfg.batch_size * cfg.bptt, "device": str(self.device), "time_budget": cfg.time_budget,
+            "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows, "task": self.task.kind,
+            "tokens_per_step": self.task.tokens_per_step, "device": str(self.device), "time_budget": cfg.time_budget,
             "params": sum(p.numel() for p in self.model.parameters()),
             "precision": "bf16" if self.autocast["enabled"] else "fp32", "precision_note": self.precision_note,
         })
         meter = self.meter
-        last_val: float | None = None
+        last: dict | None = None  # the latest validation's fields
         last_rec: dict = {}
         stop_reason = None
         while stop_reason is None:
@@ -248,7 +229,7 @@ class Trainer:
             if self.step % cfg.log_every == 0 or self.step % eval_every == 0:
                 rec = last_rec = self._record(meter, lr)
             if self.step % eval_every == 0:
-                last_val = self._validate(rec)
+                last = self._validate(rec)
                 just_evaluated = True
                 if cfg.patience is not None and self.bad_evals >= cfg.patience:
                     stop_reason = f"early stopping: no validation improvement in {cfg.patience} evaluations"
@@ -257,33 +238,31 @@ class Trainer:
                 self.cb.on_log(rec)
             if not just_evaluated and self._save_due():  # bounds what a kill (SIGKILL, power loss) can take
                 self._refuse_spoiled_weights(lr)
-                self.save("last", {"val_loss": last_val})
+                self.save("last", {"val_loss": last and last["val_loss"]})
             if stop_reason is None:
                 stop_reason = self._budget_reason()
         if self.stop_requested:
-            path = self.save("last", {"val_loss": last_val})
-            summary = self._summary(stop_reason, last_val, path)
+            path = self.save("last", {"val_loss": last and last["val_loss"]})
+            summary = self._summary(stop_reason, last, path)
             self.cb.on_end(summary)
             return summary
         if not just_evaluated:
             # Steps since the last log line are reported with the final validation; when the last step
             # was just logged, its line gains the validation figures.
-            last_val = self._validate(self._record(meter, lr) if meter.steps else last_rec)
-        summary = self._summary(stop_reason, last_val, self.run_dir / "last.pt")
+            last = self._validate(self._record(meter, lr) if meter.steps else last_rec)
+        summary = self._summary(stop_reason, last, self.run_dir / "last.pt")
         self.cb.on_end(summary)
         return summary
 
     def _train_step(self, meter: "Meter") -> float:
-        """One window of truncated BPTT: forward, backward, clip, update. Returns the learning rate used."""
+        """One step of the task (an LM window, a batch of labelled examples): forward, backward, clip,
+        update. Returns the learning rate used."""
         cfg = self.cfg
-        if self.window == 0 or not cfg.carry_state:
-            self.hidden = None  # a new pass over the columns starts from a zero state
-        x, y = get_window(self.train_data, self.window, cfg.bptt)  # (T, B) each
         lr = cfg.lr * self.schedule.factor(self.step, self.elapsed_before + self._elapsed())
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         with torch.autocast(**self.autocast):
-            loss, hidden = self.model.loss(x, y, self.hidden)  # mean cross-entropy over (T, B)
+            loss, carry, tokens = self.task.loss(self.model, self.window, self.epoch)  # a mean over its tokens/examples
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         # Clip the global gradient norm (Pascanu et al. 2013): exploding gradients, the RNN lecture's (see
@@ -291,14 +270,13 @@ class Trainer:
         norm = torch.nn.utils.clip_grad_norm_(self.params, meter.clip)
         if self._check_now() and not bool(torch.isfinite(loss.detach()) & torch.isfinite(norm)):  # one host sync for both
             self._skip_or_stop(loss, norm, lr)
-            self.optimizer.zero_grad(set_to_none=True)  # skipped: no update, and this window's state is dropped
-            self.hidden = None
-            meter.skip(y.numel())
+            self.optimizer.zero_grad(set_to_none=True)  # skipped: no update, and this step's carried state is dropped
+            self.task.drop()
+            meter.skip(tokens)
         else:
             self.optimizer.step()
-            # Truncated BPTT: keep the state's values for the next window, cut its graph.
-            self.hidden = self.model.detach_state(hidden)
-            meter.add(loss, norm, y.numel())
+            self.task.keep(self.model, carry)
+            meter.add(loss, norm, tokens)
         self.step += 1
         self.window += 1
         if self.window >= self.windows:
@@ -345,19 +323,19 @@ class Trainer:
         train_loss, tokens_per_sec, grad_norm, clipped_frac = meter.take()
         return {
             "step": self.step, "epoch": round(self.epoch + self.window / self.windows, 4),
-            "train_loss": train_loss, "train_ppl": None if train_loss is None else _ppl(train_loss),
-            "train_bits_per_token": None if train_loss is None else train_loss / math.log(2),
+            "train_loss": train_loss, **self.task.train_fields(train_loss),
             "tokens_per_sec": tokens_per_sec, "grad_norm": grad_norm, "clipped_frac": clipped_frac, "lr": lr,
             "skipped_steps": self.skipped, "elapsed": round(self.elapsed_before + self._elapsed(), 3),
         }
 
-    def _validate(self, rec: dict) -> float:
-        val = self.evaluate()
-        rec = {**rec, "val_loss": val, "val_ppl": _ppl(val), "val_bits_per_token": val / math.log(2)}
-        self.schedule.on_validation(val)
-        improved = val < self.best_val
+    def _validate(self, rec: dict) -> dict:
+        """Validate, log, keep best.pt and last.pt; the validation's fields."""
+        _, criterion, fields = self.evaluate()
+        rec = {**rec, **fields}
+        self.schedule.on_validation(criterion)
+        improved = criterion < self.best_val
         if improved:
-            self.best_val, self.bad_evals = val, 0
+            self.best_val, self.bad_evals = criterion, 0
         else:
             self.bad_evals += 1
         self._write_metrics(rec)
@@ -365,7 +343,7 @@ class Trainer:
             self.save("best", rec)
         self.save("last", rec)
         self.cb.on_eval({**rec, "best_val": self.best_val, "improved": improved})
-        return val
+        return fields
 
     def budget_used(self) -> str | None:
         """Why training would stop before its next step (a reached step, epoch or time budget), or None."""
@@ -380,17 +358,10 @@ class Trainer:
             return "time budget used"
         return None
 
-    def _summary(self, reason: str | None, last_val: float | None, last_path) -> dict:
+    def _summary(self, reason: str | None, last_fields: dict | None, last_path) -> dict:
         return {
-            "stopped": reason, "steps": self.step, "epochs": round(self.epoch + self.window / self.windows, 4),
+            "stopped": reason, "task": self.task.kind, "steps": self.step, "epochs": round(self.epoch + self.window / self.windows, 4),
             "elapsed": round(self.elapsed_before + self._elapsed(), 2),
-            "val_loss": last_val, "val_ppl": _ppl(last_val) if last_val is not None else None,
-            "val_bits_per_token": last_val / math.log(2) if last_val is not None else None,
-            "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
-            "best_val_ppl": _ppl(self.best_val) if math.isfinite(self.best_val) else None,
+            **self.task.summary_fields(last_fields, self.best_val if math.isfinite(self.best_val) else None),
             "run_dir": str(self.run_dir), "last": str(last_path),
         }
-
-
-def _ppl(loss: float) -> float:
-    return math.exp(min(loss, 700.0))
