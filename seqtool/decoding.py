@@ -59,11 +59,13 @@ class DecodingOptions:
             raise UsageError("--greedy and --beam: choose one (--beam 1 is greedy)")
         if (self.greedy or self.beam is not None) and self.shapes_sampling:
             which = "--greedy" if self.greedy else "--beam"
-            raise UsageError(f"{which} is deterministic; --temperature/--top-k/--top-p shape sampling and do nothing with it")
+            raise UsageError(f"{which} is deterministic: --temperature/--top-k/--top-p shape sampling and do nothing with it")
         if self.greedy and num_samples > 1:
-            raise UsageError(f"--greedy with --num-samples {num_samples}: greedy gives the same text every time; sample instead, or use --beam W --num-samples N for the N best")
+            raise UsageError(f"--greedy with --num-samples {num_samples}: greedy gives the same text every time",
+                             fixes=("sample instead", "use --beam W --num-samples N for the N best"))
         if self.beam is not None and num_samples > self.beam:
-            raise UsageError(f"--num-samples {num_samples} with --beam {self.beam}: the search keeps {self.beam} hypotheses; use --num-samples <= --beam")
+            raise UsageError(f"--num-samples {num_samples} with --beam {self.beam}: the search keeps {self.beam} hypotheses",
+                             fixes=("use --num-samples <= --beam",))
         return self
 
     @property

@@ -42,9 +42,7 @@ def check_output_dir(out: Path, force: bool, option: str = "--out") -> None:
     if is_within(Path.cwd(), out):  # replacing it would pull the directory out from under the user
         raise OutputError(f"{option} {out}: is the current directory or contains it; give a new directory, e.g. {option} out/NAME")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise OutputError(
-            f"{option} {out}: directory exists and is not empty; choose another path or pass --force to replace it"
-        )
+        raise OutputError(f"{option} {out}: directory exists and is not empty", fixes=("choose another path", "pass --force to replace it"))
 
 
 @contextlib.contextmanager
@@ -98,7 +96,7 @@ def write_new_file(path: Path, data: bytes, force: bool = False, option: str = "
     if path.is_dir():
         raise OutputError(f"{option} {path}: is a directory; give a file name")
     if path.exists() and not force:
-        raise OutputError(f"{option} {path}: file exists; choose another path or pass --force to replace it")
+        raise OutputError(f"{option} {path}: file exists", fixes=("choose another path", "pass --force to replace it"))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, data)

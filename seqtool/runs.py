@@ -117,7 +117,8 @@ def check_new_run_dir(out: Path, force: bool, inputs: list[str]) -> None:
     check_output_dir(out, force)
     for p in inputs:
         if p != "-" and is_within(Path(p), out):
-            raise OutputError(f"--out {out}: contains the input {p}, which replacing it would delete; choose an --out outside the inputs")
+            raise OutputError(f"--out {out}: contains the input {p}, which replacing it would delete",
+                              fixes=("choose an --out outside the inputs",))
 
 
 @contextlib.contextmanager
@@ -220,7 +221,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
-        raise CheckpointError(f"--resume {run_dir}: not a seqtool run directory (no config.json); give the --out of an earlier seqtool train")
+        raise CheckpointError(f"--resume {run_dir}: not a seqtool run directory (no config.json); give a directory made by seqtool train --out")
     if lock is not None:
         lock.acquire(run_dir, "--resume")
     ckpt = load_checkpoint(run_dir, prefer="last")
@@ -240,6 +241,6 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     trainer.restore(ckpt)
     done = trainer.budget_used()
     if done is not None:
-        raise UsageError(f"--resume {run_dir}: the run has finished ({done}, step {trainer.step:,}); "
-                         f"give a larger --max-steps, --epochs or --time-budget to train further")
+        raise UsageError(f"--resume {run_dir}: the run has finished ({done}, step {trainer.step:,})",
+                         fixes=("give a larger --max-steps, --epochs or --time-budget to train further",))
     return trainer, tok

@@ -170,7 +170,7 @@ def generate(
     start = tok.line_end_id  # fed first, so the text starts at a line start
     context = ([start] if start is not None else []) + [int(i) for i in prompt_ids]
     if not context:
-        raise UsageError("this model's vocabulary has no line-end token to start from; give a --prompt")
+        raise UsageError("this model's vocabulary has no line-end token to start from", fixes=("give a --prompt",))
     if seed is None and decoding.beam is None and not decoding.greedy:
         seed = random.SystemRandom().randrange(2**31)
     x = torch.tensor(context, dtype=torch.long, device=device).view(-1, 1)  # (T, 1)

@@ -69,8 +69,8 @@ class Trainer:
         need = tokens_needed(cfg.batch_size, cfg.bptt)
         if len(train_ids) < need:
             raise ConfigError(
-                f"the training text has {len(train_ids):,} tokens; --batch-size {cfg.batch_size} with --bptt {cfg.bptt} "
-                f"needs at least {need:,} (batch_size x (bptt + 1)); use more text or smaller --batch-size/--bptt"
+                f"the training text has {len(train_ids):,} tokens, and --batch-size {cfg.batch_size} with --bptt {cfg.bptt} "
+                f"needs at least {need:,} (batch_size x (bptt + 1))", fixes=("use more text", "smaller --batch-size/--bptt")
             )
         eval_b = max(1, min(cfg.eval_batch_size, len(val_ids) // 2))
         if len(val_ids) < 2 * eval_b or len(val_ids) < 2:
@@ -253,8 +253,8 @@ class Trainer:
                 kept = (f"the last good checkpoint in {self.run_dir} is kept" if (self.run_dir / "last.pt").is_file()
                         else "no checkpoint had been saved yet")
                 raise TrainingDiverged(
-                    f"the loss became {float(loss.detach())} at step {self.step + 1}; lower --lr (now {lr:.3g}) or set --clip-norm "
-                    f"(now {cfg.clip_norm:g}); {kept}"
+                    f"the loss became {float(loss.detach())} at step {self.step + 1} ({kept})",
+                    fixes=(f"lower --lr (now {lr:.3g})", f"set --clip-norm (now {cfg.clip_norm:g})"),
                 )
         self.optimizer.step()
         # Truncated BPTT: keep the state's values for the next window, cut its graph.

@@ -143,7 +143,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
         return loss, state
 
     monkeypatch.setattr(t.model, "loss", poisoned)
-    with pytest.raises(TrainingDiverged, match="at step 25; lower --lr"):
+    with pytest.raises(TrainingDiverged, match=r"at step 25 \(the last good checkpoint .*\); lower --lr"):
         t.fit()
     from seqtool.checkpoint import load_checkpoint
 

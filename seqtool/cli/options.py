@@ -54,7 +54,7 @@ def level_default_help(name: str) -> str:
     return "\\[" + ", ".join(f"{level}: {v}" for level, v in values.items()) + "]"
 
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (and --json output).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (and the JSON summary where one is asked for).")]
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout instead of tables.")]
 Force = Annotated[bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")]
 Errors = Annotated[

@@ -144,8 +144,7 @@ def load_pretrained_vectors(
         fmt, dim = _detect(path, first, second)
         if dim_expected is not None and dim != dim_expected:
             raise ConfigError(
-                f"{path}: vectors have dimension {dim} but --embed-dim is {dim_expected}; "
-                f"set --embed-dim {dim}"
+                f"{path}: vectors have dimension {dim} but --embed-dim is {dim_expected}", fixes=(f"set --embed-dim {dim}",)
             )
         if fmt == "glove":
             stream.seek(0)

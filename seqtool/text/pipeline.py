@@ -285,7 +285,7 @@ def _check_tokens(stats: dict[str, SplitStats], sources: list[Source], level: st
     if stats["train"].words == 0:
         raise CorpusError(f"{sources[0].name}: the training text has no tokens at --level {level}; give a corpus with some text")
     if "val" in stats and stats["val"].tokens == 0:
-        raise CorpusError("the validation text has no tokens; give more text or a larger --val-fraction")
+        raise CorpusError("the validation text has no tokens", fixes=("give more text", "a larger --val-fraction"))
 
 
 def _until_val(pieces):
@@ -370,6 +370,5 @@ def _check_memory(need: int, what: str, shape: str, job: TokenizeJob, notify, fi
     if notify:
         notify(f"{what}: {shape} = {human_bytes(need)}")
     if need > job.max_memory:
-        raise ConfigError(
-            f"{what} would need {human_bytes(need)} ({shape}), above --max-memory {human_bytes(job.max_memory)}; {fix} or raise --max-memory"
-        )
+        raise ConfigError(f"{what} would need {human_bytes(need)} ({shape}), above --max-memory {human_bytes(job.max_memory)}",
+                          fixes=(fix, "raise --max-memory"))
