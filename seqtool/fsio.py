@@ -90,13 +90,19 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def write_new_file(path: Path, data: bytes, force: bool = False, option: str = "--out") -> None:
-    """Write ``data`` to ``path`` atomically; refuse an existing file unless ``force``, and a directory always."""
+def check_new_file(path: Path, force: bool, option: str = "--out") -> None:
+    """Refuse a directory always and an existing file unless ``force``: called before the work whose result goes there."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{option} {path}: is a directory; give a file name")
     if path.exists() and not force:
         raise OutputError(f"{option} {path}: file exists", fixes=("choose another path", "pass --force to replace it"))
+
+
+def write_new_file(path: Path, data: bytes, force: bool = False, option: str = "--out") -> None:
+    """Write ``data`` to ``path`` atomically; refuse an existing file unless ``force``, and a directory always."""
+    path = Path(path)
+    check_new_file(path, force, option)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, data)

@@ -56,7 +56,12 @@ def level_default_help(name: str) -> str:
 
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (and the JSON summary where one is asked for).")]
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout instead of tables.")]
-Force = Annotated[bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")]
+def force_option(what: str):
+    """``--force``: replace ``what`` (the command's outputs) if it exists."""
+    return Annotated[bool, typer.Option("--force", help=f"Replace {what} if it exists.")]
+
+
+Force = force_option("--out (a directory that is not empty)")
 Errors = Annotated[
     str, typer.Option("--errors", help="Invalid UTF-8: 'strict' stops with the file, line and byte offset; 'replace' goes on with U+FFFD.")
 ]
