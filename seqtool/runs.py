@@ -163,6 +163,20 @@ def model_config(vocab_size: int, level: str, given: dict[str, Any]) -> ModelCon
     return ModelConfig(vocab_size=vocab_size, **kw).validate()
 
 
+#: float32 bytes per parameter while training: the weight, its gradient and Adam's two moments.
+TRAINING_BYTES_PER_PARAM = 4 * 4
+
+
+def check_model_fits(mcfg: ModelConfig) -> None:
+    """Refuse a model whose training would not fit in this machine's available memory (before torch tries)."""
+    from seqtool.memory import available_bytes, refuse_if_over
+
+    n = mcfg.param_count()
+    refuse_if_over(n * TRAINING_BYTES_PER_PARAM, available_bytes(), f"a {mcfg.cell} model of {mcfg.layers} x {mcfg.hidden:,} units",
+                   f"{n:,} parameters x 16 bytes: weights, gradients and Adam's two moments", "the available memory",
+                   fixes=("lower --hidden or --layers",))
+
+
 def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec) -> dict:
     config = {
         "seqtool_version": __version__,
@@ -194,6 +208,7 @@ def build_trainer(
     from seqtool.models import build_model, load_pretrained_vectors
     from seqtool.training import Trainer
 
+    check_model_fits(mcfg)
     torch.manual_seed(tcfg.seed)  # weights and dropout masks: same seed, same run (bit for bit on CPU)
     model = build_model(mcfg)
     if pretrained is not None:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from seqtool.decoding import DecodingOptions, check_request, shape_logits
+from seqtool.decoding import DecodingOptions, check_batch, check_request, shape_logits
 from seqtool.devices import prompt_kernels, step_kernels
 from seqtool.errors import UsageError
 from seqtool.models.state import select_state, state_batch_dims
@@ -165,6 +165,7 @@ def generate(
     """
     decoding = (decoding or DecodingOptions()).validate(num_samples)
     check_request(length, stop)
+    check_batch(model.cfg, decoding, num_samples, length)
     model.eval()
     device = next(model.parameters()).device
     start = tok.line_end_id  # fed first, so the text starts at a line start

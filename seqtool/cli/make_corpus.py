@@ -43,6 +43,7 @@ def make_corpus(
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     check_new_file(out, force)
+    longrange.check_size(task, gap, lines)
     examples = longrange.generate(task, gap, lines, seed)
     data = "".join(ex.text + "\n" for ex in examples).encode("ascii")
     write_new_file(out, data, force)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import os
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -245,6 +246,9 @@ def parse_cutoffs(text: Optional[str]) -> Optional[tuple[int, ...]]:
         raise UsageError(f"--adaptive-softmax {text!r}: give increasing integer cutoffs such as 2000,6000") from None
 
 
+MAX_THREADS_PER_CPU = 4
+
+
 def apply_threads(threads: Optional[int]) -> None:
     """--threads N: pin torch's CPU threads (None keeps torch's default)."""
     if threads is None:
@@ -253,6 +257,11 @@ def apply_threads(threads: Optional[int]) -> None:
 
     if threads < 1:
         raise UsageError(f"--threads {threads}: must be at least 1")
+    # Past a few threads per core torch only adds switching (and a stack per thread); 4x leaves room for
+    # hyperthreads and for containers whose CPU count understates what they may use.
+    cpus = os.cpu_count() or 1
+    if threads > MAX_THREADS_PER_CPU * cpus:
+        raise UsageError(f"--threads {threads}: more than {MAX_THREADS_PER_CPU} per CPU (this machine has {cpus}); use at most {cpus}")
     import torch
 
     torch.set_num_threads(threads)

@@ -78,6 +78,15 @@ class ModelConfig:
         """Width of the vectors the first recurrent layer reads (embedding or one-hot)."""
         return self.embed_dim if self.embed_dim > 0 else self.vocab_size
 
+    def param_count(self) -> int:
+        """Parameters of the model, from the registry's closed forms (the full softmax's decoder even with
+        --adaptive-softmax, an upper bound): embedding V E, each layer, decoder H V + V (V when tied)."""
+        spec = cell_spec(self.cell)
+        layers = sum(spec.params(self.input_dim if k == 0 else self.hidden, self.hidden, vocab_size=self.vocab_size,
+                                 window=self.window, learn_tau=self.learn_tau) for k in range(self.layers))
+        decoder = self.vocab_size if self.tie_weights else self.hidden * self.vocab_size + self.vocab_size
+        return self.vocab_size * self.embed_dim + layers + decoder
+
     def validate(self) -> "ModelConfig":
         """Raise on the first invalid value; return self so calls can chain.
 

@@ -22,6 +22,7 @@ from seqtool.fsio import atomic_dir, check_output_dir
 from seqtool.text.corpus import Source, iter_split_chunks
 from seqtool.text.corpus import sources as corpus_sources
 from seqtool.text.kernels import add_counts, char_counts, ids_dtype
+from seqtool.memory import human_bytes, refuse_if_over
 from seqtool.text.onepass import one_pass
 from seqtool.text.parallel import chunk_mapper
 from seqtool.text.tokenizers import make_tokenizer
@@ -32,7 +33,6 @@ from seqtool.text.tokenizers.word import UnitTokenizer
 from seqtool.text.vectorize import (
     MATRIX_MODES,
     document_frequencies,
-    human_bytes,
     one_hot_bytes,
     one_hot_sequences,
     pad_sequences,
@@ -369,6 +369,4 @@ def _write_doc_vectors(tmp: Path, tok: Tokenizer, stats: dict, job: TokenizeJob,
 def _check_memory(need: int, what: str, shape: str, job: TokenizeJob, notify, fix: str) -> None:
     if notify:
         notify(f"{what}: {shape} = {human_bytes(need)}")
-    if need > job.max_memory:
-        raise ConfigError(f"{what} would need {human_bytes(need)} ({shape}), above --max-memory {human_bytes(job.max_memory)}",
-                          fixes=(fix, "raise --max-memory"))
+    refuse_if_over(need, job.max_memory, what, shape, "--max-memory", fixes=(fix, "raise --max-memory"))
