@@ -224,6 +224,44 @@ def build_trainer(
     return Trainer(model, tcfg, train_ids, val_ids, run_dir, extra, device, callbacks)
 
 
+def read_run_config(run_dir: Path) -> dict:
+    """A run's config.json, refused when it is not JSON or was written by a newer seqtool: resuming would
+    rewrite the run without the settings this version does not know."""
+    path = run_dir / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e}); the run's config is damaged") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise CheckpointError(f"{path}: not a seqtool run config (no model section)")
+    made_by = str(config.get("seqtool_version", ""))
+    if _version_tuple(made_by) > _version_tuple(__version__):
+        raise CheckpointError(f"{path}: made by seqtool {made_by}, newer than this one ({__version__}); upgrade seqtool to resume it")
+    return config
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """'0.10.2' -> (0, 10, 2); a part that is not a number ends it ('1.0rc1' -> (1,))."""
+    out = []
+    for part in version.split("."):
+        if not part.isdigit():
+            break
+        out.append(int(part))
+    return tuple(out)
+
+
+def _check_same_model(ckpt: dict, config: dict, config_path: Path) -> None:
+    """The checkpoint holds the model the run's config describes, not one copied in from another run."""
+    saved, said = json.loads(json.dumps(ckpt["model_config"])), config["model"]  # as JSON reads them: tuples are lists
+    if saved.get("cell") != said.get("cell"):
+        raise CheckpointError(f"{ckpt['path']}: a {saved.get('cell')} checkpoint, but {config_path} says {said.get('cell')}; "
+                              "the checkpoint belongs to another run")
+    for key in sorted(set(saved) | set(said)):
+        if saved.get(key) != said.get(key):
+            raise CheckpointError(f"{ckpt['path']}: its model has {key} {saved.get(key)!r}, but {config_path} says {said.get(key)!r}; "
+                                  "the checkpoint belongs to another run")
+
+
 def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLock | None = None):
     """A Trainer that continues ``run_dir`` from its ``last.pt`` exactly where it stopped.
 
@@ -237,9 +275,11 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise CheckpointError(f"--resume {run_dir}: not a seqtool run directory (no config.json); give a directory made by seqtool train --out")
+    config = read_run_config(run_dir)
     if lock is not None:
         lock.acquire(run_dir, "--resume")
     ckpt = load_checkpoint(run_dir, prefer="last")
+    _check_same_model(ckpt, config, run_dir / "config.json")
     if "optimizer_state" not in ckpt or "train_config" not in ckpt:
         raise CheckpointError(f"{ckpt['path']}: has no training state to resume from")
     mcfg = MC.from_dict(ckpt["model_config"])
