@@ -9,16 +9,7 @@ import pytest
 
 from seqtool.memory import available_bytes
 from tests.cli.helpers import one_line_error, run
-
-TEXT = "the quick brown fox jumps over the lazy dog.\n" * 40
-TINY = ["--hidden", "8", "--layers", "1", "--timesteps", "20", "--windows", "2", "--batch-size", "4", "--bptt", "10"]
-
-
-@pytest.fixture
-def corpus(tmp_path):
-    p = tmp_path / "c.txt"
-    p.write_text(TEXT)
-    return p
+from tests.cli.test_grad_report_cli import TEXT, TINY, corpus  # noqa: F401 - corpus is a fixture
 
 
 # grad-report's outputs: checked before the measurement, an existing file kept unless --force.
