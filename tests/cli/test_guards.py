@@ -31,6 +31,7 @@ def test_grad_report_keeps_an_existing_output_file_without_force(tmp_path, corpu
     assert old.read_text() == "keep me"
 
 
+@pytest.mark.slow  # a whole (tiny) measurement: about 2 s
 def test_grad_report_force_replaces_the_json_file(tmp_path, corpus):
     old = tmp_path / "r.json"
     old.write_text("keep me")
