@@ -25,9 +25,9 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA GPU is available here; use --device auto or cpu")
+        raise ConfigError("--device cuda: no CUDA GPU is available here", fixes=("use --device auto or cpu",))
     if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise ConfigError("--device mps: Apple MPS is not available here; use --device auto or cpu")
+        raise ConfigError("--device mps: Apple MPS is not available here", fixes=("use --device auto or cpu",))
     if name not in ("cpu", "cuda", "mps"):
         raise UsageError(f"--device {name}: choose auto, cpu, cuda or mps")
     return torch.device(name)

@@ -44,9 +44,7 @@ def check_output_dir(out: Path, force: bool, option: str = "--out") -> None:
     if is_within(Path.cwd(), out):  # replacing it would pull the directory out from under the user
         raise OutputError(f"{option} {out}: is the current directory or contains it; give a new directory, e.g. {option} out/NAME")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise OutputError(
-            f"{option} {out}: directory exists and is not empty; choose another path or pass --force to replace it"
-        )
+        raise OutputError(f"{option} {out}: directory exists and is not empty", fixes=("choose another path", "pass --force to replace it"))
 
 
 @contextlib.contextmanager
@@ -125,13 +123,19 @@ def remove_stale_stages(out: Path, min_age: float = 60.0) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def write_new_file(path: Path, data: bytes, force: bool = False, option: str = "--out") -> None:
-    """Write ``data`` to ``path`` atomically; refuse an existing file unless ``force``, and a directory always."""
+def check_new_file(path: Path, force: bool, option: str = "--out") -> None:
+    """Refuse a directory always and an existing file unless ``force``: called before the work whose result goes there."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{option} {path}: is a directory; give a file name")
     if path.exists() and not force:
-        raise OutputError(f"{option} {path}: file exists; choose another path or pass --force to replace it")
+        raise OutputError(f"{option} {path}: file exists", fixes=("choose another path", "pass --force to replace it"))
+
+
+def write_new_file(path: Path, data: bytes, force: bool = False, option: str = "--out") -> None:
+    """Write ``data`` to ``path`` atomically; refuse an existing file unless ``force``, and a directory always."""
+    path = Path(path)
+    check_new_file(path, force, option)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, data)

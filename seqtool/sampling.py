@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from seqtool.decoding import DecodingOptions, check_request, shape_logits
+from seqtool.decoding import DecodingOptions, check_batch, check_request, shape_logits
 from seqtool.devices import prompt_kernels, step_kernels
 from seqtool.errors import UsageError
 from seqtool.models.state import select_state, state_batch_dims
@@ -113,10 +113,8 @@ def read_prompt(path, tok: Tokenizer, max_tokens: int = MAX_PROMPT_TOKENS) -> st
 
 def check_prompt_tokens(n: int, max_tokens: int, what: str = "--prompt") -> None:
     if n > max_tokens:
-        raise UsageError(
-            f"{what}: more than {max_tokens} tokens, the most a prompt may have (--max-prompt-tokens); "
-            "give a shorter prompt (its end is what counts) or raise --max-prompt-tokens"
-        )
+        raise UsageError(f"{what}: more than {max_tokens} tokens, the most a prompt may have",
+                         fixes=("give a shorter prompt (its end is what counts)", "raise --max-prompt-tokens"))
 
 
 def joiner(tok: Tokenizer, prompt_text: str) -> str:
@@ -191,12 +189,13 @@ def generate(
     """
     decoding = (decoding or DecodingOptions()).validate(num_samples)
     check_request(length, stop)
+    check_batch(model.cfg, decoding, num_samples, length)
     model.eval()
     device = next(model.parameters()).device
     start = tok.line_end_id  # fed first, so the text starts at a line start
     context = ([start] if start is not None else []) + [int(i) for i in prompt_ids]
     if not context:
-        raise UsageError("this model's vocabulary has no line-end token to start from; give a --prompt")
+        raise UsageError("this model's vocabulary has no line-end token to start from", fixes=("give a --prompt",))
     if seed is None and decoding.beam is None and not decoding.greedy:
         seed = random.SystemRandom().randrange(2**31)
     x = torch.tensor(context, dtype=torch.long, device=device).view(-1, 1)  # (T, 1)

@@ -311,12 +311,13 @@ class Trainer:
             return
         value = float(loss.detach())
         what = f"the loss became {value}" if not math.isfinite(value) else f"the gradient norm became {float(norm)} (the loss was {value:.4g})"
-        skip = (f"{self.skipped} bad step{'s' if self.skipped != 1 else ''} skipped already (--skip-nonfinite {allowed})" if allowed
-                else "or skip a few such steps with --skip-nonfinite N")
+        skipped = f"; {self.skipped} bad step{'s' if self.skipped != 1 else ''} skipped already" if allowed else ""
         kept = (f"the last good checkpoint, {self.run_dir / 'last.pt'} (step {self.saved_step}), is kept" if self.saved_step is not None
                 else "no checkpoint had been saved yet")
         where = f"at step {self.step + 1}" if since is None else f"at one of steps {since + 1}-{self.step} (checked together on this device)"
-        raise TrainingDiverged(f"{what} {where}; lower --lr (now {lr:.3g}) or set --clip-norm (now {self.cfg.clip_norm:g}), {skip}; {kept}")
+        raise TrainingDiverged(f"{what} {where} ({kept}{skipped})",
+                               fixes=(f"lower --lr (now {lr:.3g})", f"set --clip-norm (now {self.cfg.clip_norm:g})",
+                                      f"skip a few such steps with --skip-nonfinite N (now {allowed})"))
 
     def _record(self, meter: "Meter", lr: float) -> dict:
         """One metrics.jsonl line for the steps since the previous one (the meter starts over)."""

@@ -132,6 +132,7 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
     dev = resolve_device(tcfg.device)
     # Validate the model options (with a stand-in vocabulary size) and the inputs before any slow tokenizing.
     stand_in = runs.model_config(2, level_of_data, {**given, "adaptive_cutoffs": None})  # cutoffs need the real vocabulary
+    runs.check_model_fits(stand_in)  # --hidden 1000000 is too big whatever the vocabulary
     if pretrained_embeddings is not None and stand_in.embed_dim == 0:
         raise UsageError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
     runs.check_inputs(data, io.val, io.val_fraction, pretrained_embeddings)

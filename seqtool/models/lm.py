@@ -109,7 +109,7 @@ class RecurrentBody(nn.Module):
         saved config says what was done.
         """
         if self.encoder is None:
-            raise ConfigError("pretrained vectors need an embedding; set --embed-dim to the vectors' dimension")
+            raise ConfigError("pretrained vectors need an embedding", fixes=("set --embed-dim to the vectors' dimension",))
         weights = torch.as_tensor(np.asarray(matrix), dtype=self.encoder.weight.dtype)
         expected = tuple(self.encoder.weight.shape)
         if tuple(weights.shape) != expected:

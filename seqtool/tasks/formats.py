@@ -46,7 +46,7 @@ def _lines(path: Path, errors: str) -> list[str]:
     try:
         return path.read_bytes().decode("utf-8", errors=errors).splitlines()
     except UnicodeDecodeError as e:
-        raise CorpusError(f"{path}: not valid UTF-8 at byte {e.start}; fix the file or pass --errors replace") from None
+        raise CorpusError(f"{path}: not valid UTF-8 at byte {e.start}", fixes=("fix the file", "pass --errors replace")) from None
     except OSError as e:
         raise CorpusError(f"{path}: cannot read it ({e.strerror}); check the path") from None
 
@@ -57,9 +57,9 @@ def _lines(path: Path, errors: str) -> list[str]:
 def read_labelled(path: str | Path, fmt: str | None = None, label_column: str | None = None, errors: str = "strict") -> LabelledTexts:
     path = Path(path)
     if fmt is not None and fmt not in CLASSIFY_FORMATS:
-        raise UsageError(f"--format {fmt}: choose one of {', '.join(CLASSIFY_FORMATS)} for --task classify")
+        raise UsageError(f"format {fmt!r}: choose one of {', '.join(CLASSIFY_FORMATS)} for labelled texts")
     if label_column not in (None, "first", "last"):
-        raise UsageError(f"--label-column {label_column}: choose first or last")
+        raise UsageError(f"label column {label_column!r}: choose first or last")
     if not path.exists():
         raise CorpusError(f"{path}: no such file or directory; check the path")
     if path.is_dir() or fmt == "folders":
@@ -114,7 +114,7 @@ def _read_tsv(path: Path, lines, label_column: str | None) -> LabelledTexts:
 
 def _read_folders(path: Path, errors: str) -> LabelledTexts:
     if not path.is_dir():
-        raise CorpusError(f"{path}: --format folders needs a directory with one sub-directory per class")
+        raise CorpusError(f"{path}: the folders format needs a directory with one sub-directory per class")
     texts, labels = [], []
     classes = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
     for d in classes:
@@ -134,9 +134,9 @@ def _read_folders(path: Path, errors: str) -> LabelledTexts:
 def read_tagged(path: str | Path, fmt: str | None = None, tag_column: int = -1, tag_field: str = "upos", errors: str = "strict") -> TaggedSentences:
     path = Path(path)
     if fmt is not None and fmt not in TAG_FORMATS:
-        raise UsageError(f"--format {fmt}: choose one of {', '.join(TAG_FORMATS)} for --task tag")
+        raise UsageError(f"format {fmt!r}: choose one of {', '.join(TAG_FORMATS)} for tagged sentences")
     if tag_field not in TAG_FIELDS:
-        raise UsageError(f"--tag-field {tag_field}: choose one of {', '.join(TAG_FIELDS)}")
+        raise UsageError(f"tag field {tag_field!r}: choose one of {', '.join(TAG_FIELDS)}")
     if path.is_dir() or not path.exists():
         raise CorpusError(f"{path}: {'is a directory' if path.is_dir() else 'no such file'}; give a CoNLL or CoNLL-U file")
     lines = _lines(path, errors)
@@ -164,7 +164,7 @@ def _read_conll(path: Path, lines: list[str], tag_column: int) -> TaggedSentence
         if len(cols) != width or len(cols) < 2:
             raise CorpusError(f"{path}:{i}: {len(cols)} columns where the file's lines have {width}; every token line needs the same columns (token ... tag)")
         if not -len(cols) <= tag_column < len(cols) or tag_column == 0:
-            raise UsageError(f"--tag-column {tag_column}: the file has {len(cols)} columns (0 is the token); give 1..{len(cols) - 1} or -1 for the last")
+            raise UsageError(f"tag column {tag_column}: the file has {len(cols)} columns (0 is the token); give 1..{len(cols) - 1} or -1 for the last")
         sent.append(cols[0])
         sent_tags.append(cols[tag_column])
     return TaggedSentences(tokens, tags, "conll")

@@ -33,8 +33,8 @@ class LMTask:
         need = tokens_needed(cfg.batch_size, cfg.bptt)
         if len(train_ids) < need:
             raise ConfigError(
-                f"the training text has {len(train_ids):,} tokens; --batch-size {cfg.batch_size} with --bptt {cfg.bptt} "
-                f"needs at least {need:,} (batch_size x (bptt + 1)); use more text or smaller --batch-size/--bptt"
+                f"the training text has {len(train_ids):,} tokens, and --batch-size {cfg.batch_size} with --bptt {cfg.bptt} "
+                f"needs at least {need:,} (batch_size x (bptt + 1))", fixes=("use more text", "smaller --batch-size/--bptt")
             )
         eval_b = max(1, min(cfg.eval_batch_size, len(val_ids) // 2))
         if len(val_ids) < 2 * eval_b or len(val_ids) < 2:

@@ -216,8 +216,8 @@ def _decode(data: bytes, src: Source, errors: str, file_off: int) -> str:
     except UnicodeDecodeError as e:
         at = file_off + e.start
         raise CorpusError(
-            f"{src.name}: invalid UTF-8 at line {_line_of(src.path, at)}, byte offset {at}; "
-            "convert the file to UTF-8 or pass --errors replace"
+            f"{src.name}: invalid UTF-8 at line {_line_of(src.path, at)}, byte offset {at}",
+            fixes=("convert the file to UTF-8", "pass --errors replace"),
         ) from None
 
 

@@ -17,11 +17,12 @@ from typing import Callable
 
 import numpy as np
 
-from seqtool.errors import ConfigError, CorpusError, UsageError
+from seqtool.errors import CorpusError, UsageError
 from seqtool.fsio import atomic_dir, check_output_dir
 from seqtool.text.corpus import Source, iter_split_chunks
 from seqtool.text.corpus import sources as corpus_sources
 from seqtool.text.kernels import add_counts, char_counts, ids_dtype
+from seqtool.memory import human_bytes, refuse_if_over
 from seqtool.text.onepass import one_pass
 from seqtool.text.parallel import chunk_mapper
 from seqtool.text.tokenizers import make_tokenizer
@@ -32,7 +33,6 @@ from seqtool.text.tokenizers.word import UnitTokenizer
 from seqtool.text.vectorize import (
     MATRIX_MODES,
     document_frequencies,
-    human_bytes,
     one_hot_bytes,
     one_hot_sequences,
     pad_sequences,
@@ -309,7 +309,7 @@ def _check_tokens(stats: dict[str, SplitStats], sources: list[Source], level: st
     if stats["train"].words == 0:
         raise CorpusError(f"{sources[0].name}: the training text has no tokens at --level {level}; give a corpus with some text")
     if "val" in stats and stats["val"].tokens == 0:
-        raise CorpusError("the validation text has no tokens; give more text or a larger --val-fraction")
+        raise CorpusError("the validation text has no tokens", fixes=("give more text", "a larger --val-fraction"))
 
 
 def _until_val(pieces):
@@ -393,7 +393,4 @@ def _write_doc_vectors(tmp: Path, tok: Tokenizer, stats: dict, job: TokenizeJob,
 def _check_memory(need: int, what: str, shape: str, job: TokenizeJob, notify, fix: str) -> None:
     if notify:
         notify(f"{what}: {shape} = {human_bytes(need)}")
-    if need > job.max_memory:
-        raise ConfigError(
-            f"{what} would need {human_bytes(need)} ({shape}), above --max-memory {human_bytes(job.max_memory)}; {fix} or raise --max-memory"
-        )
+    refuse_if_over(need, job.max_memory, what, shape, "--max-memory", fixes=(fix, "raise --max-memory"))

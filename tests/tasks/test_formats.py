@@ -22,7 +22,7 @@ def test_labelled_lines_in_each_form(write, content, fmt):
 def test_label_column_can_be_named(write):
     r = read_labelled(write("l.tsv", "x\ty y\nz\tw w\n"), label_column="first")
     assert r.labels == ["x", "z"] and r.texts == ["y y", "w w"]
-    with pytest.raises(UsageError, match="--label-column middle"):
+    with pytest.raises(UsageError, match="label column 'middle'"):
         read_labelled(write("m.tsv", "a\tb\n"), label_column="middle")
 
 
@@ -95,9 +95,9 @@ def test_bad_tagged_lines_name_file_and_line(write, name, content, where):
 
 
 def test_bad_tag_options_are_usage_errors(write):
-    with pytest.raises(UsageError, match="--tag-field lemma"):
+    with pytest.raises(UsageError, match="tag field 'lemma'"):
         read_tagged(write("t.conllu", CONLLU), tag_field="lemma")
-    with pytest.raises(UsageError, match="--tag-column 7"):
+    with pytest.raises(UsageError, match="tag column 7"):
         read_tagged(write("t.conll", CONLL), tag_column=7)
-    with pytest.raises(UsageError, match="--format csv"):
+    with pytest.raises(UsageError, match="format 'csv'"):
         read_tagged(write("t.conll", CONLL), fmt="csv")

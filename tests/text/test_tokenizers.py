@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -210,7 +211,7 @@ def test_subword_vocab_too_large_says_largest_that_works():
     text = "abc abd abe\n" * 20
     with pytest.raises(TokenizerError, match=r"largest that works is \d+") as e:
         make_tokenizer(TokenizerOptions(level="subword", vocab_size=5000)).fit([text])
-    largest = int(str(e.value).split("largest that works is ")[1].split()[0])
+    largest = int(re.search(r"largest that works is (\d+)", str(e.value)).group(1))
     tok = make_tokenizer(TokenizerOptions(level="subword", vocab_size=largest)).fit([text])
     assert len(tok.vocab) == largest
     capped = make_tokenizer(TokenizerOptions(level="subword", vocab_size=5000, cap_vocab_size=True)).fit([text])

@@ -62,7 +62,10 @@ def tokenizer_from_dict(d: dict, source: str = "tokenizer") -> Tokenizer:
         known = {f.name for f in fields(TokenizerOptions)}
         opts = TokenizerOptions(**{k: v for k, v in d["options"].items() if k in known})
         _check_sizes(d, source)
-        vocab = Vocabulary.from_dict(d["vocab"])
+        try:
+            vocab = Vocabulary.from_dict(d["vocab"])
+        except TokenizerError as e:  # the vocabulary does not know its file
+            raise TokenizerError(f"{source}: {e.message}", fixes=e.fixes) from None
         cls = _CLASSES[d["level"]]
         if cls is SubwordTokenizer:
             tok = SubwordTokenizer(opts, vocab, base64.b64decode(d["sentencepiece_model"]))

@@ -152,10 +152,8 @@ def surrogate_error(e: UnicodeEncodeError) -> TokenizerError:
     """A lone surrogate in text to encode (invalid UTF-8 read with surrogateescape, e.g. a command
     line argument): it is no character, so it has no token."""
     cp = ord(e.object[e.start])
-    return TokenizerError(
-        f"the text has a lone surrogate (U+{cp:04X} at character {e.start}), not a character; "
-        "fix its encoding (files: read them with --errors replace)"
-    )
+    return TokenizerError(f"the text has a lone surrogate (U+{cp:04X} at character {e.start}), not a character",
+                          fixes=("fix its encoding", "read files with --errors replace"))
 
 
 def split_raw_lines(raw: np.ndarray, marker: int = LINE_END) -> list[np.ndarray]:

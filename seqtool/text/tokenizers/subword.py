@@ -55,8 +55,8 @@ class SubwordTokenizer(Tokenizer):
             return _train(lines, o, int(m.group(1)), byte_fallback)
         if m:
             raise TokenizerError(
-                f"--vocab-size {o.vocab_size} is too large for this corpus; the largest that works is "
-                f"{m.group(1)} (or pass --cap-vocab-size to use it automatically)"
+                f"--vocab-size {o.vocab_size} is too large for this corpus (the largest that works is {m.group(1)})",
+                fixes=(f"use --vocab-size {m.group(1)}", "pass --cap-vocab-size to use it automatically"),
             ) from None
         if "all_chars_count" in msg or "!sentences_.empty()" in msg:
             raise TokenizerError(
@@ -67,7 +67,8 @@ class SubwordTokenizer(Tokenizer):
             need = re.search(r"vs (\d+)", msg)
             raise TokenizerError(
                 f"--vocab-size {o.vocab_size} is too small: the corpus has "
-                f"{need.group(1) if need else 'more'} characters to cover; raise --vocab-size or lower --character-coverage"
+                f"{need.group(1) if need else 'more'} characters to cover",
+                fixes=("raise --vocab-size", "lower --character-coverage"),
             ) from None
         raise TokenizerError(f"sentencepiece could not train: {msg.strip().splitlines()[-1]}") from None
 
