@@ -291,6 +291,11 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     mcfg = MC.from_dict(ckpt["model_config"])
     tcfg = TrainConfig.from_dict(ckpt["train_config"])
     tcfg = dataclasses.replace(tcfg, **{k: v for k, v in overrides.items() if v is not None}).validate()
+    if "task" in ckpt:  # a classifier or tagger run (train --task): its own data and head
+        from seqtool import task_runs
+
+        trainer, tok = task_runs.resume_trainer(run_dir, ckpt, mcfg, tcfg, resolve_device(tcfg.device), callbacks)
+        return _restored(trainer, ckpt, run_dir), tok
     data = DataSpec.from_record(run_dir, ckpt["data"])
     if not data.dir.exists():
         raise CheckpointError(f"--resume {run_dir}: its data directory {data.dir} is gone; restore it to resume")
@@ -299,9 +304,14 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
         raise CheckpointError(f"--resume {run_dir}: the tokenizer in {data.dir} does not match the checkpoint's; the data was re-tokenized differently")
     device = resolve_device(tcfg.device)
     trainer = build_trainer(run_dir, mcfg, tcfg, tok, train_ids, val_ids, data, device, callbacks)
+    return _restored(trainer, ckpt, run_dir), tok
+
+
+def _restored(trainer, ckpt: dict, run_dir: Path):
+    """``trainer`` at the checkpoint's position; a run that already used its budget is refused."""
     trainer.restore(ckpt)
     done = trainer.budget_used()
     if done is not None:
         raise UsageError(f"--resume {run_dir}: the run has finished ({done}, step {trainer.step:,})",
                          fixes=("give a larger --max-steps, --epochs or --time-budget to train further",))
-    return trainer, tok
+    return trainer

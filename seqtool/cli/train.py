@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from seqtool.cli import options as opt
+from seqtool.cli import train_task as tt
 from seqtool.cli.console import Ui
 from seqtool.models.registry import CELLS
 
@@ -25,11 +26,16 @@ EXAMPLES = """
   seqtool train sample_corpora/fables.txt --cell leaky --tau-min 1 --tau-max 50 --summary
 
   seqtool train --resume runs/fables-lstm --time-budget 4m
+
+  seqtool train sample_corpora/sentiment.tsv --task classify --pool mean --time-budget 2m --out runs/sentiment
+
+  seqtool train sample_corpora/tagged.conll --task tag --tag-column 2 --crf --time-budget 2m --out runs/ner
 """
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train", help=f"Train a char or word language model ({', '.join(CELLS)}) with teacher forcing and truncated BPTT.", epilog=EXAMPLES)(opt.with_groups(train))
+    app.command("train", help=f"Train a recurrent model ({', '.join(CELLS)}): a char or word language model with teacher forcing and truncated BPTT, "
+                "or with --task a text classifier or a token tagger.", epilog=EXAMPLES)(opt.with_groups(train))
 
 
 def train(
@@ -66,6 +72,15 @@ def train(
     summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
     tok_options: Any = opt.tokenizer_group(level="char", level_why=opt.CHAR_LEVEL_WHY, sequence_levels_only=True),
     io: Any = opt.corpus_io_group(),
+    task: tt.Task = "lm",
+    data_format: tt.Format = None,
+    label_column: tt.LabelColumn = None,
+    tag_column: tt.TagColumn = -1,
+    tag_field: tt.TagField = "upos",
+    pool: tt.Pool = "last",
+    bidirectional: tt.Bidirectional = None,
+    crf: tt.Crf = False,
+    class_weights: tt.ClassWeights = None,
 ) -> None:
     from seqtool import runs
     from seqtool.errors import UsageError
@@ -94,13 +109,17 @@ def train(
 
     if not data:
         raise UsageError("give DATA (text files or a seqtool tokenize directory), or --resume RUN_DIR")
+    if task not in ("lm", "classify", "tag"):
+        raise UsageError(f"--task {task}: choose lm, classify or tag")
+    if task == "lm" and (data_format or label_column or crf or class_weights or pool != "last" or bidirectional is not None):
+        raise UsageError("--format, --label-column, --pool, --bidirectional, --crf and --class-weights need --task classify or tag")
     if tok_options.level in ("ngram", "char-ngram"):
         raise UsageError(f"--level {tok_options.level}: n-gram tokens are bags of overlapping grams, not a sequence to model; use char, word or subword")
     if out is None and not summary:
         raise UsageError("give --out RUN_DIR for the run's checkpoints and metrics")
 
-    level_of_data = _data_level(data, tok_options)
-    d = level_defaults(level_of_data)
+    level_of_data = _data_level(data, tok_options) if task == "lm" else ("word" if not _typed(ctx, "level") else tok_options.level)
+    d = level_defaults(level_of_data) if task == "lm" else {"batch_size": 32, "bptt": 1}  # tasks: whole sequences, no bptt windows
     if epochs is None and max_steps is None and budget is None:
         epochs = 5
     tcfg = TrainConfig(
@@ -110,6 +129,18 @@ def train(
         **({} if save_every is None else {"save_every": save_every}),
     ).validate()
     given = {**opt.model_given(model), "freeze_embeddings": freeze_embeddings}
+
+    if task != "lm":
+        if summary:
+            raise UsageError("--summary shows language models only for now; drop it with --task")
+        from seqtool.task_runs import TaskInputs
+
+        inputs = TaskInputs(task, data_format, label_column, tag_column, tag_field, io.errors)
+        head = {"pool": pool, "bidirectional": bidirectional, "crf": crf, "weights": class_weights}
+        with DirLock() as lock:
+            trainer = tt.start_task_run(ui, data, out, io, tok_options, _typed(ctx, "level"), inputs, tcfg, given, head, pretrained_embeddings, callbacks, lock)
+            _fit(trainer, ui, out)
+        return
 
     if summary:
         tok = _summary_tokenizer(data, tok_options)
@@ -233,10 +264,15 @@ def _fit(trainer, ui: Ui, run_dir: Path) -> None:
         ui.emit_json(result)
     else:
         rows = [("stopped", result["stopped"]), ("steps", result["steps"]), ("epochs", result["epochs"]), ("time (s)", result["elapsed"])]
-        if result["val_loss"] is not None:
+        if "metric" in result:  # a classifier or tagger: its score, and the best one (best.pt)
+            m = result["metric"]
+            for key, label in ((f"val_{m}", f"validation {m.replace('_', ' ')}"), (f"best_val_{m}", f"best validation {m.replace('_', ' ')}"), ("val_loss", "validation loss")):
+                if result.get(key) is not None:
+                    rows.append((label, round(result[key], 4)))
+        elif result["val_loss"] is not None:
             rows += [("validation loss (nats/token)", round(result["val_loss"], 4)), ("validation perplexity", round(result["val_ppl"], 2)),
                      ("validation bits/token", round(result["val_bits_per_token"], 4))]
-        if result["best_val_loss"] is not None:
+        if result.get("best_val_loss") is not None:
             rows.append(("best validation loss", round(result["best_val_loss"], 4)))
         rows.append(("run directory", result["run_dir"]))
         ui.table("seqtool train", ["", "value"], rows)
@@ -271,12 +307,16 @@ class ProgressRenderer:
         if r["train_loss"] is None:  # every step since the last line was skipped (--skip-nonfinite)
             s = f"epoch {r['epoch']:.2f}  loss -  {r['tokens_per_sec']:,.0f} tok/s  lr {r['lr']:.3g}"
         else:
-            s = (f"epoch {r['epoch']:.2f}  loss {r['train_loss']:.4f}  ppl {r['train_ppl']:.2f}  {r['tokens_per_sec']:,.0f} tok/s  "
+            ppl = f"  ppl {r['train_ppl']:.2f}" if "train_ppl" in r else ""
+            s = (f"epoch {r['epoch']:.2f}  loss {r['train_loss']:.4f}{ppl}  {r['tokens_per_sec']:,.0f} tok/s  "
                  f"|g| {r['grad_norm']:.3g}  lr {r['lr']:.3g}")
         if r.get("skipped_steps"):
             s += f"  skipped {r['skipped_steps']}"
-        if "val_loss" in r:
+        if "val_ppl" in r:
             s += f"  val {r['val_loss']:.4f} (ppl {r['val_ppl']:.2f}, {r['val_bits_per_token']:.3f} bits)"
+        elif "val_loss" in r:  # a classifier or tagger: its scores
+            scores = ", ".join(f"{k[4:].replace('_', ' ')} {v:.4f}" for k, v in r.items() if k.startswith("val_") and k != "val_loss")
+            s += f"  val {r['val_loss']:.4f} ({scores})"
         return s
 
     def on_log(self, r: dict) -> None:

@@ -1,0 +1,64 @@
+"""``seqtool train --task classify|tag``: the options of the two labelled tasks and the start of such a run.
+
+The command itself (options shared with language models, the loop, progress, Ctrl-C) is
+cli/train.py; this module reads the labelled files, fits the tokenizer, encodes, and builds the
+run beside --out the way a language-model run is built (staged, locked, swapped in when ready).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from seqtool.cli.console import Ui
+
+TASK = "Task (classify, tag)"
+
+Task = Annotated[str, typer.Option("--task", help="lm (a language model) | classify (a label per text: the lecture's sequence-to-one design) | tag (a label per token: part of speech, named entities).", rich_help_panel=TASK)]
+Format = Annotated[Optional[str], typer.Option("--format", help="classify: tsv | sst | folders; tag: conll | conllu \\[detected].", rich_help_panel=TASK, show_default=False)]
+LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="tsv: which column holds the label, first | last \\[detected].", rich_help_panel=TASK, show_default=False)]
+TagColumn = Annotated[int, typer.Option("--tag-column", help="conll: the tag's column (0 is the token; -1 the last).", rich_help_panel=TASK)]
+TagField = Annotated[str, typer.Option("--tag-field", help="conllu: upos | xpos.", rich_help_panel=TASK)]
+Pool = Annotated[str, typer.Option("--pool", help="classify: what the label is read from: last (the state after the last token) | mean | max | attention.", rich_help_panel=TASK)]
+Bidirectional = Annotated[Optional[bool], typer.Option("--bidirectional/--no-bidirectional", help="A second recurrent stack reads each sequence backwards \\[tag: on, classify: off].", rich_help_panel=TASK, show_default=False)]
+Crf = Annotated[bool, typer.Option("--crf", help="tag: a linear-chain CRF output layer, decoded with Viterbi (Lample et al. 2016).", rich_help_panel=TASK)]
+ClassWeights = Annotated[Optional[str], typer.Option("--class-weights", help="classify: auto weighs each class's loss by n / (classes x its count) for imbalanced labels | none.", rich_help_panel=TASK, show_default=False)]
+
+
+def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_given: bool, inputs, tcfg, given: dict,
+                   head: dict, pretrained: Optional[Path], callbacks, lock):
+    """Read, tokenize and encode the labelled files, write the run files, and build the Trainer."""
+    from seqtool import runs, task_runs
+    from seqtool.devices import resolve_device
+    from seqtool.text import make_tokenizer
+
+    dev = resolve_device(tcfg.device)
+    for p in [*data, *(io.val or [])]:
+        if not Path(p).exists():
+            from seqtool.errors import CorpusError
+
+            raise CorpusError(f"{p}: no such file or directory; check the path")
+    opts = task_runs.task_tokenizer_options(inputs.kind, tok_options, level_given)
+    stand_in = runs.model_config(2, opts.level, {**given, "adaptive_cutoffs": None, "tie_weights": False})
+    runs.check_model_fits(stand_in)
+    (xs, ys), (vx, vy) = task_runs.read_splits(inputs, data, io.val, io.val_fraction, tcfg.seed)
+    names = task_runs.names_of(inputs.kind, ys, vy, data[0])
+    lines = [" ".join(x) for x in xs] if inputs.kind == "tag" else xs
+    tok = make_tokenizer(opts).fit(["\n".join(lines) + "\n"])
+    train, dropped = task_runs.encode(tok, inputs.kind, xs, ys, names, data[0])
+    val, vdropped = task_runs.encode(tok, inputs.kind, vx, vy, names, (io.val or data)[0])
+    if dropped or vdropped:
+        ui.warn(f"{dropped + vdropped:,} texts had no tokens at --level {opts.level} and were left out")
+    spec = task_runs.spec_for(inputs.kind, names, train, **head)
+    mcfg = runs.model_config(len(tok.vocab), tok.level, {**given, "tie_weights": False, "adaptive_cutoffs": None})
+    with runs.staged_run_dir(out, io.force, [*data, *(io.val or [])], lock) as stage:
+        task_runs.save_data(stage / "data", train, val)
+        task_runs.write_run_files(stage, mcfg, tcfg, tok, spec)
+        trainer = task_runs.build_trainer(out, mcfg, tcfg, tok, spec, train, val, dev, callbacks, pretrained, notify=ui.info)
+        trainer.save("last", {}, directory=stage)  # step 0: a run killed before its first save still resumes
+    what = "classes" if inputs.kind == "classify" else "tags"
+    ui.info(f"{inputs.kind}: {len(train):,} training and {len(val):,} validation examples, {len(names)} {what}; {tok.level} level, "
+            f"vocabulary {len(tok.vocab):,}; {mcfg.cell} {mcfg.layers}x{mcfg.hidden}{' bidirectional' if spec.bidirectional else ''}, "
+            f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
+    return trainer

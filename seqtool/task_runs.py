@@ -1,0 +1,185 @@
+"""Run directories for ``train --task classify|tag``: from labelled files to a ready Trainer, fresh or resumed.
+
+The layout is a language-model run's (config.json, tokenizer.json, metrics.jsonl, best.pt,
+last.pt) with ``data/task.npz`` in place of the tokenized streams: the encoded training and
+validation examples (ids, offsets, targets), so the run resumes, moved or not, without the files
+it was made from. config.json and every checkpoint also hold the ``task`` record (kind, label or
+tag names, head options) that ``eval`` and ``predict`` rebuild the model from.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from seqtool import __version__
+from seqtool.errors import CheckpointError, CorpusError, UsageError
+from seqtool.fsio import atomic_write_bytes
+from seqtool.tasks.batches import TaskData
+from seqtool.tasks.data import check_classes, class_weights, label_set, stratified_split
+from seqtool.tasks.formats import read_labelled, read_tagged
+from seqtool.tasks.labels import TaskSpec
+
+DATA_FILE = "task.npz"
+
+
+@dataclass
+class TaskInputs:
+    """How ``train --task`` reads its files (the --format family of options)."""
+
+    kind: str
+    format: str | None = None
+    label_column: str | None = None
+    tag_column: int = -1
+    tag_field: str = "upos"
+    errors: str = "strict"
+
+    def read(self, path: str):
+        if self.kind == "classify":
+            return read_labelled(path, self.format, self.label_column, self.errors)
+        return read_tagged(path, self.format, self.tag_column, self.tag_field, self.errors)
+
+
+def _examples(raw, kind: str) -> tuple[list, list]:
+    """(texts or token lists, labels or tag lists) of a read corpus."""
+    return (raw.texts, raw.labels) if kind == "classify" else (raw.tokens, raw.tags)
+
+
+def read_splits(inputs: TaskInputs, data: list[str], val: list[str] | None, val_fraction: float | None, seed: int):
+    """Training and validation examples: --val files, or a stratified --val-fraction (0.1) of the training files."""
+    xs, ys = [], []
+    for path in data:
+        x, y = _examples(inputs.read(path), inputs.kind)
+        xs += x
+        ys += y
+    if val:
+        vx, vy = [], []
+        for path in val:
+            x, y = _examples(inputs.read(path), inputs.kind)
+            vx += x
+            vy += y
+        return (xs, ys), (vx, vy)
+    fraction = 0.1 if val_fraction is None else val_fraction
+    if not 0.0 < fraction < 1.0:
+        raise UsageError(f"--val-fraction {fraction}: must be between 0 and 1 (e.g. 0.1)")
+    strata = ys if inputs.kind == "classify" else ["all"] * len(ys)
+    tr, va = stratified_split(strata, fraction, seed)
+    if len(va) == 0:
+        raise CorpusError(f"{data[0]}: too few examples to hold out a validation part", fixes=("give --val FILE",))
+    return ([xs[i] for i in tr], [ys[i] for i in tr]), ([xs[i] for i in va], [ys[i] for i in va])
+
+
+def task_tokenizer_options(kind: str, tok_options, level_given: bool):
+    """The tokenizer a task run uses: word level unless asked otherwise, unseen words mapped to an OOV
+    token (never dropped: a tag needs its token), no end-of-line token; tagging splits only at spaces."""
+    level = tok_options.level if level_given else "word"
+    if kind == "tag" and level != "word":
+        raise UsageError(f"--level {level}: --task tag reads tokenized sentences and needs --level word")
+    changes = {"level": level, "eos": False, "oov_token": tok_options.oov_token or "<unk>"}
+    if kind == "tag":
+        changes["filters"] = ""  # a token is the file's token, punctuation and all
+    return dataclasses.replace(tok_options, **changes).resolved()
+
+
+def encode(tok, kind: str, xs: list, ys: list, names: list[str], source: str) -> tuple[TaskData, int]:
+    """TaskData of examples and the number left out for having no tokens (classify only)."""
+    index = {n: i for i, n in enumerate(names)}
+    lines = [" ".join(x) for x in xs] if kind == "tag" else xs
+    seqs = tok.encode_lines("\n".join(lines)) if lines else []
+    if kind == "tag":
+        for i, (s, x) in enumerate(zip(seqs, xs)):
+            if len(s) != len(x):
+                raise CorpusError(f"{source}: sentence {i + 1} has {len(x)} tokens but the tokenizer made {len(s)} of it")
+        return TaskData([s.astype(np.int64) for s in seqs], [np.array([index[t] for t in y], dtype=np.int64) for y in ys], kind), 0
+    keep = [i for i, s in enumerate(seqs) if len(s)]
+    return TaskData([seqs[i].astype(np.int64) for i in keep], [index[ys[i]] for i in keep], kind), len(seqs) - len(keep)
+
+
+def names_of(kind: str, train_y: list, val_y: list, source: str) -> list[str]:
+    if kind == "classify":
+        check_classes(train_y, source)
+        return label_set([*train_y, *val_y])  # a class only validation has is an output that is never right
+    return label_set([t for y in [*train_y, *val_y] for t in y])
+
+
+def save_data(directory: Path, train: TaskData, val: TaskData) -> None:
+    arrays = {}
+    for split, d in (("train", train), ("val", val)):
+        arrays[f"{split}_ids"] = np.concatenate(d.seqs) if len(d) else np.zeros(0, np.int64)
+        arrays[f"{split}_lengths"] = d.lengths
+        arrays[f"{split}_targets"] = np.array(d.targets, dtype=np.int64) if d.kind == "classify" else np.concatenate(d.targets)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(Path(directory) / DATA_FILE, buf.getvalue())
+
+
+def load_data(directory: Path, kind: str) -> tuple[TaskData, TaskData]:
+    path = Path(directory) / DATA_FILE
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"{path}: cannot read the run's encoded examples ({type(e).__name__}); the run directory is damaged") from None
+    out = []
+    for split in ("train", "val"):
+        cuts = np.cumsum(arrays[f"{split}_lengths"])[:-1]
+        seqs = np.split(arrays[f"{split}_ids"], cuts)
+        targets = arrays[f"{split}_targets"].tolist() if kind == "classify" else np.split(arrays[f"{split}_targets"], cuts)
+        out.append(TaskData(seqs, targets, kind))
+    return out[0], out[1]
+
+
+def spec_for(kind: str, names: list[str], train: TaskData, pool: str, bidirectional: bool | None, crf: bool, weights: str | None) -> TaskSpec:
+    if weights not in (None, "none", "auto"):
+        raise UsageError(f"--class-weights {weights}: choose auto or none")
+    if kind != "classify" and weights == "auto":
+        raise UsageError("--class-weights applies to --task classify")
+    if kind != "tag" and crf:
+        raise UsageError("--crf applies to --task tag")
+    cw = class_weights(np.array(train.targets), len(names)).tolist() if weights == "auto" else None
+    bi = (kind == "tag") if bidirectional is None else bidirectional  # taggers read both ways by default
+    return TaskSpec(kind, names, pool, bi, crf, cw)
+
+
+def write_run_files(run_dir: Path, mcfg, tcfg, tok, spec: TaskSpec) -> None:
+    import json
+
+    config = {"seqtool_version": __version__, "model": mcfg.to_dict(), "train": tcfg.to_dict(), "data": {"dir": "data"},
+              "level": tok.level, "task": spec.to_dict()}
+    atomic_write_bytes(run_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
+    tok.save(run_dir / "tokenizer.json")
+
+
+def build_trainer(run_dir: Path, mcfg, tcfg, tok, spec: TaskSpec, train: TaskData, val: TaskData, device, callbacks=None,
+                  pretrained: Path | None = None, notify: Callable[[str], None] | None = None):
+    import torch
+
+    from seqtool.models import load_pretrained_vectors
+    from seqtool.tasks.labels import LabelTask, build_head
+    from seqtool.training import Trainer
+
+    torch.manual_seed(tcfg.seed)
+    model = build_head(mcfg, spec)
+    if pretrained is not None:
+        matrix, cov = load_pretrained_vectors(pretrained, tok.vocab.tokens, mcfg.embed_dim, seed=tcfg.seed)
+        model.set_embeddings(matrix, mcfg.freeze_embeddings)
+        if notify:
+            notify(f"pretrained vectors ({cov['format']}, dim {cov['dim']}): {cov['found']:,} of {cov['total']:,} vocabulary tokens found")
+    model.to(device)
+    extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": {"dir": "data"}, "task": spec.to_dict(), "seqtool_version": __version__}
+    return Trainer(model, tcfg, LabelTask(spec, train, val, tcfg.batch_size, tcfg.seed, device), run_dir, extra, device, callbacks)
+
+
+def resume_trainer(run_dir: Path, ckpt: dict, mcfg, tcfg, device, callbacks=None):
+    """The Trainer of a task run, from its own data/task.npz and last.pt (called by ``runs.resume``)."""
+    from seqtool.text.tokenizers import tokenizer_from_dict
+
+    spec = TaskSpec.from_dict(ckpt["task"])
+    train, val = load_data(Path(run_dir) / "data", spec.kind)
+    tok = tokenizer_from_dict(ckpt["tokenizer"], source=ckpt["path"])
+    return build_trainer(run_dir, mcfg, tcfg, tok, spec, train, val, device, callbacks), tok

@@ -1,0 +1,100 @@
+"""Classification and tagging as the trainer's task (the counterpart of ``seqtool.tasks.lm.LMTask``).
+
+``TaskSpec`` is what a run of either task records beside its model config: the kind, the label or
+tag names (index = output unit), the head's options. ``build_head`` makes the model it describes.
+``LabelTask`` gives the trainer one bucketed batch per step (epoch order seeded, so resume replays
+it), the loss (optionally class-weighted), and validation: the task's scores, with the run's best
+checkpoint chosen by accuracy (classify) or entity F1 / token accuracy (tag), not by the loss.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from seqtool.tasks.batches import EpochBatches, TaskData
+from seqtool.tasks.scoring import score
+
+KINDS = ("classify", "tag")
+
+
+@dataclass
+class TaskSpec:
+    kind: str  # classify | tag
+    labels: list[str]  # class or tag names; index = output unit
+    pool: str = "last"  # classify: last | mean | max | attention
+    bidirectional: bool = False
+    crf: bool = False  # tag: a linear-chain CRF output layer
+    class_weights: list[float] | None = None  # classify: per-class loss weights ('--class-weights auto')
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TaskSpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def build_head(mcfg, spec: TaskSpec):
+    from seqtool.models.heads import SequenceClassifier, SequenceTagger
+
+    if spec.kind == "classify":
+        return SequenceClassifier(mcfg, len(spec.labels), spec.pool, spec.bidirectional)
+    return SequenceTagger(mcfg, len(spec.labels), spec.bidirectional, spec.crf)
+
+
+class LabelTask:
+    def __init__(self, spec: TaskSpec, train: TaskData, val: TaskData, batch_size: int, seed: int, device: torch.device):
+        self.spec, self.train, self.val, self.device = spec, train, val, device
+        self.kind = spec.kind
+        self.batches = EpochBatches(train, batch_size, seed)
+        self.per_epoch = self.batches.per_epoch  # the same count every epoch: only the order changes
+        self.tokens_per_step = int(round(batch_size * train.lengths.mean()))
+        self.carry = None  # nothing is carried from one batch to the next
+        self.weight = torch.tensor(spec.class_weights, dtype=torch.float32, device=device) if spec.class_weights else None
+        self.batch_size = batch_size
+
+    def probe(self, model) -> torch.Tensor:
+        ids, lengths, _ = self.train.batch(np.array([0]))
+        return model(ids.to(self.device), lengths.to(self.device))
+
+    def loss(self, model, window: int, epoch: int):
+        self.batches.load_state_dict({"epoch": epoch, "index": window})
+        ids, lengths, targets = (t.to(self.device) for t in self.batches.next())
+        return model.loss(ids, lengths, targets, self.weight), None, int(lengths.sum())
+
+    def keep(self, model, state) -> None:
+        pass
+
+    def drop(self) -> None:
+        pass
+
+    def validate(self, model, autocast: dict) -> tuple[float, float, dict]:
+        with torch.autocast(**autocast):
+            s = score(model, self.val, self.spec.labels, self.device, self.batch_size)
+        name, value = s.metric
+        fields = {"val_loss": s.loss, f"val_{name}": value}
+        if self.kind == "classify":
+            fields["val_macro_f1"] = s.report.macro_f1
+        elif s.report.scheme is not None:
+            fields["val_token_accuracy"] = s.report.token_accuracy
+        return s.loss, -value, fields  # higher is better: the trainer minimises its negative
+
+    def train_fields(self, train_loss: float | None) -> dict:
+        return {}
+
+    @property
+    def metric_name(self) -> str:
+        if self.kind == "classify":
+            return "accuracy"
+        from seqtool.tasks.metrics import detect_scheme
+
+        return "f1" if detect_scheme([[self.spec.labels[t] for t in tags] for tags in self.val.targets]) else "token_accuracy"
+
+    def summary_fields(self, last: dict | None, best: float | None) -> dict:
+        name = self.metric_name
+        return {"val_loss": last and last["val_loss"], f"val_{name}": last and last.get(f"val_{name}"),
+                "metric": name, f"best_val_{name}": None if best is None else -best}

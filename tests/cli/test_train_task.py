@@ -1,0 +1,97 @@
+"""``seqtool train --task classify|tag`` end to end: run directories, learning, exact resume, bad input."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+import torch
+
+from tests.cli.helpers import one_line_error, run
+
+SMALL = ["--hidden", "16", "--embed-dim", "16", "--layers", "1", "--batch-size", "16", "--log-every", "10", "--threads", "1", "--quiet"]
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    rng = random.Random(0)
+    filler = "the a film story plot actor scene was is and it this".split()
+    lines = []
+    for i in range(240):
+        label = "pos" if i % 2 else "neg"
+        words = [rng.choice(filler) for _ in range(rng.randint(3, 9))]
+        words.insert(rng.randint(0, len(words)), "good" if label == "pos" else "bad")
+        lines.append(f"{label}\t{' '.join(words)}")
+    p = tmp_path / "l.tsv"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+@pytest.fixture
+def tagged(tmp_path):
+    rng = random.Random(1)
+    names, words = ["Ana", "Bo", "Cy"], ["saw", "met", "the", "cat", "at", "noon"]
+    sents = []
+    for _ in range(150):
+        toks = [(rng.choice(words), "O") for _ in range(rng.randint(2, 6))]
+        pos = rng.randint(0, len(toks))
+        toks[pos:pos] = [(rng.choice(names), "B-PER"), ("Smith", "I-PER")]
+        sents.append("\n".join(f"{w} X {t}" for w, t in toks))
+    p = tmp_path / "t.conll"
+    p.write_text("\n\n".join(sents) + "\n")
+    return p
+
+
+@pytest.mark.slow
+def test_classify_learns_and_writes_a_complete_run(tmp_path, labelled):
+    out = tmp_path / "run"
+    r = run("train", labelled, "--task", "classify", "--pool", "max", *SMALL, "--lr", "0.01", "--max-steps", "120", "--eval-every", "60", "--json", "--out", out)
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["task"] == "classify" and s["metric"] == "accuracy" and s["best_val_accuracy"] >= 0.9
+    names = {p.name for p in out.iterdir()}
+    assert {"config.json", "tokenizer.json", "metrics.jsonl", "best.pt", "last.pt", "data"} <= names
+    assert (out / "data" / "task.npz").is_file()
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["task"]["kind"] == "classify" and cfg["task"]["labels"] == ["neg", "pos"] and cfg["level"] == "word"
+    lines = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [x["step"] for x in lines if "val_accuracy" in x] == [60, 120] and "train_ppl" not in lines[0]
+
+
+def test_tag_resume_is_exact(tmp_path, tagged):
+    a, b = tmp_path / "a", tmp_path / "b"
+    common = ["--task", "tag", "--crf", *SMALL, "--eval-every", "8", "--save-every", "0", "--schedule", "none"]  # cosine would follow each budget
+    assert run("train", tagged, *common, "--max-steps", "16", "--out", a).exit_code == 0
+    assert run("train", tagged, *common, "--max-steps", "8", "--out", b).exit_code == 0
+    moved = tmp_path / "moved"
+    b.rename(moved)  # a task run is relocatable too
+    r = run("train", "--resume", moved, "--max-steps", "16", "--quiet", "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert s["metric"] == "f1" and s["steps"] == 16
+    wa = torch.load(a / "last.pt", weights_only=True)["model_state"]
+    wb = torch.load(moved / "last.pt", weights_only=True)["model_state"]
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert "crf.transitions" in wa
+    strip = lambda p: [{k: v for k, v in json.loads(x).items() if k not in ("tokens_per_sec", "elapsed")} for x in p.read_text().splitlines()]
+    assert strip(a / "metrics.jsonl") == strip(moved / "metrics.jsonl")
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--task", "translate"], 2, "--task translate: choose lm, classify or tag"),
+    (["--task", "classify", "--crf"], 2, "--crf applies to --task tag"),
+    (["--pool", "mean"], 2, "need --task classify or tag"),
+    (["--task", "classify", "--class-weights", "heavy"], 2, "--class-weights heavy: choose auto or none"),
+    (["--task", "tag", "--level", "char"], 2, "--task tag reads tokenized sentences and needs --level word"),
+])
+def test_bad_task_options(tmp_path, labelled, args, code, message):
+    one_line_error(run("train", labelled, "--out", tmp_path / "run", *args), code, message)
+    assert not (tmp_path / "run").exists()
+
+
+def test_one_class_and_bad_lines_name_the_file(tmp_path, write):
+    one = write("one.tsv", "pos\tfine film\n" * 30)
+    one_line_error(run("train", one, "--task", "classify", "--out", tmp_path / "r1"), 1, "one.tsv: every example has the label 'pos'")
+    bad = write("bad.conll", "Jim X B-PER\nsaw O\n")
+    one_line_error(run("train", bad, "--task", "tag", "--out", tmp_path / "r2"), 1, "bad.conll:2: 2 columns where the file's lines have 3")
+    assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
