@@ -183,3 +183,81 @@ def resume_trainer(run_dir: Path, ckpt: dict, mcfg, tcfg, device, callbacks=None
     train, val = load_data(Path(run_dir) / "data", spec.kind)
     tok = tokenizer_from_dict(ckpt["tokenizer"], source=ckpt["path"])
     return build_trainer(run_dir, mcfg, tcfg, tok, spec, train, val, device, callbacks), tok
+
+
+# ----------------------------------------------------------------------------- using a trained run
+
+
+@dataclass
+class LoadedTask:
+    """A trained classifier or tagger ready for inference (eval mode, on ``device``) with its tokenizer."""
+
+    model: object
+    tokenizer: object
+    spec: TaskSpec
+    path: str
+    device: object
+
+
+def load_task_model(path, device, prefer: str = "best") -> LoadedTask:
+    """Read a task run's checkpoint (or its run directory's best.pt) and rebuild its model."""
+    import torch
+
+    from seqtool.checkpoint import load_checkpoint
+    from seqtool.errors import ConfigError, TokenizerError
+    from seqtool.models import ModelConfig
+    from seqtool.tasks.labels import build_head
+    from seqtool.text.tokenizers import tokenizer_from_dict
+
+    ckpt = load_checkpoint(path, prefer)
+    p = ckpt["path"]
+    if "task" not in ckpt:
+        raise CheckpointError(f"{p}: a language model, not a classifier or tagger", fixes=("train one with seqtool train --task classify|tag",))
+    try:
+        spec = TaskSpec.from_dict(ckpt["task"])
+        cfg = ModelConfig.from_dict(ckpt["model_config"])
+        tok = tokenizer_from_dict(ckpt["tokenizer"], source=p)
+        model = build_head(cfg, spec)
+        model.load_state_dict(ckpt["model_state"])
+    except (ConfigError, TokenizerError, TypeError, KeyError, RuntimeError, ValueError) as e:
+        first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{p}: the task, config or weights do not fit together ({first}); the checkpoint may be corrupt") from None
+    dev = torch.device(device)
+    model.to(dev).eval()
+    return LoadedTask(model, tok, spec, p, dev)
+
+
+def score_examples(loaded: LoadedTask, xs: list, ys: list, source: str, batch_size: int = 64):
+    """Scores of the model on labelled examples, and the labels or tags training never saw (counted, scored as wrong)."""
+    from seqtool.tasks.scoring import score
+
+    known = loaded.spec.labels
+    flat = ys if loaded.spec.kind == "classify" else [t for y in ys for t in y]
+    unseen = sorted(set(flat) - set(known))
+    names = [*known, *unseen]  # the model never predicts the unseen ones: they count as errors
+    data, dropped = encode(loaded.tokenizer, loaded.spec.kind, xs, ys, names, source)
+    if not len(data):
+        raise CorpusError(f"{source}: no example has a token the model reads")
+    unseen_count = sum(1 for t in flat if t in set(unseen))
+    return score(loaded.model, data, names, loaded.device, batch_size), unseen, unseen_count, dropped
+
+
+def predict(loaded: LoadedTask, examples: list, batch_size: int = 64):
+    """Classify: (N, C) probabilities; tag: a list of tag names per sentence (tokens given as lists)."""
+    import torch
+
+    from seqtool.tasks.scoring import score
+
+    kind = loaded.spec.kind
+    dummy = [0] * len(examples) if kind == "classify" else [["" for _ in x] for x in examples]
+    lines = [" ".join(x) for x in examples] if kind == "tag" else examples
+    seqs = loaded.tokenizer.encode_lines("\n".join(lines)) if lines else []
+    oov = loaded.tokenizer.vocab.oov_id
+    seqs = [s.astype(np.int64) if len(s) else np.array([oov if oov is not None else 0], dtype=np.int64) for s in seqs]
+    targets = dummy if kind == "classify" else [np.zeros(len(s), dtype=np.int64) for s in seqs]
+    data = TaskData(seqs, targets, kind)
+    with torch.no_grad():
+        s = score(loaded.model, data, loaded.spec.labels, loaded.device, batch_size)
+    if kind == "classify":
+        return s.probabilities
+    return [[loaded.spec.labels[t] for t in p] for p in s.predictions]

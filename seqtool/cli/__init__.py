@@ -155,12 +155,14 @@ from seqtool.cli import generate as _generate  # noqa: E402
 from seqtool.cli import eval as _eval  # noqa: E402
 from seqtool.cli import grad_report as _grad_report  # noqa: E402
 from seqtool.cli import make_corpus as _make_corpus  # noqa: E402
+from seqtool.cli import predict as _predict  # noqa: E402
 
 _demo.register(app)
 _tokenize.register(app)
 _train.register(app)
 _generate.register(app)
 _eval.register(app)
+_predict.register(app)
 _grad_report.register(app)
 _make_corpus.register(app)
 

@@ -46,6 +46,10 @@ class Ui:
         self.out.file.write(json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n")
         self.out.file.flush()
 
+    def emit_json_line(self, obj: Any) -> None:
+        """One object per line (JSON Lines), for output that streams record by record."""
+        self.out.file.write(json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n")
+
     def table(self, title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], numeric: Sequence[int] = ()) -> None:
         """A summary table on stdout (rich on a terminal, plain aligned columns in a pipe)."""
         if not self.show_results:

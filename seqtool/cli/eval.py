@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from seqtool.cli import options as opt
+from seqtool.cli import train_task as tt
 from seqtool.cli.console import Ui
 from seqtool.cli.renamed import renamed
 
@@ -24,12 +25,15 @@ EXAMPLES = """
   head -n 200 sample_corpora/words.txt | seqtool eval runs/fables-lstm -
 
   seqtool eval runs/france50-lstm runs/france50-test.txt --long-range france
+
+  seqtool eval runs/sentiment sample_corpora/sentiment.tsv
 """
 
 
 def register(app: typer.Typer) -> None:
     # --bptt was --window, the name train gives the TDNN width; the old spelling still works, with a deprecation line.
-    app.command("eval", cls=renamed({"--window": "--bptt"}), help="Score new text with a trained model: loss, perplexity, bits per token, OOV rate; --free-running K shows how errors compound without teacher forcing.", epilog=EXAMPLES)(eval_cmd)
+    app.command("eval", cls=renamed({"--window": "--bptt"}), help="Score new text with a trained model: loss, perplexity, bits per token, OOV rate; --free-running K shows how errors compound without teacher forcing. "
+        "A classifier or tagger run (seqtool train --task) is scored on labelled files: accuracy, per-class F1 and the confusion matrix, or token accuracy and entity F1.", epilog=EXAMPLES)(eval_cmd)
 
 
 def eval_cmd(
@@ -43,6 +47,10 @@ def eval_cmd(
     errors: opt.Errors = "strict",
     quiet: opt.Quiet = False,
     json_out: opt.Json = False,
+    data_format: tt.Format = None,
+    label_column: tt.LabelColumn = None,
+    tag_column: tt.TagColumn = -1,
+    tag_field: tt.TagField = "upos",
 ) -> None:
     from seqtool import evaluation
     from seqtool.checkpoint import load_model
@@ -51,6 +59,11 @@ def eval_cmd(
     from seqtool.text.corpus import sources as corpus_sources
 
     ui = Ui(quiet=quiet, json_mode=json_out)
+    if _is_task_run(checkpoint):
+        from seqtool.cli.predict import eval_task
+
+        return eval_task(ui, checkpoint, files, device, {"format": data_format, "label_column": label_column, "tag_column": tag_column,
+                                                          "tag_field": tag_field, "errors": errors})
     evaluation.check_options(bptt, free_running, positions)
     if long_range is not None:
         from seqtool.text.longrange import check
@@ -85,6 +98,18 @@ def eval_cmd(
                  round(p["mean_prob"], 3), f"{p['chance']:.1%}") for p in probes]
         ui.table(f"long-range probes ({long_range}): the dependent token, predicted from its cue across the gap",
                  ["file", "probes", "cue -> answer (tokens)", "accuracy", "among answers", "mean p(answer)", "chance"], rows, numeric=(1, 2, 3, 4, 5, 6))
+
+
+def _is_task_run(checkpoint: Path) -> bool:
+    """A train --task run (its config.json, or a checkpoint beside one, names a task)."""
+    import json
+
+    p = Path(checkpoint)
+    config = (p if p.is_dir() else p.parent) / "config.json"
+    try:
+        return "task" in json.loads(config.read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def _free_running(ui: Ui, fr) -> None:

@@ -9,14 +9,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
+from seqtool.models.heads import valid_mask
 from seqtool.tasks.batches import TaskData
 from seqtool.tasks.metrics import ClassificationReport, TaggingReport, classification_report, tagging_report
 
 
 @dataclass
 class Scored:
-    loss: float  # classify: mean nats per example; tag: per token (softmax) or per sentence (CRF)
+    loss: float  # classify: mean nats per example; tag: per token (softmax) or per sentence (CRF); over known labels only
     predictions: list  # class ids, or a list of tag ids per example
     probabilities: np.ndarray | None  # classify: (N, C)
     report: ClassificationReport | TaggingReport
@@ -32,7 +34,11 @@ class Scored:
 
 @torch.no_grad()
 def score(model, data: TaskData, names: list[str], device, batch_size: int = 64) -> Scored:
-    """Loss, predictions and the report of ``model`` on ``data``; ``names`` are the label or tag names."""
+    """Loss, predictions and the report of ``model`` on ``data``; ``names`` are the label or tag names.
+
+    ``names`` may go on past the model's outputs (labels training never saw): those examples are
+    never predicted right and count as errors in the report, and stay out of the loss.
+    """
     was_training = model.training
     model.eval()
     preds: list = [None] * len(data)
@@ -40,18 +46,32 @@ def score(model, data: TaskData, names: list[str], device, batch_size: int = 64)
     total, count = 0.0, 0
     for idx in data.in_order(batch_size):
         ids, lengths, targets = (t.to(device) for t in data.batch(idx))
+        outputs = model.head.out_features
         if data.kind == "classify":
             logits = model(ids, lengths).float()
-            total += float(torch.nn.functional.cross_entropy(logits, targets, reduction="sum"))
-            count += len(idx)
+            known = targets < outputs
+            total += float(F.cross_entropy(logits[known], targets[known], reduction="sum")) if bool(known.any()) else 0.0
+            count += int(known.sum())
             p = torch.softmax(logits, -1).cpu().numpy()
             for j, i in enumerate(idx):
-                probs[i], preds[i] = p[j], int(p[j].argmax())
+                probs[i, : p.shape[1]], preds[i] = p[j], int(p[j].argmax())
         else:
-            n = len(idx) if model.crf is not None else int(lengths.sum())
-            total += float(model.loss(ids, lengths, targets)) * n
-            count += n
-            for i, path in zip(idx, model.decode(ids, lengths)):
+            scores = model(ids, lengths).float()  # (L, B, T)
+            mask = valid_mask(lengths, scores.shape[0])
+            known = (targets < outputs) | ~mask
+            if model.crf is not None:
+                whole = known.all(0)  # sentences whose every tag the model knows
+                if bool(whole.any()):
+                    total += float(model.crf.nll(scores[:, whole], targets[:, whole], mask[:, whole]).sum())
+                count += int(whole.sum())
+                paths = model.crf.viterbi(scores, mask)
+            else:
+                sel = mask & known
+                total += float(F.cross_entropy(scores[sel], targets[sel], reduction="sum")) if bool(sel.any()) else 0.0
+                count += int(sel.sum())
+                best = scores.argmax(-1).T.tolist()
+                paths = [row[:n] for row, n in zip(best, lengths.tolist())]
+            for i, path in zip(idx, paths):
                 preds[i] = path
     model.train(was_training)
     if data.kind == "classify":

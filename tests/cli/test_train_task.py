@@ -95,3 +95,67 @@ def test_one_class_and_bad_lines_name_the_file(tmp_path, write):
     bad = write("bad.conll", "Jim X B-PER\nsaw O\n")
     one_line_error(run("train", bad, "--task", "tag", "--out", tmp_path / "r2"), 1, "bad.conll:2: 2 columns where the file's lines have 3")
     assert not (tmp_path / "r1").exists() and not (tmp_path / "r2").exists()
+
+
+@pytest.fixture
+def classifier(tmp_path, labelled):
+    out = tmp_path / "cls"
+    r = run("train", labelled, "--task", "classify", "--pool", "max", *SMALL, "--lr", "0.01", "--max-steps", "60", "--eval-every", "60", "--out", out)
+    assert r.exit_code == 0, r.output
+    return out
+
+
+@pytest.mark.slow
+def test_predict_and_eval_of_a_classifier_agree(tmp_path, classifier, labelled):
+    rows = [ln.split("\t") for ln in labelled.read_text().splitlines()]
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(t for _, t in rows) + "\n")
+    p = run("predict", classifier, texts, "--json")
+    assert p.exit_code == 0, p.output
+    preds = [json.loads(x) for x in p.stdout.splitlines()]
+    assert len(preds) == len(rows) and all(x["label"] == x["top"][0]["label"] for x in preds)
+    accuracy = sum(x["label"] == gold for x, (gold, _) in zip(preds, rows)) / len(rows)
+    e = run("eval", classifier, labelled, "--json")
+    assert e.exit_code == 0, e.output
+    report = json.loads(e.stdout)["files"][0]
+    assert report["accuracy"] == pytest.approx(accuracy) and report["total"] == len(rows)
+    assert sum(map(sum, report["confusion"])) == len(rows)
+    top2 = run("predict", classifier, texts, "--top-k", "2").stdout.splitlines()[0].split("\t")
+    assert sorted(top2[::2]) == ["neg", "pos"] and float(top2[1]) >= float(top2[3])
+
+
+@pytest.mark.slow
+def test_eval_counts_labels_training_never_saw_as_wrong(tmp_path, classifier, write):
+    f = write("new.tsv", "pos\tgood film\nneu\tthe film\nneu\ta scene\n")
+    e = run("eval", classifier, f, "--json")
+    assert e.exit_code == 0, e.output
+    r = json.loads(e.stdout)["files"][0]
+    assert r["unseen_labels"] == 2 and r["accuracy"] <= 1 / 3 + 1e-9 and "neu" in r["labels"]
+    assert "2 labels training never saw (neu); they count as wrong" in e.stderr
+
+
+def test_predict_tags_inline_marks_the_predicted_entities(tmp_path, tagged):
+    out = tmp_path / "ner"
+    assert run("train", tagged, "--task", "tag", *SMALL, "--lr", "0.02", "--max-steps", "40", "--eval-every", "40", "--out", out).exit_code == 0
+    sent = "Ana Smith saw the cat at noon"
+    (tmp_path / "s.txt").write_text(sent + "\n\n" + sent + "\n")  # a blank line is no sentence
+    tags = [json.loads(x)["tags"] for x in run("predict", out, tmp_path / "s.txt", "--json").stdout.splitlines()]
+    assert len(tags) == 2 and len(tags[0]) == 7
+    from seqtool.tasks.metrics import chunks
+
+    expected = sent.split()
+    for start, end, typ in sorted(chunks(tags[0]), reverse=True):
+        expected[start:end + 1] = [f"[{' '.join(expected[start:end + 1])}]_{{{typ}}}"]
+    inline = run("predict", out, tmp_path / "s.txt", "--inline").stdout.splitlines()
+    assert inline == [" ".join(expected)] * 2
+    conll = run("predict", out, tmp_path / "s.txt").stdout.split("\n\n")[0].splitlines()
+    assert [ln.split("\t") for ln in conll] == [[w, t] for w, t in zip(sent.split(), tags[0])]
+
+
+def test_predict_refuses_empty_input_and_language_models(tmp_path, tagged, write):
+    out = tmp_path / "ner"
+    assert run("train", tagged, "--task", "tag", *SMALL, "--max-steps", "2", "--out", out).exit_code == 0
+    one_line_error(run("predict", out, write("empty.txt", "")), 1, "empty")
+    lm = tmp_path / "lm"
+    assert run("train", write("c.txt", "the cat sat on the mat\n" * 60), *SMALL, "--bptt", "8", "--max-steps", "2", "--out", lm).exit_code == 0
+    one_line_error(run("predict", lm, write("x.txt", "hello\n")), 1, "a language model, not a classifier or tagger")
