@@ -355,6 +355,8 @@ def _write_doc_vectors(tmp: Path, tok: Tokenizer, stats: dict, job: TokenizeJob,
             del m
             outputs[f"{split}_matrix.npy"] = [len(docs), dim]
         if job.pad_to or job.one_hot:
+            need = len(docs) * maxlen * 4
+            _check_memory(need, "--pad-to", f"{len(docs)} lines x {maxlen} ids x 4 bytes", job, notify, "lower --pad-to")
             padded = pad_sequences(docs, maxlen, job.padding, job.truncating, dtype=np.int32)
             np.save(tmp / f"{split}_padded.npy", padded)
             outputs[f"{split}_padded.npy"] = list(padded.shape)
