@@ -2,12 +2,15 @@
 
 Its job: write ``fables.txt`` (book-like English prose for character-level models) and
 ``words.txt`` (Penn-Treebank-style token lines for word-level models) by expanding a grammar and
-lexicon written for this project, and ``longrange_france_gap50.txt`` (the lecture's "I grew up in
-France ... I speak fluent French" with 50 unrelated words in the gap) with seqtool's own generator
-``seqtool/text/longrange.py``, loaded by path; so the corpora are original, hold no third-party
-text, and are reproducible byte for byte. Only the standard library is used; all randomness
-comes from ``random.Random`` with a fixed seed, and every choice is made from an ordered list, so
-neither PYTHONHASHSEED nor set or dict ordering can change the output.
+lexicon written for this project; ``sentiment.tsv`` (sentences labelled pos/neg) and
+``tagged.conll`` (tokens with part-of-speech and named-entity tags) from the same lexicon, by the
+grammars in ``sentiment.py`` and ``tagged.py`` next to this script; and
+``longrange_france_gap50.txt`` (the lecture's "I grew up in France ... I speak fluent French" with
+50 unrelated words in the gap) with seqtool's own generator ``seqtool/text/longrange.py``, loaded
+by path; so the corpora are original, hold no third-party text, and are reproducible byte for byte.
+Only the standard library is used; all randomness comes from ``random.Random`` with a fixed seed,
+and every choice is made from an ordered list, so neither PYTHONHASHSEED nor set or dict ordering
+can change the output.
 
     python sample_corpora/generate.py            # rewrite the corpora next to this script
     python sample_corpora/generate.py --out DIR  # write them somewhere else
@@ -718,15 +721,18 @@ def make_words(seed=SEED):
 
 
 # ---------------------------------------------------------------------------------------------
-# longrange_france_gap50.txt: made by seqtool's own generator, loaded from the source tree by path
-# (standard library only), so this script runs without seqtool installed.
+# longrange_france_gap50.txt: made by seqtool's own generator; sentiment.tsv and tagged.conll: made by
+# sentiment.py and tagged.py next to this script, which draw on the lexicon and grammar above. All
+# are loaded from the source tree by path (standard library only), so this script runs without
+# seqtool installed.
 # ---------------------------------------------------------------------------------------------
-LONGRANGE = Path(__file__).resolve().parent.parent / "seqtool" / "text" / "longrange.py"
+HERE = Path(__file__).resolve().parent
+LONGRANGE = HERE.parent / "seqtool" / "text" / "longrange.py"
 LONGRANGE_LINES = 1500  # about 520 KB at a gap of 50
 
 
-def load_longrange():
-    spec = importlib.util.spec_from_file_location("seqtool_longrange", LONGRANGE)
+def load_module(name, path):
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
     spec.loader.exec_module(module)
@@ -734,17 +740,27 @@ def load_longrange():
 
 
 def make_longrange_france(seed=SEED):
-    examples = load_longrange().generate("france", gap=50, n=LONGRANGE_LINES, seed=seed + 2)
+    longrange = load_module("seqtool_longrange", LONGRANGE)
+    examples = longrange.generate("france", gap=50, n=LONGRANGE_LINES, seed=seed + 2)
     return "".join(ex.text + "\n" for ex in examples)
 
 
+def make_sentiment(seed=SEED):
+    return load_module("sample_corpora_sentiment", HERE / "sentiment.py").make_sentiment(seed + 3)
+
+
+def make_tagged(seed=SEED):
+    return load_module("sample_corpora_tagged", HERE / "tagged.py").make_tagged(seed + 4)
+
+
 CORPORA = {"fables.txt": make_fables, "words.txt": make_words,
-           "longrange_france_gap50.txt": make_longrange_france}
+           "longrange_france_gap50.txt": make_longrange_france,
+           "sentiment.tsv": make_sentiment, "tagged.conll": make_tagged}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent,
+    parser.add_argument("--out", type=Path, default=HERE,
                         help="folder to write the corpora to (default: next to this script)")
     parser.add_argument("--check", action="store_true",
                         help="regenerate in memory; exit 1 if the files in --out differ")

@@ -21,6 +21,9 @@ from seqtool.errors import ConfigError, CorpusError
 def load_ids(path: Path) -> np.ndarray:
     """A 1-D id array written by ``seqtool tokenize`` (memory-mapped, not copied)."""
     try:
+        with open(path, "rb") as f:
+            if f.read(6) != b"\x93NUMPY":  # else numpy reads it as a pickle and suggests loading it unsafely
+                raise CorpusError(f"{path}: not a .npy file of token ids (no numpy header); re-run seqtool tokenize")
         a = np.load(path, mmap_mode="r")
     except (OSError, ValueError) as e:
         raise CorpusError(f"{path}: cannot read token ids ({e}); re-run seqtool tokenize") from None

@@ -59,11 +59,13 @@ class DecodingOptions:
             raise UsageError("--greedy and --beam: choose one (--beam 1 is greedy)")
         if (self.greedy or self.beam is not None) and self.shapes_sampling:
             which = "--greedy" if self.greedy else "--beam"
-            raise UsageError(f"{which} is deterministic; --temperature/--top-k/--top-p shape sampling and do nothing with it")
+            raise UsageError(f"{which} is deterministic: --temperature/--top-k/--top-p shape sampling and do nothing with it")
         if self.greedy and num_samples > 1:
-            raise UsageError(f"--greedy with --num-samples {num_samples}: greedy gives the same text every time; sample instead, or use --beam W --num-samples N for the N best")
+            raise UsageError(f"--greedy with --num-samples {num_samples}: greedy gives the same text every time",
+                             fixes=("sample instead", "use --beam W --num-samples N for the N best"))
         if self.beam is not None and num_samples > self.beam:
-            raise UsageError(f"--num-samples {num_samples} with --beam {self.beam}: the search keeps {self.beam} hypotheses; use --num-samples <= --beam")
+            raise UsageError(f"--num-samples {num_samples} with --beam {self.beam}: the search keeps {self.beam} hypotheses",
+                             fixes=("use --num-samples <= --beam",))
         return self
 
     @property
@@ -86,6 +88,24 @@ def check_request(length: int, stop: Sequence[str] = ()) -> None:
     for s in stop:
         if s == "":
             raise UsageError("--stop '': give a non-empty string (e.g. --stop '\\n' to stop at the end of a line)")
+
+
+#: The most memory one generate call may take for its batch of samples (or beam hypotheses).
+MAX_BATCH_MEMORY = 2 << 30
+
+
+def check_batch(cfg, decoding: DecodingOptions, num_samples: int, length: int) -> None:
+    """Refuse (UsageError) a batch whose logits, states and tokens would exceed MAX_BATCH_MEMORY, before allocating it."""
+    from seqtool.memory import refuse_if_over
+
+    rows = max(num_samples, decoding.beam or 1)
+    # per row: logits, probabilities and a filtered copy over V tokens; old and new (h, c) per layer;
+    # each new token's id, probability and entropy, and its text
+    per_row = 4 * (3 * cfg.vocab_size + 4 * cfg.layers * cfg.hidden) + 24 * length
+    what = f"--beam {decoding.beam}" if decoding.beam and decoding.beam >= num_samples else f"--num-samples {num_samples:,}"
+    refuse_if_over(rows * per_row, MAX_BATCH_MEMORY, what, f"{rows:,} rows x {per_row:,} bytes: logits over {cfg.vocab_size:,} tokens, "
+                   f"{cfg.layers} x {cfg.hidden} states, {length:,} tokens", "generate's bound",
+                   fixes=(f"lower {what.split()[0]} or --length",), kind=UsageError)
 
 
 # ---------------------------------------------------------------------------------- logits -> distribution

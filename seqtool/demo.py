@@ -45,7 +45,8 @@ def sample_corpus() -> Path:
     """The bundled ``sample_corpora/fables.txt`` next to the package (a source checkout or editable install)."""
     p = Path(__file__).resolve().parent.parent / "sample_corpora" / "fables.txt"
     if not p.is_file():
-        raise CorpusError("the bundled sample corpus (sample_corpora/fables.txt) is not next to this seqtool installation; give --corpus FILE")
+        raise CorpusError("the bundled sample corpus (sample_corpora/fables.txt) is not next to this seqtool installation",
+                          fixes=("give --corpus FILE",))
     return p
 
 

@@ -25,9 +25,9 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA GPU is available here; use --device auto or cpu")
+        raise ConfigError("--device cuda: no CUDA GPU is available here", fixes=("use --device auto or cpu",))
     if name == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
-        raise ConfigError("--device mps: Apple MPS is not available here; use --device auto or cpu")
+        raise ConfigError("--device mps: Apple MPS is not available here", fixes=("use --device auto or cpu",))
     if name not in ("cpu", "cuda", "mps"):
         raise UsageError(f"--device {name}: choose auto, cpu, cuda or mps")
     return torch.device(name)
@@ -44,13 +44,14 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
 
 
-def autocast_failure(model, x: torch.Tensor, autocast: dict) -> str | None:
-    """Run one forward and backward of ``model`` on ids ``x`` under ``autocast``; None if it works,
-    else the first line of the error (e.g. oneDNN's LSTM has no bf16 kernel on some CPUs)."""
+def autocast_failure(model, forward, autocast: dict) -> str | None:
+    """Run ``forward()`` (a small forward pass of ``model``, returning a tensor) and a backward under
+    ``autocast``; None if it works, else the first line of the error (e.g. oneDNN's LSTM has no bf16
+    kernel on some CPUs)."""
     try:
         with torch.autocast(**autocast):
-            logits, _ = model(x)
-        logits.float().sum().backward()
+            out = forward()
+        out.float().sum().backward()
     except RuntimeError as e:
         return str(e).strip().splitlines()[0][:100]
     finally:

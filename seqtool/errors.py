@@ -11,9 +11,39 @@ from __future__ import annotations
 
 
 class SeqtoolError(Exception):
-    """Base of every error seqtool raises on purpose."""
+    """Base of every error seqtool raises on purpose.
+
+    ``fixes`` are the ways out a message suggests, joined with " or " after a "; ". A fix that names an
+    option (``"pass --errors replace"``) belongs there rather than in the message, because the same
+    error reaches commands that lack that option (``generate`` has no ``--errors``): the CLI shows only
+    the fixes its command offers (``for_options``). ``str(e)`` shows them all.
+    """
 
     exit_code = 1
+
+    def __init__(self, message: str = "", *, fixes: tuple[str, ...] | list[str] = ()):
+        self.message = message
+        self.fixes = tuple(fixes)
+        super().__init__(self.for_options(None))
+
+    def for_options(self, offered: set[str] | frozenset[str] | None) -> str:
+        """The message with the fixes whose options are all in ``offered`` (None: every fix)."""
+        keep = [f for f in self.fixes if offered is None or set(options_named(f)) <= set(offered)]
+        return f"{self.message}; {' or '.join(keep)}" if keep else self.message
+
+    def __reduce__(self):  # raised in a tokenize worker process: the fixes cross the pipe apart
+        return (_rebuild, (type(self), self.message, self.fixes))
+
+
+def _rebuild(cls, message, fixes):
+    return cls(message, fixes=fixes)
+
+
+def options_named(text: str) -> list[str]:
+    """The command-line options (``--name``) a piece of text names, in order."""
+    import re
+
+    return re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text)
 
 
 class CorpusError(SeqtoolError):

@@ -9,9 +9,11 @@ advisory lock, so a second writer is refused instead of interleaving with the fi
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -42,9 +44,7 @@ def check_output_dir(out: Path, force: bool, option: str = "--out") -> None:
     if is_within(Path.cwd(), out):  # replacing it would pull the directory out from under the user
         raise OutputError(f"{option} {out}: is the current directory or contains it; give a new directory, e.g. {option} out/NAME")
     if out.is_dir() and any(out.iterdir()) and not force:
-        raise OutputError(
-            f"{option} {out}: directory exists and is not empty; choose another path or pass --force to replace it"
-        )
+        raise OutputError(f"{option} {out}: directory exists and is not empty", fixes=("choose another path", "pass --force to replace it"))
 
 
 @contextlib.contextmanager
@@ -92,13 +92,50 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
-def write_new_file(path: Path, data: bytes, force: bool = False, option: str = "--out") -> None:
-    """Write ``data`` to ``path`` atomically; refuse an existing file unless ``force``, and a directory always."""
+def remove_write_debris(directory: Path) -> None:
+    """Delete the temporary files (``.NAME.tmp-*``) that writes killed mid-way left in ``directory``.
+
+    Call it only while holding ``directory``'s DirLock: then no other process is writing there.
+    """
+    for p in Path(directory).glob(".*.tmp-*"):
+        if p.is_file() and not p.is_symlink():
+            with contextlib.suppress(OSError):
+                p.unlink()
+
+
+def remove_stale_stages(out: Path, min_age: float = 60.0) -> None:
+    """Delete the staging directories (``.OUT.tmp-*``) that runs killed while building ``out`` left beside it.
+
+    Only a stage with a lock file that nobody holds and that is older than ``min_age`` seconds is
+    removed: a younger one may belong to a run that has just created it and is about to lock it, and
+    one without a lock file was not made by a locking writer (``tokenize --out``).
+    """
+    out = Path(out)
+    parent = out.parent if str(out.parent) else Path(".")
+    for p in parent.glob(f".{glob.escape(out.name)}.tmp-*"):
+        lock = p / DirLock.NAME
+        try:
+            if p.is_symlink() or not p.is_dir() or time.time() - max(p.stat().st_mtime, lock.stat().st_mtime) < min_age:
+                continue
+        except OSError:  # no lock file, or removed meanwhile
+            continue
+        if not DirLock.is_held(p):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def check_new_file(path: Path, force: bool, option: str = "--out") -> None:
+    """Refuse a directory always and an existing file unless ``force``: called before the work whose result goes there."""
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{option} {path}: is a directory; give a file name")
     if path.exists() and not force:
-        raise OutputError(f"{option} {path}: file exists; choose another path or pass --force to replace it")
+        raise OutputError(f"{option} {path}: file exists", fixes=("choose another path", "pass --force to replace it"))
+
+
+def write_new_file(path: Path, data: bytes, force: bool = False, option: str = "--out") -> None:
+    """Write ``data`` to ``path`` atomically; refuse an existing file unless ``force``, and a directory always."""
+    path = Path(path)
+    check_new_file(path, force, option)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(path, data)
@@ -172,6 +209,15 @@ class DirLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+    @classmethod
+    def is_held(cls, directory: Path) -> bool:
+        """Another process holds ``directory``'s lock now."""
+        try:
+            cls.refuse_if_held(directory)
+        except OutputError:
+            return True
+        return False
 
     @classmethod
     def refuse_if_held(cls, directory: Path, option: str = "--out") -> None:

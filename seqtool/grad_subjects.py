@@ -61,7 +61,7 @@ def checkpoint_subjects(path, text: str | None, device, with_init: bool, seed: i
     else:
         val = Path(ckpt["path"]).parent / ckpt.get("data", {}).get("dir", "") / "val.npy"  # a relative record is the run's own data/
         if not val.is_file():
-            raise CorpusError(f"{path}: its validation ids ({val}) are gone; give --data FILE to measure on")
+            raise CorpusError(f"{path}: its validation ids ({val}) are gone", fixes=("give --data FILE to measure on",))
         ids = load_ids(val)
     train = ckpt.get("train_config", {})
     batch, bptt = int(train.get("batch_size", 32)), int(train.get("bptt", 64))

@@ -225,7 +225,8 @@ def sample_windows(ids: np.ndarray, length: int, count: int, rng: np.random.Gene
     """``count`` windows of ``length`` consecutive ids at random positions, time-major (length, count)."""
     n = len(ids)
     if n < length:
-        raise CorpusError(f"the data has {n:,} tokens, fewer than one window needs ({length:,}); use a shorter --timesteps or more data")
+        raise CorpusError(f"the data has {n:,} tokens, fewer than one window needs ({length:,})",
+                          fixes=("give more data", "use a shorter --timesteps"))
     starts = rng.integers(0, n - length + 1, size=count)
     cols = [np.asarray(ids[s : s + length], dtype=np.int64) for s in starts]
     return torch.from_numpy(np.stack(cols, axis=1))  # (length, count)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, Callable, Iterator
 
 from seqtool import __version__
 from seqtool.errors import CheckpointError, ConfigError, CorpusError, OutputError, UsageError
-from seqtool.fsio import DirLock, atomic_dir, atomic_write_bytes, check_output_dir, is_within
+from seqtool.fsio import DirLock, atomic_dir, atomic_write_bytes, check_output_dir, is_within, remove_stale_stages, remove_write_debris
 from seqtool.models.config import ModelConfig, level_defaults
 
 
@@ -117,7 +118,8 @@ def check_new_run_dir(out: Path, force: bool, inputs: list[str]) -> None:
     check_output_dir(out, force)
     for p in inputs:
         if p != "-" and is_within(Path(p), out):
-            raise OutputError(f"--out {out}: contains the input {p}, which replacing it would delete; choose an --out outside the inputs")
+            raise OutputError(f"--out {out}: contains the input {p}, which replacing it would delete",
+                              fixes=("choose an --out outside the inputs",))
 
 
 @contextlib.contextmanager
@@ -131,6 +133,7 @@ def staged_run_dir(out: Path, force: bool, inputs: list[str], lock: DirLock) -> 
     """
     check_new_run_dir(out, force, inputs)
     DirLock.refuse_if_held(out)
+    remove_stale_stages(out)
     with atomic_dir(out, force) as stage:
         lock.acquire(stage)
         yield stage
@@ -162,6 +165,20 @@ def model_config(vocab_size: int, level: str, given: dict[str, Any]) -> ModelCon
     return ModelConfig(vocab_size=vocab_size, **kw).validate()
 
 
+#: float32 bytes per parameter while training: the weight, its gradient and Adam's two moments.
+TRAINING_BYTES_PER_PARAM = 4 * 4
+
+
+def check_model_fits(mcfg: ModelConfig) -> None:
+    """Refuse a model whose training would not fit in this machine's available memory (before torch tries)."""
+    from seqtool.memory import available_bytes, refuse_if_over
+
+    n = mcfg.param_count()
+    refuse_if_over(n * TRAINING_BYTES_PER_PARAM, available_bytes(), f"a {mcfg.cell} model of {mcfg.layers} x {mcfg.hidden:,} units",
+                   f"{n:,} parameters x 16 bytes: weights, gradients and Adam's two moments", "the available memory",
+                   fixes=("lower --hidden or --layers",))
+
+
 def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec) -> dict:
     config = {
         "seqtool_version": __version__,
@@ -191,8 +208,10 @@ def build_trainer(
     import torch
 
     from seqtool.models import build_model, load_pretrained_vectors
+    from seqtool.tasks.lm import LMTask
     from seqtool.training import Trainer
 
+    check_model_fits(mcfg)
     torch.manual_seed(tcfg.seed)  # weights and dropout masks: same seed, same run (bit for bit on CPU)
     model = build_model(mcfg)
     if pretrained is not None:
@@ -205,7 +224,45 @@ def build_trainer(
                    f"({cov['found'] / max(cov['total'], 1):.1%})")
     model.to(device)
     extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": data.record(), "seqtool_version": __version__}
-    return Trainer(model, tcfg, train_ids, val_ids, run_dir, extra, device, callbacks)
+    return Trainer(model, tcfg, LMTask(tcfg, train_ids, val_ids, device), run_dir, extra, device, callbacks)
+
+
+def read_run_config(run_dir: Path) -> dict:
+    """A run's config.json, refused when it is not JSON or was written by a newer seqtool: resuming would
+    rewrite the run without the settings this version does not know."""
+    path = run_dir / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{path}: not valid JSON ({e}); the run's config is damaged") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise CheckpointError(f"{path}: not a seqtool run config (no model section)")
+    made_by = str(config.get("seqtool_version", ""))
+    if _version_tuple(made_by) > _version_tuple(__version__):
+        raise CheckpointError(f"{path}: made by seqtool {made_by}, newer than this one ({__version__}); upgrade seqtool to resume it")
+    return config
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    """'0.10.2' -> (0, 10, 2); a part that is not a number ends it ('1.0rc1' -> (1,))."""
+    out = []
+    for part in version.split("."):
+        if not part.isdigit():
+            break
+        out.append(int(part))
+    return tuple(out)
+
+
+def _check_same_model(ckpt: dict, config: dict, config_path: Path) -> None:
+    """The checkpoint holds the model the run's config describes, not one copied in from another run."""
+    saved, said = json.loads(json.dumps(ckpt["model_config"])), config["model"]  # as JSON reads them: tuples are lists
+    if saved.get("cell") != said.get("cell"):
+        raise CheckpointError(f"{ckpt['path']}: a {saved.get('cell')} checkpoint, but {config_path} says {said.get('cell')}; "
+                              "the checkpoint belongs to another run")
+    for key in sorted(set(saved) | set(said)):
+        if saved.get(key) != said.get(key):
+            raise CheckpointError(f"{ckpt['path']}: its model has {key} {saved.get(key)!r}, but {config_path} says {said.get(key)!r}; "
+                                  "the checkpoint belongs to another run")
 
 
 def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLock | None = None):
@@ -220,10 +277,15 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
-        raise CheckpointError(f"--resume {run_dir}: not a seqtool run directory (no config.json); give the --out of an earlier seqtool train")
+        raise CheckpointError(f"--resume {run_dir}: not a seqtool run directory (no config.json); give a directory made by seqtool train --out")
+    if not os.access(run_dir, os.W_OK):  # before anything is read or rewritten: resuming writes checkpoints and metrics
+        raise OutputError(f"--resume {run_dir}: the run directory is not writable; check its permissions (or copy it somewhere writable and resume the copy)")
+    config = read_run_config(run_dir)
     if lock is not None:
         lock.acquire(run_dir, "--resume")
+        remove_write_debris(run_dir)  # temporary files of writes a kill cut short: ours to remove now that we hold the lock
     ckpt = load_checkpoint(run_dir, prefer="last")
+    _check_same_model(ckpt, config, run_dir / "config.json")
     if "optimizer_state" not in ckpt or "train_config" not in ckpt:
         raise CheckpointError(f"{ckpt['path']}: has no training state to resume from")
     mcfg = MC.from_dict(ckpt["model_config"])
@@ -240,6 +302,6 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     trainer.restore(ckpt)
     done = trainer.budget_used()
     if done is not None:
-        raise UsageError(f"--resume {run_dir}: the run has finished ({done}, step {trainer.step:,}); "
-                         f"give a larger --max-steps, --epochs or --time-budget to train further")
+        raise UsageError(f"--resume {run_dir}: the run has finished ({done}, step {trainer.step:,})",
+                         fixes=("give a larger --max-steps, --epochs or --time-budget to train further",))
     return trainer, tok

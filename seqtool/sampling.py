@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from seqtool.decoding import DecodingOptions, check_request, shape_logits
+from seqtool.decoding import DecodingOptions, check_batch, check_request, shape_logits
 from seqtool.devices import prompt_kernels, step_kernels
 from seqtool.errors import UsageError
 from seqtool.models.state import select_state, state_batch_dims
@@ -91,6 +91,30 @@ def encode_prompt(tok: Tokenizer, text: str) -> Prompt:
     if text.strip() and not ids:
         warnings.append("prompt: nothing in it is known to the model; starting from the start-of-line state")
     return Prompt(text, ids, warnings, unknown)
+
+
+MAX_PROMPT_TOKENS = 100_000
+"""The longest prompt ``generate`` reads by default: the model reads it in one call whose memory grows
+with its length times the hidden size (a few GB for 100,000 tokens at 1024 hidden units)."""
+
+
+def read_prompt(path, tok: Tokenizer, max_tokens: int = MAX_PROMPT_TOKENS) -> str:
+    """The text of a prompt file, read in chunks and refused as soon as it passes ``max_tokens``
+    tokens, so a huge file costs neither its whole text in memory nor a forward call beyond reach."""
+    from seqtool.text.corpus import iter_chunks, open_sources
+
+    parts, n = [], 0
+    for chunk in iter_chunks(open_sources([str(path)], option="--prompt-file"), cut_before=tok.cut_before):
+        n += len(tok.encode(chunk))
+        check_prompt_tokens(n, max_tokens, f"--prompt-file {path}")
+        parts.append(chunk)
+    return "".join(parts)
+
+
+def check_prompt_tokens(n: int, max_tokens: int, what: str = "--prompt") -> None:
+    if n > max_tokens:
+        raise UsageError(f"{what}: more than {max_tokens} tokens, the most a prompt may have",
+                         fixes=("give a shorter prompt (its end is what counts)", "raise --max-prompt-tokens"))
 
 
 def joiner(tok: Tokenizer, prompt_text: str) -> str:
@@ -165,18 +189,19 @@ def generate(
     """
     decoding = (decoding or DecodingOptions()).validate(num_samples)
     check_request(length, stop)
+    check_batch(model.cfg, decoding, num_samples, length)
     model.eval()
     device = next(model.parameters()).device
     start = tok.line_end_id  # fed first, so the text starts at a line start
     context = ([start] if start is not None else []) + [int(i) for i in prompt_ids]
     if not context:
-        raise UsageError("this model's vocabulary has no line-end token to start from; give a --prompt")
+        raise UsageError("this model's vocabulary has no line-end token to start from", fixes=("give a --prompt",))
     if seed is None and decoding.beam is None and not decoding.greedy:
         seed = random.SystemRandom().randrange(2**31)
     x = torch.tensor(context, dtype=torch.long, device=device).view(-1, 1)  # (T, 1)
     with prompt_kernels(model, len(context)):  # the prompt, run once
-        logits, state = model(x, None)  # (T, 1, V)
-    last = logits[-1]  # (1, V): distribution of the first new token
+        out, state = model.hidden_states(x, None)  # (T, 1, H): no (T, V) logits, which a long prompt could not afford
+    last = model.logits(out[-1])  # (1, V): distribution of the first new token
     with step_kernels(model):
         if decoding.beam is not None:
             samples = _beam_search(model, tok, last, state, length, decoding.beam, num_samples, stop, on_text, stats)

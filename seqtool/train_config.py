@@ -42,6 +42,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     precision: str = "auto"  # bf16 autocast on a CUDA device that supports it, else fp32
+    skip_nonfinite: int = 0  # steps with a NaN/inf loss or gradient to skip before stopping
+    save_every: str = "10m"  # last.pt every N steps ("500") or this much time ("10m"); "0": at validations only
 
     def validate(self) -> "TrainConfig":
         """Raise UsageError (exit 2) on the first value out of its range; return self so calls can chain.
@@ -59,6 +61,8 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and v < 1:
                 raise bad(name.replace("_", "-"), v, "must be at least 1")
+        if self.skip_nonfinite < 0:
+            raise bad("skip-nonfinite", self.skip_nonfinite, "must be 0 (stop at the first NaN/inf) or more")
         for name in ("lr", "weight_decay", "clip_norm", "time_budget"):  # NaN passes every comparison below
             v = getattr(self, name)
             if v is not None and not math.isfinite(v):
@@ -74,11 +78,22 @@ class TrainConfig:
             raise bad("schedule", self.schedule, f"choose one of {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise bad("precision", self.precision, f"choose one of {', '.join(PRECISIONS)}")
+        self.save_interval()  # raises on a value that is neither a step count nor a duration
         if not self.lr > 0:
             raise bad("lr", self.lr, "must be positive")
         if self.weight_decay < 0 or self.warmup < 0 or self.clip_norm < 0:
             raise UsageError("--weight-decay, --warmup and --clip-norm must not be negative")
         return self
+
+    def save_interval(self) -> tuple[int | None, float | None]:
+        """``save_every`` as (steps, seconds), at most one of them set; (None, None) when it is "0" (off)."""
+        s = str(self.save_every).strip().lower()
+        if s.isdigit():
+            return (int(s) or None), None
+        seconds = parse_duration(s, option="--save-every", example="90s or 10m") if s[-1:] in ("s", "m", "h") else math.nan
+        if not (seconds > 0 and math.isfinite(seconds)):  # a bare "1.5" is neither steps nor a duration with its unit
+            raise UsageError(f"--save-every {self.save_every}: give a number of steps (500), a duration with its unit (90s, 10m, 1h) or 0 for off")
+        return None, seconds
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -89,7 +104,7 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-def parse_duration(s: str) -> float:
+def parse_duration(s: str, option: str = "--time-budget", example: str = "600, 10m or 1.5h") -> float:
     """'90', '90s', '10m', '1.5h' -> seconds."""
     t = s.strip().lower()
     mult = {"s": 1, "m": 60, "h": 3600}
@@ -98,4 +113,4 @@ def parse_duration(s: str) -> float:
             return float(t[:-1]) * mult[t[-1]]
         return float(t)
     except ValueError:
-        raise UsageError(f"--time-budget {s}: give a duration such as 600, 10m or 1.5h") from None
+        raise UsageError(f"{option} {s}: give a duration such as {example}") from None

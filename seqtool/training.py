@@ -1,9 +1,13 @@
-"""The training loop: teacher forcing with truncated BPTT, budgets, checkpoints, metrics.
+"""The training loop: steps, budgets, checkpoints, metrics - for any task.
 
 The trainer knows nothing about terminals: it reports through a ``Callbacks`` object and writes
-the run directory (metrics.jsonl, best.pt, last.pt). It takes a built model and id streams, so a
-distributed wrapper (torchrun/DDP) can later build the model, shard the ids by rank and pass
-``is_main`` without changing the loop; only the main process writes files.
+the run directory (metrics.jsonl, best.pt, last.pt). What is trained on comes from a task object:
+``seqtool.tasks.lm.LMTask`` (teacher forcing with truncated BPTT over id streams) or
+``seqtool.tasks.labels.LabelTask`` (classification and tagging). A task says how many steps make an
+epoch, gives the loss of step ``window`` of the epoch (and a state to carry to the next one),
+validates, and names its metrics; the trainer does the rest the same way for all of them:
+learning-rate schedule, clipping, NaN checks, budgets, best/last checkpoints, exact resume.
+A distributed wrapper (torchrun/DDP) can pass ``is_main``; only the main process writes files.
 """
 from __future__ import annotations
 
@@ -12,23 +16,20 @@ import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from seqtool.checkpoint import save_checkpoint
-from seqtool.data import batchify, get_window, n_windows, tokens_needed
 from seqtool.devices import autocast_failure, resolve_precision
-from seqtool.errors import ConfigError, SeqtoolError
+from seqtool.errors import CheckpointError, OutputError, SeqtoolError
 from seqtool.fsio import atomic_write_bytes
 from seqtool.models.state import state_to
 from seqtool.schedule import LRSchedule
 from seqtool.train_config import TrainConfig
+from seqtool.train_meter import Meter
 
 
 class TrainingDiverged(SeqtoolError):
-    """The loss became NaN or infinite."""
-
-
+    """The loss or the gradient became NaN or infinite (more often than --skip-nonfinite allows)."""
 
 
 class Callbacks:
@@ -53,8 +54,7 @@ class Trainer:
         self,
         model: torch.nn.Module,
         cfg: TrainConfig,
-        train_ids: np.ndarray,
-        val_ids: np.ndarray,
+        task,
         run_dir: Path,
         checkpoint_extra: dict,
         device: torch.device,
@@ -66,18 +66,8 @@ class Trainer:
         self.cb = callbacks or Callbacks()
         self.is_main = is_main
         self.stop_requested = False
-        need = tokens_needed(cfg.batch_size, cfg.bptt)
-        if len(train_ids) < need:
-            raise ConfigError(
-                f"the training text has {len(train_ids):,} tokens; --batch-size {cfg.batch_size} with --bptt {cfg.bptt} "
-                f"needs at least {need:,} (batch_size x (bptt + 1)); use more text or smaller --batch-size/--bptt"
-            )
-        eval_b = max(1, min(cfg.eval_batch_size, len(val_ids) // 2))
-        if len(val_ids) < 2 * eval_b or len(val_ids) < 2:
-            raise ConfigError(f"the validation text has {len(val_ids)} tokens; it needs at least 2; give more validation text")
-        self.train_data = batchify(train_ids, cfg.batch_size, device)  # (S, B)
-        self.val_data = batchify(val_ids, eval_b, device)  # (S', B')
-        self.windows = n_windows(self.train_data, cfg.bptt)
+        self.task = task
+        self.windows = task.per_epoch  # steps in one epoch
         self.total_steps = cfg.max_steps
         if cfg.epochs is not None:
             by_epochs = cfg.epochs * self.windows
@@ -92,17 +82,19 @@ class Trainer:
         # Position and carried state; restored exactly on resume.
         self.step = 0
         self.epoch = 0
-        self.window = 0
-        self.hidden = None
-        self.best_val = math.inf
+        self.window = 0  # the step within the epoch
+        self.best_val = math.inf  # the task's validation criterion, lower is better
         self.bad_evals = 0
         self.elapsed_before = 0.0
+        self.skipped = 0  # steps with a NaN/inf loss or gradient left out (--skip-nonfinite)
+        self.saved_step: int | None = None  # the step of the last.pt on disk, when this trainer knows one
+        self.eval_every = cfg.eval_every or self.windows
+        self.meter = Meter(device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)  # the log interval under way
         self.metrics_path = self.run_dir / "metrics.jsonl"
 
     def _check_autocast(self) -> None:
         """Fall back to fp32 where this device has no bf16 kernel for the model (e.g. oneDNN's LSTM on some CPUs)."""
-        x, _ = get_window(self.train_data, 0, min(self.cfg.bptt, 2))
-        first = autocast_failure(self.model, x[:, :1], self.autocast)
+        first = autocast_failure(self.model, lambda: self.task.probe(self.model), self.autocast)
         if first is not None:
             self.autocast["enabled"] = False
             asked = "bf16" if self.cfg.precision == "bf16" else "auto (bf16)"
@@ -131,11 +123,13 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "window": self.window,
-            "hidden": state_to(self.hidden, "cpu"),
+            "hidden": state_to(self.task.carry, "cpu"),
             "best_val": self.best_val,
             "bad_evals": self.bad_evals,
             "elapsed": self.elapsed_before + self._elapsed(),
             "rng": rng,
+            "meter": self.meter.state_dict(),
+            "skipped_steps": self.skipped,
         }
 
     def restore(self, ckpt: dict) -> None:
@@ -144,38 +138,53 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         self.schedule.load_state_dict(ckpt["schedule_state"])
         self.step, self.epoch, self.window = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt["window"])
-        self.hidden = state_to(ckpt.get("hidden"), self.device)
+        self.task.carry = state_to(ckpt.get("hidden"), self.device)
         self.best_val, self.bad_evals = float(ckpt["best_val"]), int(ckpt["bad_evals"])
         self.elapsed_before = float(ckpt.get("elapsed", 0.0))
+        self.skipped, self.saved_step = int(ckpt.get("skipped_steps", 0)), self.step
+        if "meter" in ckpt:  # the steps since the last log line: the resumed run logs the line the whole run would
+            self.meter.load_state_dict(ckpt["meter"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
         if self.is_main and self.metrics_path.exists():  # drop lines logged after this checkpoint, and a torn last append
             lines = [ln for ln in self.metrics_path.read_text(errors="replace").splitlines() if _metrics_step(ln) in range(self.step + 1)]
-            atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
+            try:
+                atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
+            except OSError as e:
+                raise self._write_failure(self.metrics_path, e) from None
 
-    def save(self, name: str, metrics: dict) -> Path | None:
+    def save(self, name: str, metrics: dict, directory: Path | None = None) -> Path | None:
+        """Write ``name``.pt to the run directory (or ``directory``: a run still being staged)."""
         if not self.is_main:
             return None
-        path = self.run_dir / f"{name}.pt"
-        save_checkpoint(path, {**self.state(), "metrics": metrics})
+        path = Path(directory or self.run_dir) / f"{name}.pt"
+        try:
+            save_checkpoint(path, {**self.state(), "metrics": metrics})
+        except CheckpointError:
+            if not path.parent.is_dir():
+                raise self._write_failure(path, None) from None
+            raise
+        if name == "last":
+            self._saved_at, self.saved_step = time.monotonic(), self.step
         return path
+
+    def _save_due(self) -> bool:
+        """--save-every: a step count or a time since last.pt was last written (by any save)."""
+        steps, seconds = self.cfg.save_interval()
+        if steps is not None:
+            return self.step % steps == 0
+        return seconds is not None and time.monotonic() - self._saved_at >= seconds
 
     # ---------------------------------------------------------------- evaluation
 
-    @torch.no_grad()
-    def evaluate(self) -> float:
-        """Mean validation loss (nats/token), run in bptt windows with the state carried through."""
+    def evaluate(self) -> tuple[float, float, dict]:
+        """The task's validation: (loss, criterion to minimise, metrics fields), in eval mode."""
         self.model.eval()
-        total, count, hidden = 0.0, 0, None
-        for i in range(n_windows(self.val_data, self.cfg.bptt)):
-            x, y = get_window(self.val_data, i, self.cfg.bptt)
-            with torch.autocast(**self.autocast):
-                loss, hidden = self.model.loss(x, y, hidden, reduction="sum")
-            total += float(loss)
-            count += y.numel()
-        self.model.train()
-        return total / count
+        try:
+            return self.task.validate(self.model, self.autocast)
+        finally:
+            self.model.train()
 
     # ---------------------------------------------------------------- the loop
 
@@ -184,22 +193,33 @@ class Trainer:
 
     def _write_metrics(self, rec: dict) -> None:
         if self.is_main:
-            with open(self.metrics_path, "a") as f:
-                f.write(json.dumps(rec) + "\n")
+            try:
+                with open(self.metrics_path, "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+            except OSError as e:  # a torn line may stay: resume drops it
+                raise self._write_failure(self.metrics_path, e) from None
+
+    def _write_failure(self, path: Path, e: OSError | None) -> OutputError:
+        """One line for a write into the run directory that failed: full disk, lost permissions, or no directory at all."""
+        if not self.run_dir.is_dir():
+            return OutputError(f"{self.run_dir}: the run directory was removed or moved while training; if it was moved, "
+                               f"resume it from its new place with seqtool train --resume")
+        why = (e.strerror or str(e)) if e is not None else "failed"
+        return OutputError(f"{path}: cannot write ({why}); free some space, then resume with seqtool train --resume {self.run_dir}")
 
     def fit(self) -> dict:
         cfg = self.cfg
-        self._t0 = time.monotonic()
+        self._t0 = self._saved_at = time.monotonic()
         self.model.train()
-        eval_every = cfg.eval_every or self.windows
+        eval_every = self.eval_every
         self.cb.on_start({
-            "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows,
-            "tokens_per_step": cfg.batch_size * cfg.bptt, "device": str(self.device), "time_budget": cfg.time_budget,
+            "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows, "task": self.task.kind,
+            "tokens_per_step": self.task.tokens_per_step, "device": str(self.device), "time_budget": cfg.time_budget,
             "params": sum(p.numel() for p in self.model.parameters()),
             "precision": "bf16" if self.autocast["enabled"] else "fp32", "precision_note": self.precision_note,
         })
-        meter = _Meter(self.device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)
-        last_val: float | None = None
+        meter = self.meter
+        last: dict | None = None  # the latest validation's fields
         last_rec: dict = {}
         stop_reason = None
         while stop_reason is None:
@@ -209,57 +229,54 @@ class Trainer:
             if self.step % cfg.log_every == 0 or self.step % eval_every == 0:
                 rec = last_rec = self._record(meter, lr)
             if self.step % eval_every == 0:
-                last_val = self._validate(rec)
+                last = self._validate(rec)
                 just_evaluated = True
                 if cfg.patience is not None and self.bad_evals >= cfg.patience:
                     stop_reason = f"early stopping: no validation improvement in {cfg.patience} evaluations"
             elif rec is not None:
                 self._write_metrics(rec)
                 self.cb.on_log(rec)
+            if not just_evaluated and self._save_due():  # bounds what a kill (SIGKILL, power loss) can take
+                self._refuse_spoiled_weights(lr)
+                self.save("last", {"val_loss": last and last["val_loss"]})
             if stop_reason is None:
                 stop_reason = self._budget_reason()
         if self.stop_requested:
-            path = self.save("last", {"val_loss": last_val})
-            summary = self._summary(stop_reason, last_val, path)
+            path = self.save("last", {"val_loss": last and last["val_loss"]})
+            summary = self._summary(stop_reason, last, path)
             self.cb.on_end(summary)
             return summary
         if not just_evaluated:
             # Steps since the last log line are reported with the final validation; when the last step
             # was just logged, its line gains the validation figures.
-            last_val = self._validate(self._record(meter, lr) if meter.steps else last_rec)
-        summary = self._summary(stop_reason, last_val, self.run_dir / "last.pt")
+            last = self._validate(self._record(meter, lr) if meter.steps else last_rec)
+        summary = self._summary(stop_reason, last, self.run_dir / "last.pt")
         self.cb.on_end(summary)
         return summary
 
-    def _train_step(self, meter: "_Meter") -> float:
-        """One window of truncated BPTT: forward, backward, clip, update. Returns the learning rate used."""
+    def _train_step(self, meter: "Meter") -> float:
+        """One step of the task (an LM window, a batch of labelled examples): forward, backward, clip,
+        update. Returns the learning rate used."""
         cfg = self.cfg
-        if self.window == 0 or not cfg.carry_state:
-            self.hidden = None  # a new pass over the columns starts from a zero state
-        x, y = get_window(self.train_data, self.window, cfg.bptt)  # (T, B) each
         lr = cfg.lr * self.schedule.factor(self.step, self.elapsed_before + self._elapsed())
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         with torch.autocast(**self.autocast):
-            loss, hidden = self.model.loss(x, y, self.hidden)  # mean cross-entropy over (T, B)
+            loss, carry, tokens = self.task.loss(self.model, self.window, self.epoch)  # a mean over its tokens/examples
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         # Clip the global gradient norm (Pascanu et al. 2013): exploding gradients, the RNN lecture's (see
         # README) "Vanishing and Exploding Gradient Problem". The norm is returned before clipping.
         norm = torch.nn.utils.clip_grad_norm_(self.params, meter.clip)
-        # A .item() per step is free on CPU, a sync on GPU: there the loss is checked at log steps only.
-        if self.device.type == "cpu" or (self.step + 1) % cfg.log_every == 0:
-            if not math.isfinite(float(loss.detach())):
-                kept = (f"the last good checkpoint in {self.run_dir} is kept" if (self.run_dir / "last.pt").is_file()
-                        else "no checkpoint had been saved yet")
-                raise TrainingDiverged(
-                    f"the loss became {float(loss.detach())} at step {self.step + 1}; lower --lr (now {lr:.3g}) or set --clip-norm "
-                    f"(now {cfg.clip_norm:g}); {kept}"
-                )
-        self.optimizer.step()
-        # Truncated BPTT: keep the state's values for the next window, cut its graph.
-        self.hidden = self.model.detach_state(hidden)
-        meter.add(loss, norm, y.numel())
+        if self._check_now() and not bool(torch.isfinite(loss.detach()) & torch.isfinite(norm)):  # one host sync for both
+            self._skip_or_stop(loss, norm, lr)
+            self.optimizer.zero_grad(set_to_none=True)  # skipped: no update, and this step's carried state is dropped
+            self.task.drop()
+            meter.skip(tokens)
+        else:
+            self.optimizer.step()
+            self.task.keep(self.model, carry)
+            meter.add(loss, norm, tokens)
         self.step += 1
         self.window += 1
         if self.window >= self.windows:
@@ -267,23 +284,59 @@ class Trainer:
             self.epoch += 1
         return lr
 
-    def _record(self, meter: "_Meter", lr: float) -> dict:
+    def _check_now(self) -> bool:
+        """Whether this step's loss and gradient norm are checked before the update.
+
+        Always on CPU, where the check is free, and when bad steps are to be skipped. On a GPU the check
+        is a host sync, so otherwise only before a step that is logged, validated or saved: a bad step in
+        between spoils the weights, and the next check stops the run before they reach a file.
+        """
+        if self.device.type == "cpu" or self.cfg.skip_nonfinite:
+            return True
+        upcoming = self.step + 1
+        return any(n and upcoming % n == 0 for n in (self.cfg.log_every, self.eval_every, self.cfg.save_interval()[0]))
+
+    def _refuse_spoiled_weights(self, lr: float) -> None:
+        """Before a time-based save on a GPU: steps since the last check that were not checked one by one
+        (``_check_now``) must not have had a NaN/inf loss or gradient, or the save would keep spoiled weights."""
+        m = self.meter
+        if self.device.type != "cpu" and not self.cfg.skip_nonfinite and m.steps and not bool(torch.isfinite(m.loss + m.norm)):
+            self._skip_or_stop(m.loss / m.steps, m.norm / m.steps, lr, since=self.step - m.steps)
+
+    def _skip_or_stop(self, loss: torch.Tensor, norm: torch.Tensor, lr: float, since: int | None = None) -> None:
+        """Count a step with a NaN/inf loss or gradient as skipped, or raise TrainingDiverged once --skip-nonfinite is spent."""
+        allowed = self.cfg.skip_nonfinite
+        if self.skipped < allowed:
+            self.skipped += 1
+            return
+        value = float(loss.detach())
+        what = f"the loss became {value}" if not math.isfinite(value) else f"the gradient norm became {float(norm)} (the loss was {value:.4g})"
+        skipped = f"; {self.skipped} bad step{'s' if self.skipped != 1 else ''} skipped already" if allowed else ""
+        kept = (f"the last good checkpoint, {self.run_dir / 'last.pt'} (step {self.saved_step}), is kept" if self.saved_step is not None
+                else "no checkpoint had been saved yet")
+        where = f"at step {self.step + 1}" if since is None else f"at one of steps {since + 1}-{self.step} (checked together on this device)"
+        raise TrainingDiverged(f"{what} {where} ({kept}{skipped})",
+                               fixes=(f"lower --lr (now {lr:.3g})", f"set --clip-norm (now {self.cfg.clip_norm:g})",
+                                      f"skip a few such steps with --skip-nonfinite N (now {allowed})"))
+
+    def _record(self, meter: "Meter", lr: float) -> dict:
         """One metrics.jsonl line for the steps since the previous one (the meter starts over)."""
         train_loss, tokens_per_sec, grad_norm, clipped_frac = meter.take()
         return {
             "step": self.step, "epoch": round(self.epoch + self.window / self.windows, 4),
-            "train_loss": train_loss, "train_ppl": _ppl(train_loss), "train_bits_per_token": train_loss / math.log(2),
+            "train_loss": train_loss, **self.task.train_fields(train_loss),
             "tokens_per_sec": tokens_per_sec, "grad_norm": grad_norm, "clipped_frac": clipped_frac, "lr": lr,
-            "elapsed": round(self.elapsed_before + self._elapsed(), 3),
+            "skipped_steps": self.skipped, "elapsed": round(self.elapsed_before + self._elapsed(), 3),
         }
 
-    def _validate(self, rec: dict) -> float:
-        val = self.evaluate()
-        rec = {**rec, "val_loss": val, "val_ppl": _ppl(val), "val_bits_per_token": val / math.log(2)}
-        self.schedule.on_validation(val)
-        improved = val < self.best_val
+    def _validate(self, rec: dict) -> dict:
+        """Validate, log, keep best.pt and last.pt; the validation's fields."""
+        _, criterion, fields = self.evaluate()
+        rec = {**rec, **fields}
+        self.schedule.on_validation(criterion)
+        improved = criterion < self.best_val
         if improved:
-            self.best_val, self.bad_evals = val, 0
+            self.best_val, self.bad_evals = criterion, 0
         else:
             self.bad_evals += 1
         self._write_metrics(rec)
@@ -291,7 +344,7 @@ class Trainer:
             self.save("best", rec)
         self.save("last", rec)
         self.cb.on_eval({**rec, "best_val": self.best_val, "improved": improved})
-        return val
+        return fields
 
     def budget_used(self) -> str | None:
         """Why training would stop before its next step (a reached step, epoch or time budget), or None."""
@@ -306,47 +359,10 @@ class Trainer:
             return "time budget used"
         return None
 
-    def _summary(self, reason: str | None, last_val: float | None, last_path) -> dict:
+    def _summary(self, reason: str | None, last_fields: dict | None, last_path) -> dict:
         return {
-            "stopped": reason, "steps": self.step, "epochs": round(self.epoch + self.window / self.windows, 4),
+            "stopped": reason, "task": self.task.kind, "steps": self.step, "epochs": round(self.epoch + self.window / self.windows, 4),
             "elapsed": round(self.elapsed_before + self._elapsed(), 2),
-            "val_loss": last_val, "val_ppl": _ppl(last_val) if last_val is not None else None,
-            "val_bits_per_token": last_val / math.log(2) if last_val is not None else None,
-            "best_val_loss": self.best_val if math.isfinite(self.best_val) else None,
-            "best_val_ppl": _ppl(self.best_val) if math.isfinite(self.best_val) else None,
+            **self.task.summary_fields(last_fields, self.best_val if math.isfinite(self.best_val) else None),
             "run_dir": str(self.run_dir), "last": str(last_path),
         }
-
-
-class _Meter:
-    """Loss, gradient norm, clipped steps and tokens between two log lines.
-
-    The sums stay on the device, so a step costs no host sync; ``take`` reads them once per log line.
-    """
-
-    def __init__(self, device: torch.device, clip: float):
-        self.clip = clip  # the gradient-norm threshold; math.inf when clipping is off
-        self.loss = torch.zeros((), device=device)
-        self.norm = torch.zeros((), device=device)
-        self.clipped = torch.zeros((), device=device)
-        self.steps, self.tokens, self.since = 0, 0, time.monotonic()
-
-    def add(self, loss: torch.Tensor, norm: torch.Tensor, tokens: int) -> None:
-        self.loss += loss.detach()
-        self.norm += norm.detach()
-        self.clipped += (norm > self.clip).float()
-        self.steps += 1
-        self.tokens += tokens
-
-    def take(self) -> tuple[float, float, float, float]:
-        """(mean loss, tokens/s, mean gradient norm, clipped fraction) since the last take; then start over."""
-        now = time.monotonic()
-        n = self.steps
-        figures = (float(self.loss) / n, self.tokens / max(now - self.since, 1e-9), float(self.norm) / n, float(self.clipped) / n)
-        self.loss.zero_(), self.norm.zero_(), self.clipped.zero_()
-        self.steps, self.tokens, self.since = 0, 0, now
-        return figures
-
-
-def _ppl(loss: float) -> float:
-    return math.exp(min(loss, 700.0))

@@ -219,18 +219,18 @@ def test_every_cell_generates_feeding_back_its_output_with_carried_state(cell):
     tok = char_tok()
     m = tiny(tok, cell, window=3, delay=3, tau_max=5.0)
     calls = []
-    forward = m.forward
+    hidden_states = m.hidden_states
 
     def spy(ids, state=None):
         calls.append(tuple(ids.shape))
-        return forward(ids, state)
+        return hidden_states(ids, state)
 
-    m.forward = spy
+    m.hidden_states = spy  # (forward calls it too)
     prompt = encode_prompt(tok, "the c").ids
     g = generate(m, tok, prompt, length=12, decoding=DecodingOptions(greedy=True))
     # The prompt (after the line start) is one call; each new token is one (1, B) call: no prefix re-runs.
     assert calls == [(len(prompt) + 1, 1)] + [(1, 1)] * 11
-    m.forward = forward
+    del m.hidden_states
     assert g.samples[0].ids == naive_greedy(m, tok, prompt, 12)
     s = generate(m, tok, prompt, length=12, num_samples=3, seed=0, stats=True)
     assert len(s.samples) == 3 and all(len(x.ids) == 12 for x in s.samples)
@@ -412,3 +412,14 @@ def test_the_extreme_allowed_temperatures_give_a_proper_distribution(t):
     z = torch.tensor([[30.0, -30.0, 0.0, float("-inf")]])  # -inf: a masked token (PAD)
     p = torch.softmax(apply_temperature(z, t), -1)
     assert torch.isfinite(p).all() and torch.allclose(p.sum(), torch.tensor(1.0))
+
+
+def test_a_prompt_is_decoded_at_its_last_step_only():
+    """A prompt of T tokens costs no (T, V) logits (a 200 MB prompt once asked for 118 GB of them)."""
+    tok = char_tok()
+    m = tiny(tok, "lstm")
+    shapes = []
+    logits = m.logits
+    m.logits = lambda h: shapes.append(tuple(h.shape)) or logits(h)
+    generate(m, tok, encode_prompt(tok, "the cat " * 20).ids, length=2, decoding=DecodingOptions(greedy=True))
+    assert shapes[0] == (1, 16)  # (1, H): the last step, not (T, 1, H)

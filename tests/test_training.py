@@ -129,8 +129,20 @@ def test_same_seed_same_run_bit_for_bit(tmp_path, corpus):
     assert train_losses(tmp_path / "a") == train_losses(tmp_path / "b")
 
 
-def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, corpus, monkeypatch):
-    t = make_trainer(tmp_path, corpus, max_steps=60, eval_every=10)
+class _NanGrad(torch.autograd.Function):
+    """The identity forward; a NaN gradient backward: a bad step whose loss looks fine."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * float("nan")
+
+
+def poison(monkeypatch, t, at: set[int], how: str) -> None:
+    """Make the training steps numbered in ``at`` bad: a NaN or inf loss (how="nan", "inf") or a NaN gradient under a finite loss ("grad")."""
     real = t.model.loss
     calls = {"n": 0}
 
@@ -138,12 +150,17 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
         loss, state = real(x, y, state, reduction)
         if t.model.training:  # training steps, not validation
             calls["n"] += 1
-            if calls["n"] == 25:
-                loss = loss * float("nan")
+            if calls["n"] in at:
+                loss = _NanGrad.apply(loss) if how == "grad" else loss * float(how)
         return loss, state
 
     monkeypatch.setattr(t.model, "loss", poisoned)
-    with pytest.raises(TrainingDiverged, match="at step 25; lower --lr"):
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path, corpus, monkeypatch):
+    t = make_trainer(tmp_path, corpus, max_steps=60, eval_every=10)
+    poison(monkeypatch, t, {25}, "nan")
+    with pytest.raises(TrainingDiverged, match=r"at step 25 \(the last good checkpoint.*\); lower --lr"):
         t.fit()
     from seqtool.checkpoint import load_checkpoint
 
@@ -207,21 +224,94 @@ def test_precision_auto_is_bf16_only_on_a_cuda_device_with_bf16(monkeypatch):
     assert TrainConfig().precision == "auto"
 
 
-@pytest.mark.parametrize("at_step, says", [(25, "the last good checkpoint in"), (3, "no checkpoint had been saved yet")])
+@pytest.mark.parametrize("at_step, says", [(25, r"the last good checkpoint, .*last.pt \(step 20\), is kept"), (3, "no checkpoint had been saved yet")])
 def test_the_divergence_message_claims_a_checkpoint_only_when_there_is_one(tmp_path, corpus, monkeypatch, at_step, says):
     t = make_trainer(tmp_path, corpus, max_steps=60, eval_every=10)
-    real = t.model.loss
-    calls = {"n": 0}
-
-    def poisoned(x, y, state=None, reduction="mean"):
-        loss, state = real(x, y, state, reduction)
-        if t.model.training:
-            calls["n"] += 1
-            if calls["n"] == at_step:
-                loss = loss * float("inf")
-        return loss, state
-
-    monkeypatch.setattr(t.model, "loss", poisoned)
+    poison(monkeypatch, t, {at_step}, "inf")
     with pytest.raises(TrainingDiverged, match=says):
         t.fit()
     assert (tmp_path / "last.pt").exists() == (at_step > 10)
+
+
+def test_save_every_steps_writes_last_between_validations(tmp_path, corpus, monkeypatch):
+    from seqtool import training
+
+    saved = []
+    real = training.Trainer.save
+    monkeypatch.setattr(training.Trainer, "save", lambda self, name, m: saved.append((name, self.step)) or real(self, name, m))
+    make_trainer(tmp_path, corpus, max_steps=20, eval_every=10, save_every="6").fit()
+    assert [s for name, s in saved if name == "last"] == [6, 10, 12, 18, 20]
+
+
+def test_save_every_duration_counts_from_the_last_save(tmp_path, corpus):
+    import time
+
+    t = make_trainer(tmp_path, corpus, save_every="90s")
+    t._saved_at = time.monotonic() - 60
+    assert not t._save_due()
+    t._saved_at = time.monotonic() - 91
+    assert t._save_due()
+
+
+@pytest.mark.parametrize("value, interval", [("500", (500, None)), ("10m", (None, 600.0)), ("90s", (None, 90.0)), ("0", (None, None))])
+def test_save_every_reads_steps_or_a_duration(value, interval):
+    assert TrainConfig(save_every=value).validate().save_interval() == interval
+
+
+@pytest.mark.parametrize("value", ["1.5", "-3", "nan", "0s", "soon", "5x"])
+def test_save_every_refuses_what_is_neither(value):
+    with pytest.raises(UsageError, match="--save-every"):
+        TrainConfig(save_every=value).validate()
+
+
+def test_a_nan_gradient_under_a_finite_loss_stops_at_its_step(tmp_path, corpus, monkeypatch):
+    t = make_trainer(tmp_path, corpus, max_steps=60, eval_every=10)
+    poison(monkeypatch, t, {25}, "grad")
+    with pytest.raises(TrainingDiverged, match=r"the gradient norm became nan \(the loss was [0-9.]+\) at step 25 \(.*\); lower --lr"):
+        t.fit()
+    from seqtool.checkpoint import load_checkpoint
+
+    ck = load_checkpoint(tmp_path, prefer="last")
+    assert ck["step"] == 20 and all(torch.isfinite(v).all() for v in ck["model_state"].values())
+
+
+@pytest.mark.parametrize("how", ["nan", "grad"])
+def test_skip_nonfinite_skips_bad_steps_without_an_update_and_counts_them(tmp_path, corpus, monkeypatch, how):
+    t = make_trainer(tmp_path, corpus, max_steps=30, eval_every=10, log_every=5, skip_nonfinite=2)
+    poison(monkeypatch, t, {12, 13}, how)  # log_every 5: the line at step 15 has 3 good steps
+    updates = {"n": 0}
+    real_step = t.optimizer.step
+    monkeypatch.setattr(t.optimizer, "step", lambda *a, **k: updates.__setitem__("n", updates["n"] + 1) or real_step(*a, **k))
+    r = t.fit()
+    assert r["steps"] == 30 and updates["n"] == 28 and math.isfinite(r["val_loss"])
+    recs = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]  # valid JSON: no NaN in it
+    assert [rec["skipped_steps"] for rec in recs] == [0, 0, 2, 2, 2, 2]
+    assert all(math.isfinite(rec["train_loss"]) for rec in recs)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["skipped_steps"] == 2
+
+
+def test_skip_nonfinite_stops_at_the_first_bad_step_past_its_allowance(tmp_path, corpus, monkeypatch):
+    t = make_trainer(tmp_path, corpus, max_steps=30, eval_every=10, skip_nonfinite=1)
+    poison(monkeypatch, t, {12, 17}, "nan")
+    with pytest.raises(TrainingDiverged, match=r"at step 17 \(.*; 1 bad step skipped already\); .*--skip-nonfinite N \(now 1\)"):
+        t.fit()
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["step"] == 10
+
+
+def test_a_log_interval_of_skipped_steps_only_logs_no_loss(tmp_path, corpus, monkeypatch):
+    t = make_trainer(tmp_path, corpus, max_steps=4, eval_every=4, log_every=1, skip_nonfinite=1)
+    poison(monkeypatch, t, {2}, "grad")
+    t.fit()
+    recs = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert recs[1]["step"] == 2 and recs[1]["train_loss"] is None and recs[1]["skipped_steps"] == 1
+
+
+def test_on_a_gpu_a_time_based_save_refuses_weights_spoiled_between_checks(tmp_path, corpus, monkeypatch):
+    t = make_trainer(tmp_path, corpus, max_steps=30, eval_every=30, log_every=10)
+    t.device = torch.device("meta")  # stands for a GPU: steps are checked only before a log, validation or step-based save
+    assert not t._check_now()
+    t.meter.add(torch.tensor(2.0), torch.tensor(1.0), 8)
+    t.meter.add(torch.tensor(float("nan")), torch.tensor(1.0), 8)
+    t.step = 14
+    with pytest.raises(TrainingDiverged, match="the loss became nan at one of steps 13-14"):
+        t._refuse_spoiled_weights(1e-3)

@@ -28,6 +28,9 @@ class SeqtoolGroup(TyperGroup):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except SeqtoolError as e:  # its fixes may name options: keep those this command has
+            e.offered = command_options(self.commands.get(ctx.invoked_subcommand or ""))
+            raise
         except KeyboardInterrupt:  # caught here: typer would turn it into a silent exit 130
             stderr_line("seqtool: interrupted")
             return 130
@@ -54,7 +57,7 @@ class SeqtoolGroup(TyperGroup):
         except SeqtoolError as e:
             if is_debug():
                 raise
-            stderr_line(f"seqtool: error: {e}")
+            stderr_line(f"seqtool: error: {e.for_options(getattr(e, 'offered', None))}")
             code = e.exit_code
         except TyperException as e:  # the parser's usage errors
             if is_debug():
@@ -85,6 +88,13 @@ class SeqtoolGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def command_options(command) -> frozenset[str]:
+    """Every option name ``command`` accepts (``--eos`` and ``--no-eos`` both); none for no command."""
+    if command is None:
+        return frozenset()
+    return frozenset(o for p in command.params for o in (*p.opts, *p.secondary_opts) if o.startswith("--"))
 
 
 def _os_error_message(e: OSError) -> str:

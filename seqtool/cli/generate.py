@@ -50,6 +50,7 @@ def generate(
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr but errors and warnings.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON document: per sample the text and each token with its probability and the entropy of its distribution.")] = False,
+    max_prompt_tokens: Annotated[Optional[int], typer.Option("--max-prompt-tokens", help="Refuse a longer prompt: the model reads it in one call whose memory grows with its length times the hidden size [100000].", min=1, show_default=False)] = None,
 ) -> None:
     from seqtool import sampling
     from seqtool.checkpoint import load_model
@@ -64,11 +65,15 @@ def generate(
     if prompt is not None and prompt_file is not None:
         raise UsageError("--prompt and --prompt-file: give one of them")
     if prompt_file is not None:
-        from seqtool.text.corpus import read_text
+        from seqtool.text.corpus import check_paths
 
-        prompt = read_text(prompt_file)
+        check_paths([str(prompt_file)], "--prompt-file")  # before the model is loaded
+    max_prompt_tokens = sampling.MAX_PROMPT_TOKENS if max_prompt_tokens is None else max_prompt_tokens
     lm = load_model(checkpoint, resolve_device(device))
+    if prompt_file is not None:
+        prompt = sampling.read_prompt(prompt_file, lm.tokenizer, max_prompt_tokens)
     p = sampling.encode_prompt(lm.tokenizer, prompt or "")
+    sampling.check_prompt_tokens(len(p.ids), max_prompt_tokens)
     for w in p.warnings:
         ui.warn(w)
     out = None if json_out else TextRenderer(ui, num_samples, p.text if echo else "", sampling.joiner(lm.tokenizer, p.text) if echo else "", show_probs)

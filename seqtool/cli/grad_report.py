@@ -13,7 +13,7 @@ from seqtool.cli.charts import COLORS, MARKERS, log_chart
 from seqtool.cli.console import Ui
 from seqtool.cli.renamed import renamed
 from seqtool.errors import OutputError, UsageError
-from seqtool.fsio import atomic_write_bytes
+from seqtool.fsio import check_new_file, write_new_file
 
 EXAMPLES = """
 [bold]Examples[/bold]
@@ -51,6 +51,7 @@ def grad_report_cmd(
     init: Annotated[bool, typer.Option("--init", help="With checkpoints: also report each one's model at initialisation (same config and seed).", rich_help_panel=REPORT)] = False,
     json_file: Annotated[Optional[Path], typer.Option("--json-out", help="Also write every number to this JSON file (--json prints the same on stdout).", show_default=False, rich_help_panel=REPORT)] = None,
     plot: Annotated[Optional[Path], typer.Option("--plot", help="Also save a chart as PNG (needs matplotlib: pip install 'seqtool\\[plot]').", show_default=False, rich_help_panel=REPORT)] = None,
+    force: opt.force_option("the --json-out and --plot files") = False,
     model: Any = opt.model_group(),
     batch_size: opt.BatchSize = None,
     bptt: opt.Bptt = None,
@@ -74,10 +75,7 @@ def grad_report_cmd(
         raise UsageError("--init adds the initial model of each checkpoint; give checkpoints (fresh models are already at initialisation)")
     if not checkpoints and data is None:
         raise UsageError("a fresh model needs --data FILE to fit its tokenizer and measure on (or give a run directory)")
-    if json_file is not None and str(json_file) == "-":
-        raise UsageError("--json-out -: give a file name (--json prints the JSON on stdout)")
-    if plot is not None:
-        _check_plot(plot)
+    _check_outputs(json_file, plot, force)
 
     from seqtool import grad_explain, grad_subjects
     from seqtool.devices import resolve_device
@@ -97,11 +95,27 @@ def grad_report_cmd(
             reports.append(grad_subjects.report_subject(s, opts))
         bar.update(len(subjects))
     explanation = grad_explain.explain(reports)
-    _write_outputs(ui, reports, explanation, opts, json_file, json_out, plot)
+    _write_outputs(ui, reports, explanation, opts, json_file, json_out, plot, force)
     render_reports(ui, reports, explanation)
 
 
-def _write_outputs(ui: Ui, reports, explanation: str, opts, json_file: Optional[Path], to_stdout: bool, plot: Optional[Path]) -> None:
+def _check_outputs(json_file: Optional[Path], plot: Optional[Path], force: bool) -> None:
+    """Before any work: --json-out and --plot name files that may be written (an existing one only with --force)."""
+    if json_file is not None:
+        if str(json_file) == "-":
+            raise UsageError("--json-out -: give a file name (--json prints the JSON on stdout)")
+        check_new_file(json_file, force, "--json-out")
+    if plot is not None:
+        if plot.suffix.lower() != ".png":
+            raise UsageError(f"--plot {plot}: give a .png file name")
+        check_new_file(plot, force, "--plot")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise OutputError("--plot needs matplotlib, which is not installed: pip install 'seqtool[plot]' (or drop --plot)") from None
+
+
+def _write_outputs(ui: Ui, reports, explanation: str, opts, json_file: Optional[Path], to_stdout: bool, plot: Optional[Path], force: bool) -> None:
     """--json (stdout), --json-out (a file) and --plot."""
     payload = {"steps": opts.steps, "windows": opts.windows, "threshold": opts.threshold, "models": [r.to_dict() for r in reports],
                "explanation": explanation}
@@ -110,10 +124,10 @@ def _write_outputs(ui: Ui, reports, explanation: str, opts, json_file: Optional[
     if json_file is not None:
         import json
 
-        _write(json_file, (json.dumps(payload, indent=1) + "\n").encode(), "--json-out")
+        write_new_file(json_file, (json.dumps(payload, indent=1) + "\n").encode(), force, "--json-out")
         ui.info(f"wrote {json_file}")
     if plot is not None:
-        _save_plot(reports, plot)
+        _save_plot(reports, plot, force)
         ui.info(f"wrote {plot}")
 
 
@@ -178,18 +192,7 @@ def _chart(ui: Ui, reports) -> None:
     ui.out.print(legend)
 
 
-def _check_plot(path: Path) -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise OutputError("--plot needs matplotlib, which is not installed: pip install 'seqtool[plot]' (or drop --plot)") from None
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"--plot {path}: give a .png file name")
-    if not path.parent.exists():
-        raise OutputError(f"--plot {path}: the directory {path.parent} does not exist")
-
-
-def _save_plot(reports, path: Path) -> None:
+def _save_plot(reports, path: Path, force: bool) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -215,11 +218,4 @@ def _save_plot(reports, path: Path) -> None:
         fig.savefig(buf, format="png", dpi=110)
     finally:
         plt.close(fig)
-    _write(path, buf.getvalue(), "--plot")
-
-
-def _write(path: Path, data: bytes, option: str) -> None:
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as e:
-        raise OutputError(f"{option} {path}: cannot write the file ({e.strerror}); check the path and permissions") from None
+    write_new_file(path, buf.getvalue(), force, "--plot")

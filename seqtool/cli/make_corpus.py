@@ -34,14 +34,16 @@ def make_corpus(
     gap: Annotated[int, typer.Option("--gap", help="Unrelated filler words between the cue clause and the answer's clause (tokens).")] = 50,
     lines: Annotated[int, typer.Option("--lines", "-n", help="Examples (lines) to write.")] = 1500,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same file.", min=0, max=opt.SEED_MAX)] = 0,
-    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    force: opt.force_option("--out") = False,
     quiet: opt.Quiet = False,
     json_out: opt.Json = False,
 ) -> None:
-    from seqtool.fsio import write_new_file
+    from seqtool.fsio import check_new_file, write_new_file
     from seqtool.text import longrange
 
     ui = Ui(quiet=quiet, json_mode=json_out)
+    check_new_file(out, force)
+    longrange.check_size(task, gap, lines)
     examples = longrange.generate(task, gap, lines, seed)
     data = "".join(ex.text + "\n" for ex in examples).encode("ascii")
     write_new_file(out, data, force)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import os
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
@@ -54,9 +55,14 @@ def level_default_help(name: str) -> str:
     return "\\[" + ", ".join(f"{level}: {v}" for level, v in values.items()) + "]"
 
 
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (and --json output).")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors (and the JSON summary where one is asked for).")]
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON summary on stdout instead of tables.")]
-Force = Annotated[bool, typer.Option("--force", help="Replace --out if it exists and is not empty.")]
+def force_option(what: str):
+    """``--force``: replace ``what`` (the command's outputs) if it exists."""
+    return Annotated[bool, typer.Option("--force", help=f"Replace {what} if it exists.")]
+
+
+Force = force_option("--out (a directory that is not empty)")
 Errors = Annotated[
     str, typer.Option("--errors", help="Invalid UTF-8: 'strict' stops with the file, line and byte offset; 'replace' goes on with U+FFFD.")
 ]
@@ -240,6 +246,9 @@ def parse_cutoffs(text: Optional[str]) -> Optional[tuple[int, ...]]:
         raise UsageError(f"--adaptive-softmax {text!r}: give increasing integer cutoffs such as 2000,6000") from None
 
 
+MAX_THREADS_PER_CPU = 4
+
+
 def apply_threads(threads: Optional[int]) -> None:
     """--threads N: pin torch's CPU threads (None keeps torch's default)."""
     if threads is None:
@@ -248,6 +257,11 @@ def apply_threads(threads: Optional[int]) -> None:
 
     if threads < 1:
         raise UsageError(f"--threads {threads}: must be at least 1")
+    # Past a few threads per core torch only adds switching (and a stack per thread); 4x leaves room for
+    # hyperthreads and for containers whose CPU count understates what they may use.
+    cpus = os.cpu_count() or 1
+    if threads > MAX_THREADS_PER_CPU * cpus:
+        raise UsageError(f"--threads {threads}: more than {MAX_THREADS_PER_CPU} per CPU (this machine has {cpus}); use at most {cpus}")
     import torch
 
     torch.set_num_threads(threads)

@@ -55,6 +55,10 @@ def train(
     carry_state: Annotated[bool, typer.Option("--carry-state/--no-carry-state", help="Carry the hidden state across windows (detached) or start each from zeros.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["carry_state"],
     log_every: Annotated[int, typer.Option("--log-every", help="Steps between progress/metrics lines.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["log_every"],
     eval_every: Annotated[Optional[int], typer.Option("--eval-every", help="Steps between validations \\[once per epoch].", rich_help_panel=TRAIN, show_default=False)] = None,
+    skip_nonfinite: Annotated[int, typer.Option("--skip-nonfinite", help="Skip up to N steps whose loss or gradient is NaN/inf (no update; counted as skipped_steps in metrics.jsonl) before stopping; 0 = stop at the first. "
+                                                 "Above 0 every step is checked, a host sync per step on a GPU.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["skip_nonfinite"],
+    save_every: Annotated[Optional[str], typer.Option("--save-every", help="Save last.pt every N steps (500) or this much time (90s, 10m), besides each validation, so a killed run loses at most that; 0 = at validations only "
+                                                      f"\\[{opt.TRAIN_DEFAULTS['save_every']}].", rich_help_panel=TRAIN, show_default=False)] = None,
     seed: opt.Seed = opt.TRAIN_DEFAULTS["seed"],
     device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
@@ -83,7 +87,7 @@ def train(
                              f"(only {', '.join(sorted(RESUME_OPTIONS_SHOWN))} can); start a new run with --out to change them")
         with DirLock() as lock:
             trainer, tok = runs.resume(resume, {"epochs": epochs, "max_steps": max_steps, "time_budget": budget, "patience": patience,
-                                                "device": None if device == "auto" else device}, callbacks, lock)
+                                                "save_every": save_every, "skip_nonfinite": skip_nonfinite if _typed(ctx, "skip_nonfinite") else None, "device": None if device == "auto" else device}, callbacks, lock)
             ui.info(f"resuming {resume} at step {trainer.step:,} (epoch {trainer.epoch}, window {trainer.window})")
             _fit(trainer, ui, resume)
         return
@@ -102,7 +106,8 @@ def train(
     tcfg = TrainConfig(
         batch_size=d["batch_size"] if batch_size is None else batch_size, bptt=d["bptt"] if bptt is None else bptt, epochs=epochs, max_steps=max_steps, time_budget=budget,
         optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule, clip_norm=clip_norm,
-        patience=patience, carry_state=carry_state, log_every=log_every, eval_every=eval_every, seed=seed, device=device, precision=precision,
+        patience=patience, carry_state=carry_state, log_every=log_every, eval_every=eval_every, seed=seed, device=device, precision=precision, skip_nonfinite=skip_nonfinite,
+        **({} if save_every is None else {"save_every": save_every}),
     ).validate()
     given = {**opt.model_given(model), "freeze_embeddings": freeze_embeddings}
 
@@ -127,6 +132,7 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
     dev = resolve_device(tcfg.device)
     # Validate the model options (with a stand-in vocabulary size) and the inputs before any slow tokenizing.
     stand_in = runs.model_config(2, level_of_data, {**given, "adaptive_cutoffs": None})  # cutoffs need the real vocabulary
+    runs.check_model_fits(stand_in)  # --hidden 1000000 is too big whatever the vocabulary
     if pretrained_embeddings is not None and stand_in.embed_dim == 0:
         raise UsageError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
     runs.check_inputs(data, io.val, io.val_fraction, pretrained_embeddings)
@@ -140,23 +146,26 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
         mcfg = runs.model_config(len(tok.vocab), tok.level, given)
         runs.write_run_files(stage, mcfg, tcfg, tok, spec)
         trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info)
+        trainer.save("last", {}, directory=stage)  # step 0: a run killed before its first save still resumes
     ui.info(f"{tok.level} level, vocabulary {len(tok.vocab):,}, {len(train_ids):,} training and {len(val_ids):,} validation tokens; "
             f"{mcfg.cell} {mcfg.layers}x{mcfg.hidden}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
     return trainer
 
 
-# What --resume may change: the budgets and where/how quietly it runs. Everything else is the run's own.
-RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "device", "threads", "quiet", "json_out"}
-RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--device", "--threads"}
+# What --resume may change: the budgets, how often it saves, how many bad steps it skips, and where/how quietly it runs. Everything else is the run's own.
+RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "save_every", "skip_nonfinite", "device", "threads", "quiet", "json_out"}
+RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--save-every", "--skip-nonfinite", "--device", "--threads"}
+
+
+def _typed(ctx: typer.Context, name: str) -> bool:
+    """The option was typed on the command line (or set in the environment), not left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")  # by name: typer may vendor its own click
 
 
 def _given_options(ctx: typer.Context, exclude: set[str]) -> list[str]:
     """The options typed on the command line (not left at their defaults), outside ``exclude``."""
-    def typed(name: str) -> bool:  # compared by name: typer may vendor its own click
-        source = ctx.get_parameter_source(name)
-        return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
-
-    return [p.opts[0] for p in ctx.command.params if p.name not in exclude and p.opts[0].startswith("-") and typed(p.name)]
+    return [p.opts[0] for p in ctx.command.params if p.name not in exclude and p.opts[0].startswith("-") and _typed(ctx, p.name)]
 
 
 def _data_level(data: list[str], tok_options) -> str:
@@ -259,7 +268,13 @@ class ProgressRenderer:
         self.task = self.live.add_task("train", total=total or None, completed=info["step"], stats="")
 
     def _line(self, r: dict) -> str:
-        s = f"epoch {r['epoch']:.2f}  loss {r['train_loss']:.4f}  ppl {r['train_ppl']:.2f}  {r['tokens_per_sec']:,.0f} tok/s  |g| {r['grad_norm']:.3g}  lr {r['lr']:.3g}"
+        if r["train_loss"] is None:  # every step since the last line was skipped (--skip-nonfinite)
+            s = f"epoch {r['epoch']:.2f}  loss -  {r['tokens_per_sec']:,.0f} tok/s  lr {r['lr']:.3g}"
+        else:
+            s = (f"epoch {r['epoch']:.2f}  loss {r['train_loss']:.4f}  ppl {r['train_ppl']:.2f}  {r['tokens_per_sec']:,.0f} tok/s  "
+                 f"|g| {r['grad_norm']:.3g}  lr {r['lr']:.3g}")
+        if r.get("skipped_steps"):
+            s += f"  skipped {r['skipped_steps']}"
         if "val_loss" in r:
             s += f"  val {r['val_loss']:.4f} (ppl {r['val_ppl']:.2f}, {r['val_bits_per_token']:.3f} bits)"
         return s

@@ -81,6 +81,15 @@ class ModelConfig:
         """Width of the vectors the first recurrent layer reads (embedding or one-hot)."""
         return self.embed_dim if self.embed_dim > 0 else self.vocab_size
 
+    def param_count(self) -> int:
+        """Parameters of the model, from the registry's closed forms (the full softmax's decoder even with
+        --adaptive-softmax, an upper bound): embedding V E, each layer, decoder H V + V (V when tied)."""
+        spec = cell_spec(self.cell)
+        layers = sum(spec.params(self.input_dim if k == 0 else self.hidden, self.hidden, vocab_size=self.vocab_size,
+                                 window=self.window, learn_tau=self.learn_tau) for k in range(self.layers))
+        decoder = self.vocab_size if self.tie_weights else self.hidden * self.vocab_size + self.vocab_size
+        return self.vocab_size * self.embed_dim + layers + decoder
+
     def validate(self) -> "ModelConfig":
         """Raise on the first invalid value; return self so calls can chain.
 
@@ -127,16 +136,14 @@ class ModelConfig:
         """--tie-weights and --freeze-embeddings need an embedding of the right width."""
         if self.tie_weights:
             if self.embed_dim == 0:
-                raise UsageError(
-                    f"--tie-weights needs an embedding; set --embed-dim {self.hidden} or drop --tie-weights"
-                )
+                raise UsageError("--tie-weights needs an embedding", fixes=(f"set --embed-dim {self.hidden}", "drop --tie-weights"))
             if self.embed_dim != self.hidden:
                 raise UsageError(
                     f"--tie-weights needs --embed-dim equal to --hidden (got {self.embed_dim} vs "
-                    f"{self.hidden}); set --embed-dim {self.hidden} or drop --tie-weights"
+                    f"{self.hidden})", fixes=(f"set --embed-dim {self.hidden}", "drop --tie-weights")
                 )
         if self.freeze_embeddings and self.embed_dim == 0:
-            raise UsageError("--freeze-embeddings needs an embedding; set --embed-dim or drop --freeze-embeddings")
+            raise UsageError("--freeze-embeddings needs an embedding", fixes=("set --embed-dim", "drop --freeze-embeddings"))
         if self.freeze_embeddings and self.tie_weights:
             raise UsageError(
                 "--freeze-embeddings with --tie-weights would freeze the output layer too; drop one of them"
@@ -157,7 +164,7 @@ class ModelConfig:
             if abs(fb) > FLOAT32_MAX:
                 raise UsageError(f"--forget-bias must be at most {FLOAT32_MAX:.3g} (got {fb!r}); the weights are float32")
             if self.cell != "lstm":
-                raise UsageError(f"--forget-bias sets the LSTM's forget gate; it does not apply to --cell {self.cell}")
+                raise UsageError(f"--forget-bias does not apply to --cell {self.cell} (it sets the LSTM's forget gate)")
 
     def _check_adaptive_softmax(self) -> None:
         cut = self.adaptive_cutoffs
@@ -174,7 +181,7 @@ class ModelConfig:
                     f"minus 2 ({self.vocab_size - 2}); e.g. {max(1, self.vocab_size // 5)},{max(2, self.vocab_size // 2)}"
                 )
             if self.tie_weights:
-                raise UsageError("--adaptive-softmax has no single output matrix to tie; add --no-tie-weights")
+                raise UsageError("--adaptive-softmax has no single output matrix to tie", fixes=("add --no-tie-weights",))
             if self.hidden < 4 ** len(cut):  # cluster k projects to hidden / 4^k units
                 raise UsageError(f"--adaptive-softmax with {len(cut)} cutoffs needs --hidden of at least {4 ** len(cut)} (got {self.hidden}); use fewer cutoffs")
 
@@ -203,4 +210,4 @@ class ModelConfig:
         try:
             return cls(**data).validate()
         except UsageError as e:  # a stored config is data: a bad value in it is not the command line's fault
-            raise ConfigError(str(e)) from None
+            raise ConfigError(e.message) from None  # its fixes name options, which a stored file has not

@@ -21,54 +21,39 @@ from seqtool.models.registry import CellSpec, build_cell, cell_spec
 from seqtool.models.state import detach_state
 
 
-class LanguageModel(nn.Module):
-    """A recurrent language model: predicts token t+1 from tokens 1..t.
-
-    ``forward(ids, state)`` takes ids (T, B) and the state carried from the previous chunk and
-    returns logits (T, B, V) and the new state. Running a sequence in one call or one token at a
-    time with the carried state gives the same logits (in eval mode), which is what generation
-    relies on. For truncated BPTT, pass the state through ``detach_state`` between chunks.
+class RecurrentBody(nn.Module):
+    """Token ids in, top-layer hidden states out: the embedding (or one-hot input) and the recurrent
+    stack of any registry cell, shared by the language model and the sequence classifier/tagger
+    (seqtool/models/heads.py). Parameter names (``encoder``, ``rnn``) are the checkpoints' own.
     """
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        v, h = cfg.vocab_size, cfg.hidden
         # embed_dim == 0: one-hot inputs (char-rnn style), so the first layer's U sees token identity directly.
-        self.encoder = nn.Embedding(v, cfg.embed_dim) if cfg.embed_dim > 0 else None
+        self.encoder = nn.Embedding(cfg.vocab_size, cfg.embed_dim) if cfg.embed_dim > 0 else None
         self.rnn = build_cell(cfg)
         self.drop = nn.Dropout(cfg.dropout)
-        if cfg.adaptive_cutoffs:
-            # Adaptive softmax (Grave et al. 2017): a head over the frequent ids plus a cluster token per
-            # band of rarer ids, each band behind a smaller projection (div_value 4), so most tokens
-            # never pay for the full vocabulary. Exact log-probabilities, not an approximation.
-            self.decoder = nn.AdaptiveLogSoftmaxWithLoss(h, v, list(cfg.adaptive_cutoffs), div_value=4.0)
-        else:
-            self.decoder = nn.Linear(h, v)  # o(t) = c + V h(t)
-        self._init_weights()
-        if cfg.tie_weights:
-            # One matrix for input embedding and output layer: Press & Wolf 2017; Inan et al. 2017.
-            self.decoder.weight = self.encoder.weight
-        if cfg.freeze_embeddings:
-            self.encoder.weight.requires_grad_(False)
 
-    def _init_weights(self) -> None:
-        # As pytorch/examples word_language_model: small uniform embedding/decoder, zero output bias.
-        # nn.Embedding's N(0, 1) would give huge logits once tied to the decoder.
+    def _init_body(self) -> None:
+        # As pytorch/examples word_language_model: a small uniform embedding (N(0, 1) would give huge
+        # logits once tied to a decoder).
         if self.encoder is not None:
             nn.init.uniform_(self.encoder.weight, -0.1, 0.1)
-        if isinstance(self.decoder, nn.Linear):
-            nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
-            nn.init.zeros_(self.decoder.bias)
         if self.cfg.forget_bias is not None:
-            # Start with the forget gate open, sigmoid(b) of the cell kept per step, so gradient can
-            # reach far back before training has learned to remember (Gers et al. 2000; Jozefowicz et al. 2015).
-            h = self.cfg.hidden
-            with torch.no_grad():
-                for k in range(self.cfg.layers):  # torch's gate order i, f, g, o; b_ih + b_hh is the bias
-                    getattr(self.rnn, f"bias_ih_l{k}")[h : 2 * h].fill_(self.cfg.forget_bias)
-                    getattr(self.rnn, f"bias_hh_l{k}")[h : 2 * h].zero_()
+            self._open_forget_gates(self.rnn)
+        if self.cfg.freeze_embeddings:
+            self.encoder.weight.requires_grad_(False)
+
+    def _open_forget_gates(self, rnn: nn.Module) -> None:
+        # Start with the forget gate open, sigmoid(b) of the cell kept per step, so gradient can
+        # reach far back before training has learned to remember (Gers et al. 2000; Jozefowicz et al. 2015).
+        h = self.cfg.hidden
+        with torch.no_grad():
+            for k in range(self.cfg.layers):  # torch's gate order i, f, g, o; b_ih + b_hh is the bias
+                getattr(rnn, f"bias_ih_l{k}")[h : 2 * h].fill_(self.cfg.forget_bias)
+                getattr(rnn, f"bias_hh_l{k}")[h : 2 * h].zero_()
 
     @property
     def spec(self) -> CellSpec:
@@ -115,6 +100,57 @@ class LanguageModel(nn.Module):
             return self.rnn(x, ids, state)  # (T, B, H), ()
         return self.rnn(x, state)  # (T, B, H), state
 
+    # ----------------------------------------------------------------- embeddings
+
+    def set_embeddings(self, matrix, freeze: bool | None = None) -> None:
+        """Copy ``matrix`` (V, embed_dim) into the embedding; ``freeze`` stops its training.
+
+        ``freeze=None`` keeps ``cfg.freeze_embeddings``; otherwise the config is updated so the
+        saved config says what was done.
+        """
+        if self.encoder is None:
+            raise ConfigError("pretrained vectors need an embedding", fixes=("set --embed-dim to the vectors' dimension",))
+        weights = torch.as_tensor(np.asarray(matrix), dtype=self.encoder.weight.dtype)
+        expected = tuple(self.encoder.weight.shape)
+        if tuple(weights.shape) != expected:
+            raise ConfigError(
+                f"pretrained vectors have shape {tuple(weights.shape)} but the embedding is {expected} "
+                f"(vocabulary x --embed-dim)"
+            )
+        if freeze is not None and freeze != self.cfg.freeze_embeddings:
+            self.cfg = dataclasses.replace(self.cfg, freeze_embeddings=bool(freeze)).validate()
+        with torch.no_grad():
+            self.encoder.weight.copy_(weights)
+        self.encoder.weight.requires_grad_(not self.cfg.freeze_embeddings)
+
+
+class LanguageModel(RecurrentBody):
+    """A recurrent language model: predicts token t+1 from tokens 1..t.
+
+    ``forward(ids, state)`` takes ids (T, B) and the state carried from the previous chunk and
+    returns logits (T, B, V) and the new state. Running a sequence in one call or one token at a
+    time with the carried state gives the same logits (in eval mode), which is what generation
+    relies on. For truncated BPTT, pass the state through ``detach_state`` between chunks.
+    """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        v, h = cfg.vocab_size, cfg.hidden
+        if cfg.adaptive_cutoffs:
+            # Adaptive softmax (Grave et al. 2017): a head over the frequent ids plus a cluster token per
+            # band of rarer ids, each band behind a smaller projection (div_value 4), so most tokens
+            # never pay for the full vocabulary. Exact log-probabilities, not an approximation.
+            self.decoder = nn.AdaptiveLogSoftmaxWithLoss(h, v, list(cfg.adaptive_cutoffs), div_value=4.0)
+        else:
+            self.decoder = nn.Linear(h, v)  # o(t) = c + V h(t)
+        self._init_body()
+        if isinstance(self.decoder, nn.Linear):  # small uniform decoder, zero output bias (word_language_model)
+            nn.init.uniform_(self.decoder.weight, -0.1, 0.1)
+            nn.init.zeros_(self.decoder.bias)
+        if cfg.tie_weights:
+            # One matrix for input embedding and output layer: Press & Wolf 2017; Inan et al. 2017.
+            self.decoder.weight = self.encoder.weight
+
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Hidden states (..., H) -> next-token logits (..., V). With adaptive softmax these are the
         exact log-probabilities (also valid logits: softmax gives the same distribution)."""
@@ -142,29 +178,6 @@ class LanguageModel(nn.Module):
             return (nll.mean() if reduction == "mean" else nll.sum()), state
         logits = self.decoder(h)  # (T, B, V)
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), reduction=reduction), state
-
-    # ----------------------------------------------------------------- embeddings
-
-    def set_embeddings(self, matrix, freeze: bool | None = None) -> None:
-        """Copy ``matrix`` (V, embed_dim) into the embedding; ``freeze`` stops its training.
-
-        ``freeze=None`` keeps ``cfg.freeze_embeddings``; otherwise the config is updated so the
-        saved config says what was done.
-        """
-        if self.encoder is None:
-            raise ConfigError("pretrained vectors need an embedding; set --embed-dim to the vectors' dimension")
-        weights = torch.as_tensor(np.asarray(matrix), dtype=self.encoder.weight.dtype)
-        expected = tuple(self.encoder.weight.shape)
-        if tuple(weights.shape) != expected:
-            raise ConfigError(
-                f"pretrained vectors have shape {tuple(weights.shape)} but the embedding is {expected} "
-                f"(vocabulary x --embed-dim)"
-            )
-        if freeze is not None and freeze != self.cfg.freeze_embeddings:
-            self.cfg = dataclasses.replace(self.cfg, freeze_embeddings=bool(freeze)).validate()
-        with torch.no_grad():
-            self.encoder.weight.copy_(weights)
-        self.encoder.weight.requires_grad_(not self.cfg.freeze_embeddings)
 
 
 def build_model(cfg: ModelConfig) -> LanguageModel:

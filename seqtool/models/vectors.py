@@ -77,8 +77,10 @@ def _detect(path: Path, first: bytes, second: bytes) -> tuple[str, int]:
     )
 
 
-def _iter_text(path: Path, stream: io.BufferedReader, dim: int):
-    for lineno, raw in enumerate(stream, start=1):
+def _iter_text(path: Path, stream: io.BufferedReader, dim: int, count: int | None = None, first_line: int = 1):
+    """(word, vector) per line; ``count``: the vectors a word2vec header promises (its data starts at line 2)."""
+    n = 0
+    for lineno, raw in enumerate(stream, start=first_line):
         if not raw.strip():
             continue
         try:
@@ -91,9 +93,28 @@ def _iter_text(path: Path, stream: io.BufferedReader, dim: int):
                 f"{path}: line {lineno} is not 'word' followed by {dim} numbers; "
                 "is the dimension the same on every line?"
             )
+        if _number_in_word(parsed[0]):
+            raise ConfigError(f"{path}: line {lineno} has more than {dim} numbers after its word "
+                              f"(the {'header' if count is not None else 'first line'} says {dim}); is the dimension the same on every line?")
         if not np.isfinite(parsed[1]).all():
             raise ConfigError(f"{path}: line {lineno} ({parsed[0]!r}) has a value that is not a finite number (nan or inf); fix or drop that vector")
+        n += 1
         yield parsed
+    if count is not None and n != count:
+        raise ConfigError(f"{path}: the header says {count} vectors but the file has {n}; the file is truncated or its header is wrong")
+
+
+def _number_in_word(word: str) -> bool:
+    """'the 0.5': a word whose last space-separated part is a decimal number is a vector with one number too many
+    (GloVe words may hold spaces, 'new york', and be numbers, '1984', but not end in ' 0.5')."""
+    head, _, last = word.rpartition(" ")
+    if not head or not any(c in last for c in ".eE"):
+        return False
+    try:
+        float(last)
+    except ValueError:
+        return False
+    return True
 
 
 def _iter_binary(path: Path, stream: io.BufferedReader, count: int, dim: int):
@@ -144,15 +165,15 @@ def load_pretrained_vectors(
         fmt, dim = _detect(path, first, second)
         if dim_expected is not None and dim != dim_expected:
             raise ConfigError(
-                f"{path}: vectors have dimension {dim} but --embed-dim is {dim_expected}; "
-                f"set --embed-dim {dim}"
+                f"{path}: vectors have dimension {dim} but --embed-dim is {dim_expected}", fixes=(f"set --embed-dim {dim}",)
             )
         if fmt == "glove":
             stream.seek(0)
             entries = _iter_text(path, stream, dim)
         else:
             stream.seek(data_start)
-            entries = _iter_text(path, stream, dim) if fmt == "word2vec-text" else _iter_binary(path, stream, header[0], dim)
+            entries = (_iter_text(path, stream, dim, header[0], first_line=2) if fmt == "word2vec-text"
+                       else _iter_binary(path, stream, header[0], dim))
         for word, vec in entries:
             if word in wanted and word not in vectors:  # the first occurrence wins
                 vectors[word] = vec

@@ -1,10 +1,15 @@
-"""Reading corpora: validated UTF-8 text streamed in line-aligned chunks, with a train/validation split.
+"""Reading corpora: validated UTF-8 text streamed in bounded chunks, with a train/validation split.
 
 Every corpus goes through here, so every command rejects the same bad inputs with the same
 messages: a missing or unreadable file, a directory, an empty file, a binary file (NUL bytes),
-invalid UTF-8 (file, line and byte offset; ``errors="replace"`` goes on with U+FFFD). Memory is
-bounded by the chunk size, never by the corpus: chunks end on a line boundary, so no line and no
-multi-byte character is ever split, and the validation split falls on a line boundary too.
+invalid UTF-8 (file, line and byte offset; ``errors="replace"`` goes on with U+FFFD).
+
+Memory is bounded by the chunk size, never by the corpus or its longest line. Chunks end on a line
+boundary where the line ends within twice the chunk size; a longer line (a corpus without
+newlines, such as text8) is cut where the reader's tokenizer allows (``cut_before``): just before
+a whitespace byte for words, anywhere for characters, and never inside a multi-byte character.
+The validation split starts at the first line start after its byte offset, or at the next cut
+when the line there runs on.
 """
 from __future__ import annotations
 
@@ -20,6 +25,11 @@ from typing import Callable, Iterator
 from seqtool.errors import CorpusError, UsageError
 
 CHUNK_BYTES = 4 << 20
+
+NEVER = b""
+"""``cut_before`` for tokenizers whose tokens may span a whole line (n-grams): lines stay whole."""
+ANYWHERE = None
+"""``cut_before`` for tokenizers that can split text anywhere (characters)."""
 
 ProgressFn = Callable[[int], None]
 """Called with the number of bytes just consumed."""
@@ -90,7 +100,7 @@ def _spool_stdin(spool_dir: str | None) -> Source:
 
 def read_text(path: str | Path, errors: str = "strict") -> str:
     """The whole text of one (small) file, validated like every corpus."""
-    return "".join(iter_chunks(open_sources([str(path)]), errors=errors))
+    return "".join(iter_chunks(open_sources([str(path)]), errors=errors, cut_before=ANYWHERE))
 
 
 def iter_chunks(
@@ -98,9 +108,10 @@ def iter_chunks(
     errors: str = "strict",
     chunk_bytes: int | None = None,
     progress: ProgressFn | None = None,
+    cut_before: bytes | None = NEVER,
 ) -> Iterator[str]:
-    """Decoded text of ``sources`` in order, in chunks that end on a line boundary."""
-    for _, text in iter_split_chunks(sources, None, errors, chunk_bytes, progress):
+    """Decoded text of ``sources`` in order, in chunks that end on a line boundary or a cut (see the module docstring)."""
+    for _, text in iter_split_chunks(sources, None, errors, chunk_bytes, progress, cut_before):
         yield text
 
 
@@ -110,11 +121,14 @@ def iter_split_chunks(
     errors: str = "strict",
     chunk_bytes: int | None = None,
     progress: ProgressFn | None = None,
+    cut_before: bytes | None = NEVER,
 ) -> Iterator[tuple[str, str]]:
     """Yield ``(split, text)`` with split "train" or "val".
 
     With ``val_fraction`` the last fraction of the bytes (across all sources, moved forward to the
-    next line start) is "val"; without it everything is "train".
+    next line start, or to the next cut of a long line) is "val"; without it everything is "train".
+    ``cut_before``: the bytes a line longer than twice ``chunk_bytes`` may be cut just before
+    (ANYWHERE: at any character boundary; NEVER: lines stay whole, however long).
     """
     chunk_bytes = chunk_bytes or CHUNK_BYTES
     total = sum(s.size for s in sources)
@@ -128,11 +142,9 @@ def iter_split_chunks(
         with f:
             file_off = 0
             while True:
-                data = f.read(chunk_bytes)
+                data = _read_chunk(f, chunk_bytes, cut_before)
                 if not data:
                     break
-                if not data.endswith(b"\n"):
-                    data += f.readline()
                 if b"\x00" in data:
                     at = file_off + data.index(b"\x00")
                     raise CorpusError(
@@ -143,8 +155,7 @@ def iter_split_chunks(
                     if offset >= cut:
                         pieces = [("val", data)]
                     else:
-                        nl = data.find(b"\n", max(cut - offset - 1, 0))  # a cut at a line start stays there
-                        split_at = len(data) if nl < 0 else nl + 1
+                        split_at = _val_start(data, cut - offset, cut_before)
                         pieces = [("train", data[:split_at]), ("val", data[split_at:])]
                 for split, part in pieces:
                     if part:
@@ -155,14 +166,58 @@ def iter_split_chunks(
                     progress(len(data))
 
 
+def _val_start(data: bytes, at: int, cut_before: bytes | None) -> int:
+    """Where in ``data`` the validation text starts, given its byte offset ``at``: the next line
+    start, or where the line there runs on past the chunk, the next place it may be cut."""
+    nl = data.find(b"\n", max(at - 1, 0))  # an offset at a line start stays there
+    if nl >= 0:
+        return nl + 1
+    if cut_before == NEVER:
+        return len(data)
+    if cut_before == ANYWHERE:
+        starts = (i for i in range(at, len(data)) if data[i] & 0xC0 != 0x80)  # not a UTF-8 continuation byte
+    else:
+        starts = (i for i in (data.find(b, at) for b in cut_before) if i >= 0)
+    return min(starts, default=len(data))
+
+
+def _read_chunk(f, chunk_bytes: int, cut_before: bytes | None) -> bytes:
+    """About ``chunk_bytes`` from ``f``, up to the end of the line, or to a cut if the line runs
+    on for more than another ``chunk_bytes``."""
+    data = f.read(chunk_bytes)
+    if not data or data.endswith(b"\n"):
+        return data
+    if cut_before == NEVER:
+        return data + f.readline()
+    rest = f.readline(chunk_bytes)
+    data += rest
+    if len(rest) == chunk_bytes and not rest.endswith(b"\n"):  # a long line, and not its end
+        keep = _cut(data, cut_before)
+        f.seek(keep - len(data), os.SEEK_CUR)  # the rest is read again with the next chunk
+        data = data[:keep]
+    return data
+
+
+def _cut(data: bytes, cut_before: bytes | None) -> int:
+    """Where to end a chunk inside a long line: just before the last of the ``cut_before`` bytes,
+    else (none of them, or ANYWHERE) before the last byte that starts a character. Never 0."""
+    at = max((data.rfind(b) for b in cut_before or b""), default=-1)
+    if at > 0:
+        return at
+    at = len(data) - 1
+    while at > 0 and data[at] & 0xC0 == 0x80:  # a UTF-8 continuation byte: not a character start
+        at -= 1
+    return at if at > 0 else len(data)
+
+
 def _decode(data: bytes, src: Source, errors: str, file_off: int) -> str:
     try:
         return data.decode("utf-8", errors=errors)
     except UnicodeDecodeError as e:
         at = file_off + e.start
         raise CorpusError(
-            f"{src.name}: invalid UTF-8 at line {_line_of(src.path, at)}, byte offset {at}; "
-            "convert the file to UTF-8 or pass --errors replace"
+            f"{src.name}: invalid UTF-8 at line {_line_of(src.path, at)}, byte offset {at}",
+            fixes=("convert the file to UTF-8", "pass --errors replace"),
         ) from None
 
 

@@ -128,6 +128,21 @@ def distance(task: str, gap: int) -> int:
     return gap + OFFSET[task]
 
 
+#: The most memory make-corpus may use: the lines' text, the file's text and its bytes (3 copies).
+MAX_CORPUS_MEMORY = 2 << 30
+
+
+def check_size(task: str, gap: int, n: int) -> None:
+    """Refuse (UsageError) a corpus that would not fit in MAX_CORPUS_MEMORY, before building it."""
+    from seqtool.memory import human_bytes, refuse_if_over
+
+    check(task, gap, n)
+    per_word = sum(len(w) + 1 for w in FILLER) / len(FILLER)
+    size = int(n * ((gap + OFFSET[task] + 2 * COPY_LENGTH) * per_word + 1))  # about, as text
+    refuse_if_over(3 * size, MAX_CORPUS_MEMORY, f"--gap {gap:,} with --lines {n:,}", f"about {human_bytes(size)} of text, held 3 times",
+                   "make-corpus's bound", fixes=("lower --gap or --lines",), kind=UsageError)
+
+
 def generate(task: str, gap: int, n: int, seed: int = 0) -> list[Example]:
     """``n`` lines of ``task`` with exactly ``gap`` filler words each, the same for the same seed."""
     check(task, gap, n)

@@ -54,7 +54,7 @@ class TokenizerOptions:
             if o.vocab_size < 4:
                 raise UsageError(f"--vocab-size {o.vocab_size}: must be at least 4")
             if o.num_words is not None or o.min_freq != 1:
-                raise UsageError("--num-words/--min-freq do not apply to --level subword; use --vocab-size")
+                raise UsageError("--num-words/--min-freq do not apply to --level subword", fixes=("use --vocab-size",))
         if o.keep_punct and o.level not in ("word", "ngram"):
             raise UsageError("--keep-punct applies to word and ngram levels only")
         if o.oov_token is not None and o.oov_token == "":

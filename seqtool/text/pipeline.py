@@ -17,22 +17,22 @@ from typing import Callable
 
 import numpy as np
 
-from seqtool.errors import ConfigError, CorpusError, UsageError
+from seqtool.errors import CorpusError, UsageError
 from seqtool.fsio import atomic_dir, check_output_dir
 from seqtool.text.corpus import Source, iter_split_chunks
 from seqtool.text.corpus import sources as corpus_sources
 from seqtool.text.kernels import add_counts, char_counts, ids_dtype
+from seqtool.memory import human_bytes, refuse_if_over
 from seqtool.text.onepass import one_pass
 from seqtool.text.parallel import chunk_mapper
 from seqtool.text.tokenizers import make_tokenizer
 from seqtool.text.options import TokenizerOptions
-from seqtool.text.tokenizers.base import DROPPED, Tokenizer, split_raw_lines
+from seqtool.text.tokenizers.base import DROPPED, LINE_END, Tokenizer, split_raw_lines
 from seqtool.text.tokenizers.char import CharTokenizer
 from seqtool.text.tokenizers.word import UnitTokenizer
 from seqtool.text.vectorize import (
     MATRIX_MODES,
     document_frequencies,
-    human_bytes,
     one_hot_bytes,
     one_hot_sequences,
     pad_sequences,
@@ -40,6 +40,7 @@ from seqtool.text.vectorize import (
 )
 
 Progress = Callable[[str, int, int], None]
+DENSE_LENGTHS = 4096  # line lengths (tokens) counted in a dense histogram; longer ones in a dict
 """``progress(phase, bytes_done, bytes_total)``."""
 
 
@@ -123,9 +124,11 @@ class SplitStats:
     tokens: int = 0  # ids written (line-end tokens included)
     words: int = 0  # tokens of the text, line ends excluded
     unknown: int = 0  # of those, mapped to OOV or dropped
-    length_hist: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))
+    length_hist: np.ndarray = field(default_factory=lambda: np.zeros(DENSE_LENGTHS, np.int64))  # lines by length
+    long_lengths: dict[int, int] = field(default_factory=dict)  # lines of DENSE_LENGTHS tokens or more, by length
     docs: list[np.ndarray] | None = None
     _partial: int = 0
+    _doc_tail: list[np.ndarray] = field(default_factory=list)  # raw ids of a line the next block goes on with
 
     def add(self, raw: np.ndarray, marker: int, oov_id: int | None, n_written: int) -> None:
         """Account for one block of raw ids (see ``Tokenizer.encode_raw``)."""
@@ -149,35 +152,53 @@ class SplitStats:
         else:
             self._partial += total
         if self.docs is not None:
-            self.docs.extend(split_raw_lines(raw, marker))
+            self._add_docs(raw, marker)
+
+    def _add_docs(self, raw: np.ndarray, marker: int) -> None:
+        """One document per line, though blocks end anywhere in a line (a cut long line, a word-level block)."""
+        ends = np.flatnonzero(raw == marker)
+        if len(ends) == 0:
+            if len(raw):
+                self._doc_tail.append(raw)
+            return
+        whole = np.concatenate(self._doc_tail + [raw[: ends[-1] + 1]]) if self._doc_tail else raw[: ends[-1] + 1]
+        self.docs.extend(split_raw_lines(whole, marker))
+        self._doc_tail = [raw[ends[-1] + 1 :]] if ends[-1] + 1 < len(raw) else []
 
     def flush(self) -> None:
         if self._partial:
             self._count(np.array([self._partial]))
             self._partial = 0
+        if self._doc_tail:  # a last line without its end is a document too
+            self.docs.extend(split_raw_lines(np.concatenate(self._doc_tail), LINE_END))
+            self._doc_tail = []
 
     def _count(self, lengths: np.ndarray) -> None:
+        """Add lines of these lengths: short ones to a dense histogram, the rare long ones to a dict
+        (a dense histogram up to a 200M-token line would take 1.6 GB)."""
         self.lines += len(lengths)
-        bc = np.bincount(lengths)
-        if len(bc) > len(self.length_hist):
-            self.length_hist = np.concatenate([self.length_hist, np.zeros(len(bc) - len(self.length_hist), np.int64)])
-        self.length_hist[: len(bc)] += bc
+        short = lengths < DENSE_LENGTHS
+        self.length_hist += np.bincount(lengths[short], minlength=DENSE_LENGTHS)
+        for n in lengths[~short].tolist():
+            self.long_lengths[n] = self.long_lengths.get(n, 0) + 1
 
     def length_summary(self) -> dict:
-        h = self.length_hist
-        n = int(h.sum())
+        nz = np.flatnonzero(self.length_hist)
+        longs = sorted(self.long_lengths.items())
+        values = np.concatenate([nz, np.array([v for v, _ in longs], np.int64)])  # distinct lengths, ascending
+        counts = np.concatenate([self.length_hist[nz], np.array([c for _, c in longs], np.int64)])
+        n = int(counts.sum())
         if n == 0:
             return {}
-        cdf = np.cumsum(h)
-        pct = lambda q: int(np.searchsorted(cdf, q * n))  # noqa: E731
-        nz = np.flatnonzero(h)
+        cdf = np.cumsum(counts)
+        pct = lambda q: int(values[np.searchsorted(cdf, q * n)])  # noqa: E731
         return {
-            "min": int(nz[0]),
-            "mean": round(float((np.arange(len(h)) * h).sum() / n), 2),
+            "min": int(values[0]),
+            "mean": round(float((values.astype(np.float64) * counts).sum() / n), 2),
             "p50": pct(0.5),
             "p90": pct(0.9),
             "p99": pct(0.99),
-            "max": int(nz[-1]),
+            "max": int(values[-1]),
         }
 
 
@@ -193,7 +214,7 @@ def run_tokenize(job: TokenizeJob, progress: Progress | None = None, notify: Cal
 def _tokenize(job: TokenizeJob, options: TokenizerOptions, sources: list[Source], val_sources: list[Source] | None,
               progress: Progress | None, notify: Callable[[str], None] | None) -> dict:
     tok = make_tokenizer(options)
-    reader = _Reader(job, sources, val_sources, isinstance(tok, UnitTokenizer), progress)
+    reader = _Reader(job, sources, val_sources, tok, progress)
     want_docs = bool(job.matrix or job.pad_to or job.one_hot)
     splits = ["train", "val"] if job.val_fraction or val_sources else ["train"]
     # Char level is vectorised numpy already: shipping chunks to workers costs more than it saves
@@ -212,10 +233,12 @@ def _tokenize(job: TokenizeJob, options: TokenizerOptions, sources: list[Source]
 
 
 class _Reader:
-    """The job's corpus as line-aligned chunks, with byte progress summed over every read of it."""
+    """The job's corpus as bounded chunks cut where ``tok`` allows, with byte progress summed over every read of it."""
 
-    def __init__(self, job: TokenizeJob, sources: list[Source], val_sources, reads_once: bool, progress: Progress | None):
+    def __init__(self, job: TokenizeJob, sources: list[Source], val_sources, tok: Tokenizer, progress: Progress | None):
         self.job, self.sources, self.val_sources, self.progress = job, sources, val_sources, progress
+        self.cut_before = tok.cut_before  # where a line too long for a chunk may be cut
+        reads_once = isinstance(tok, UnitTokenizer)
         train_bytes = sum(s.size for s in sources)
         self.all_bytes = train_bytes + (sum(s.size for s in val_sources) if val_sources else 0)
         # Word-like levels read the corpus once; char and subword fit first, then read it again.
@@ -232,14 +255,15 @@ class _Reader:
     def pieces(self, phase: str):
         """(split, text) chunks of the training text, then of the validation files if there are any."""
         job = self.job
-        it = iter_split_chunks(self.sources, job.val_fraction, job.errors, progress=self._tick(phase))
+        it = iter_split_chunks(self.sources, job.val_fraction, job.errors, progress=self._tick(phase), cut_before=self.cut_before)
         if self.val_sources:
-            it = _chain(it, (("val", t) for _, t in iter_split_chunks(self.val_sources, None, job.errors, progress=self._tick(phase))))
+            val = iter_split_chunks(self.val_sources, None, job.errors, progress=self._tick(phase), cut_before=self.cut_before)
+            it = _chain(it, (("val", t) for _, t in val))
         return it
 
     def train_text(self, phase: str):
         """Text chunks of the training split only (the fitting pass)."""
-        return _until_val(iter_split_chunks(self.sources, self.job.val_fraction, self.job.errors, progress=self._tick(phase)))
+        return _until_val(iter_split_chunks(self.sources, self.job.val_fraction, self.job.errors, progress=self._tick(phase), cut_before=self.cut_before))
 
 
 def _fit_and_encode(tok: Tokenizer, reader: _Reader, tmp: Path, splits: list[str], pmap):
@@ -285,7 +309,7 @@ def _check_tokens(stats: dict[str, SplitStats], sources: list[Source], level: st
     if stats["train"].words == 0:
         raise CorpusError(f"{sources[0].name}: the training text has no tokens at --level {level}; give a corpus with some text")
     if "val" in stats and stats["val"].tokens == 0:
-        raise CorpusError("the validation text has no tokens; give more text or a larger --val-fraction")
+        raise CorpusError("the validation text has no tokens", fixes=("give more text", "a larger --val-fraction"))
 
 
 def _until_val(pieces):
@@ -371,7 +395,4 @@ def _write_doc_vectors(tmp: Path, tok: Tokenizer, stats: dict, job: TokenizeJob,
 def _check_memory(need: int, what: str, shape: str, job: TokenizeJob, notify, fix: str) -> None:
     if notify:
         notify(f"{what}: {shape} = {human_bytes(need)}")
-    if need > job.max_memory:
-        raise ConfigError(
-            f"{what} would need {human_bytes(need)} ({shape}), above --max-memory {human_bytes(job.max_memory)}; {fix} or raise --max-memory"
-        )
+    refuse_if_over(need, job.max_memory, what, shape, "--max-memory", fixes=(fix, "raise --max-memory"))

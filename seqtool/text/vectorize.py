@@ -103,14 +103,6 @@ def one_hot_sequences(padded: np.ndarray, dim: int) -> np.ndarray:
     return x
 
 
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"  # pragma: no cover
-
-
 def parse_bytes(s: str) -> int:
     """'2G', '512M', '1.5GiB', '1000' -> bytes."""
     t = s.strip().upper().replace("IB", "").rstrip("B")

@@ -82,4 +82,8 @@ class Vocabulary:
             raise TokenizerError(f"vocabulary is malformed ({e}); re-run seqtool tokenize") from None
         if len(tokens) != len(counts):
             raise TokenizerError("vocabulary tokens and counts differ in length; re-run seqtool tokenize")
-        return cls(tokens, counts, {k: int(v) for k, v in specials.items()})
+        specials = {k: int(v) for k, v in specials.items()}
+        for role, i in specials.items():
+            if not 0 <= i < len(tokens):
+                raise TokenizerError(f"special token id {i} ({role}) is outside the vocabulary (0..{len(tokens) - 1}); re-run seqtool tokenize")
+        return cls(tokens, counts, specials)

@@ -73,10 +73,10 @@ def test_sigterm_in_training_finishes_the_step_saves_last_and_exits_143(tmp_path
     real = training.Trainer.save
     sent = []
 
-    def save(self, name, metrics):
+    def save(self, name, metrics, **kw):
         if self.step == 10 and not sent:
             sent.append(os.kill(os.getpid(), signal.SIGTERM))  # arrives mid-run, during the step-10 validation's save
-        return real(self, name, metrics)
+        return real(self, name, metrics, **kw)
 
     monkeypatch.setattr(training.Trainer, "save", save)
     out = tmp_path / "run"
@@ -250,3 +250,108 @@ def test_values_refused_before_any_work(tmp_path, corpus, monkeypatch, args, mes
 def test_bare_seqtool_shows_the_help_and_no_empty_error():
     r = run()
     assert r.exit_code == 0 and "Usage: seqtool" in r.output and "error" not in r.stderr
+
+
+def test_save_every_is_saved_with_the_run_and_may_change_on_resume(tmp_path, corpus):
+    out = tmp_path / "run"
+    r = run("train", corpus, "--out", out, *SMALL, "--max-steps", "8", "--eval-every", "100", "--save-every", "3", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "config.json").read_text())["train"]["save_every"] == "3"
+    r = run("train", "--resume", out, "--max-steps", "12", "--save-every", "2m", "--quiet")
+    assert r.exit_code == 0, r.output
+    assert torch.load(out / "last.pt", weights_only=True)["train_config"]["save_every"] == "2m"
+    r = run("train", "--resume", out, "--max-steps", "14", "--save-every", "1.5")
+    assert r.exit_code == 2 and "--save-every 1.5: give a number of steps" in r.stderr, r.output
+
+
+WALL_CLOCK = ("tokens_per_sec", "elapsed")
+
+
+def metrics_lines(run_dir):
+    """metrics.jsonl without its wall-clock fields: what two runs of the same seed must agree on."""
+    return [{k: v for k, v in json.loads(ln).items() if k not in WALL_CLOCK} for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_interrupt_and_resume_write_the_metrics_lines_of_an_uninterrupted_run(tmp_path, corpus, monkeypatch):
+    from seqtool import training
+
+    args = [*SMALL, "--max-steps", "30", "--eval-every", "15", "--quiet"]
+    assert run("train", corpus, "--out", tmp_path / "whole", *args).exit_code == 0
+    real = training.Trainer._train_step
+
+    def step(self, meter):
+        lr = real(self, meter)
+        if self.step == 23:  # mid log interval (lines at 20 and 25): steps 21-23 are in the meter
+            os.kill(os.getpid(), signal.SIGTERM)
+        return lr
+
+    monkeypatch.setattr(training.Trainer, "_train_step", step)
+    out = tmp_path / "split"
+    assert run("train", corpus, "--out", out, *args).exit_code == 143
+    monkeypatch.undo()
+    assert run("train", "--resume", out, "--quiet").exit_code == 0
+    assert metrics_lines(out) == metrics_lines(tmp_path / "whole")
+
+
+def test_resume_removes_the_temporary_files_of_killed_writes_once_it_holds_the_lock(tmp_path, corpus):
+    out = tmp_path / "run"
+    assert run("train", corpus, "--out", out, *SMALL, "--max-steps", "5", "--eval-every", "5", "--quiet").exit_code == 0
+    debris = [out / n for n in (".last.pt.tmp-k1ll3d", ".metrics.jsonl.tmp-abc", ".config.json.tmp-x_y")]
+    for p in debris:
+        p.write_bytes(b"half a write")
+    with DirLock().acquire(out):  # another writer: its temporary files are its own
+        assert run("train", "--resume", out, "--max-steps", "10").exit_code == 1
+        assert all(p.exists() for p in debris)
+    assert run("train", "--resume", out, "--max-steps", "10", "--quiet").exit_code == 0
+    assert not any(p.exists() for p in debris)
+
+
+def test_a_new_run_removes_stale_staging_directories_of_killed_runs_only(tmp_path, corpus):
+    import time
+
+    def stage(name, age, lock=True):
+        d = tmp_path / name
+        (d / "data").mkdir(parents=True)
+        if lock:
+            (d / DirLock.NAME).write_text("12345\n")
+        old = time.time() - age
+        for p in (d / DirLock.NAME, d):
+            if p.exists():
+                os.utime(p, (old, old))
+        return d
+
+    stale = stage(".run.tmp-dead", age=120)
+    fresh = stage(".run.tmp-young", age=5)  # may be a run that is just starting
+    other = stage(".run.tmp-nolock", age=120, lock=False)  # not a train stage (tokenize --out run): not ours
+    live = stage(".run.tmp-live", age=120)
+    unrelated = stage(".runs.tmp-dead", age=120)
+    with DirLock().acquire(live):
+        r = run("train", corpus, "--out", tmp_path / "run", *SMALL, "--max-steps", "2", "--eval-every", "2", "--quiet")
+        assert r.exit_code == 0, r.output
+    assert not stale.exists()
+    assert fresh.exists() and other.exists() and live.exists() and unrelated.exists()
+
+
+def test_skip_nonfinite_may_be_raised_on_resume_after_a_divergence(tmp_path, corpus, monkeypatch):
+    from seqtool import training
+
+    real = training.Trainer._train_step
+
+    def step(self, meter):
+        if self.step == 7:  # step 8 meets a bad batch: its gradient is NaN
+            real_norm = torch.nn.utils.clip_grad_norm_
+            monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", lambda *a, **k: real_norm(*a, **k) * float("nan"))
+            try:
+                return real(self, meter)
+            finally:
+                monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", real_norm)
+        return real(self, meter)
+
+    monkeypatch.setattr(training.Trainer, "_train_step", step)
+    out = tmp_path / "run"
+    r = run("train", corpus, "--out", out, *SMALL, "--max-steps", "10", "--eval-every", "5", "--quiet")
+    assert r.exit_code == 1 and "the gradient norm became nan (the loss was" in r.stderr and "--skip-nonfinite N" in r.stderr, r.output
+    assert len(r.stderr.strip().splitlines()) == 1
+    r = run("train", "--resume", out, "--skip-nonfinite", "1", "--quiet", "--json")
+    assert r.exit_code == 0 and json.loads(r.stdout)["steps"] == 10, r.output
+    assert [json.loads(ln)["skipped_steps"] for ln in (out / "metrics.jsonl").read_text().splitlines()] == [0, 1]

@@ -42,3 +42,11 @@ def test_formulas_written_out():
     assert rows("tdnn", window=3)[1][2] == H * D * 3 + H == 130
     assert rows("lstm")[0] == ("embedding", "(T, B, 4)", V * D)
     assert rows("lstm")[-1] == ("decoder", "(T, B, 6)", H * V + V)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("extra", [{"embed_dim": 0}, {"embed_dim": 12, "tie_weights": True}, {"embed_dim": 5, "learn_tau": True}])
+def test_param_count_is_the_built_models(cell, extra):
+    """ModelConfig.param_count (what train checks against the memory before building) counts what build_model makes."""
+    cfg = ModelConfig(vocab_size=13, cell=cell, hidden=12, layers=2, window=4, delay=3, **extra)
+    assert cfg.param_count() == sum(p.numel() for p in build_model(cfg).parameters())

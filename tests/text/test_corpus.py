@@ -53,3 +53,38 @@ def test_invalid_utf8_offset_is_exact_across_chunks(write):
 def test_binary_file_is_refused(write):
     with pytest.raises(CorpusError, match="binary"):
         list(iter_chunks(open_sources([str(write("b.bin", b"abc\x00def"))])))
+
+
+def test_a_line_longer_than_a_chunk_is_cut_at_a_character_boundary(write):
+    text = "ab é✓ " * 400  # no newline at all; two- and three-byte characters
+    chunks = list(iter_chunks(open_sources([str(write("a.txt", text))]), chunk_bytes=32, cut_before=None))
+    assert "".join(chunks) == text
+    assert max(len(c.encode()) for c in chunks) <= 64 and len(chunks) > 20
+
+
+def test_a_long_line_is_cut_just_before_a_break_byte(write):
+    text = "ab cd\tef gh" * 100
+    chunks = list(iter_chunks(open_sources([str(write("a.txt", text))]), chunk_bytes=16, cut_before=b" "))
+    assert "".join(chunks) == text
+    assert all(c.startswith(" ") for c in chunks[1:]) and max(map(len, chunks)) <= 32
+
+
+def test_a_run_without_break_bytes_is_cut_at_a_character_boundary_all_the_same(write):
+    text = "é" * 1000 + " tail"
+    chunks = list(iter_chunks(open_sources([str(write("a.txt", text))]), chunk_bytes=16, cut_before=b" "))
+    assert "".join(chunks) == text and max(len(c.encode()) for c in chunks) <= 32
+
+
+def test_lines_are_never_cut_by_default(write):
+    text = "ab cd " * 100 + "\nnext\n"
+    chunks = list(iter_chunks(open_sources([str(write("a.txt", text))]), chunk_bytes=16))
+    assert chunks[0] == text.split("\n")[0] + "\n"
+
+
+def test_val_fraction_on_one_long_line_starts_at_a_cut(write):
+    text = "word " * 400  # 2000 bytes, no newline (text8 is like this)
+    parts = list(iter_split_chunks(open_sources([str(write("a.txt", text))]), 0.1, chunk_bytes=64, cut_before=b" "))
+    train = "".join(t for s, t in parts if s == "train")
+    val = "".join(t for s, t in parts if s == "val")
+    assert train + val == text
+    assert 0 < len(val) <= 200 and val.startswith(" ")

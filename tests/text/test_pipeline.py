@@ -85,3 +85,65 @@ def test_worker_processes_die_with_a_killed_parent():
         time.sleep(0.2)
     alive = [k for k in kids if os.path.exists(f"/proc/{k}") and "Z" not in open(f"/proc/{k}/stat").read().rsplit(")", 1)[1].split()[0]]
     assert alive == []
+
+
+ONE_LINE = "".join(f"the {'cat' if i % 3 else 'dög'} sat, on mat {i % 7}! ✓ Σίσυφος " for i in range(300))  # no newline
+
+
+@pytest.mark.parametrize("opts", [
+    dict(level="char"),
+    dict(level="word", oov_token="<unk>", num_words=8),
+    dict(level="subword", vocab_size=60, cap_vocab_size=True, model_type="bpe"),
+    dict(level="subword", vocab_size=60, cap_vocab_size=True, model_type="unigram"),
+])
+def test_a_line_without_newlines_is_read_in_bounded_chunks_with_the_ids_of_the_whole(tmp_path, write, monkeypatch, opts):
+    from seqtool.text import make_tokenizer
+
+    src = str(write("c.txt", ONE_LINE))
+    options = TokenizerOptions(**opts)
+    run_tokenize(TokenizeJob([src], tmp_path / "whole", options))
+    texts = []
+    encode_raw = type(make_tokenizer(options)).encode_raw
+    monkeypatch.setattr(type(make_tokenizer(options)), "encode_raw", lambda self, t: texts.append(t) or encode_raw(self, t))
+    monkeypatch.setattr(corpus, "CHUNK_BYTES", 64)
+    run_tokenize(TokenizeJob([src], tmp_path / "cut", options))
+    whole, cut = (np.load(tmp_path / d / "train.npy").tolist() for d in ("whole", "cut"))
+    assert cut == whole
+    stats = [json.loads((tmp_path / d / "stats.json").read_text())["train"] for d in ("whole", "cut")]
+    assert stats[1] == stats[0] and stats[0]["lines"] == 1
+    if options.level != "word":  # (word level encodes in the one-pass reader, not through encode_raw)
+        assert len(texts) > 50 and max(len(t.encode()) for t in texts) <= 128
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("level", ["char", "word"])
+def test_one_long_line_in_worker_processes_equals_single_process(tmp_path, write, monkeypatch, level):
+    src = str(write("c.txt", ONE_LINE))
+    opts = TokenizerOptions(level=level, oov_token="<unk>")
+    run_tokenize(TokenizeJob([src], tmp_path / "serial", opts, val_fraction=0.2))
+    monkeypatch.setattr(corpus, "CHUNK_BYTES", 97)
+    monkeypatch.setattr(parallel, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setenv("SEQTOOL_WORKERS", "2")
+    run_tokenize(TokenizeJob([src], tmp_path / "parallel", opts, val_fraction=0.2))
+    serial, par = outputs(tmp_path / "serial"), outputs(tmp_path / "parallel")
+    assert par == serial and len(serial[2]) > 0
+
+
+def test_documents_stay_whole_when_a_line_is_read_in_pieces(tmp_path, write, monkeypatch):
+    src = str(write("c.txt", "\n".join(ONE_LINE[: 40 * k] for k in range(1, 6)) + "\n"))
+    job = lambda out: TokenizeJob([src], out, TokenizerOptions(level="char"), pad_to=250)  # noqa: E731
+    run_tokenize(job(tmp_path / "whole"))
+    monkeypatch.setattr(corpus, "CHUNK_BYTES", 16)
+    run_tokenize(job(tmp_path / "cut"))
+    whole, cut = (np.load(tmp_path / d / "train_padded.npy") for d in ("whole", "cut"))
+    assert cut.shape == whole.shape == (5, 250)
+    np.testing.assert_array_equal(cut, whole)
+
+
+def test_line_length_statistics_cost_nothing_for_a_line_of_any_length():
+    from seqtool.text.pipeline import SplitStats
+
+    s = SplitStats()
+    s._count(np.array([3, 3, 5, 10**11, 0]))  # a dense histogram of this would take 800 GB
+    assert s.lines == 5
+    assert s.length_summary() == {"min": 0, "mean": round((11 + 10**11) / 5, 2), "p50": 3, "p90": 10**11, "p99": 10**11, "max": 10**11}

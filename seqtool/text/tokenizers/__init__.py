@@ -39,6 +39,11 @@ __all__ = [
     "tokenizer_from_dict",
 ]
 
+MAX_TOKENIZER_BYTES = 1 << 30
+"""The largest tokenizer file read (1 GB): a 10M-word vocabulary takes ~200 MB, so anything larger
+is damage or hostile, and parsing it would take many times its size in memory. The vocabulary and a
+SentencePiece model inside it are held to the same bound (a dict from a checkpoint is not a file)."""
+
 _CLASSES = {c.level: c for c in (CharTokenizer, WordTokenizer, NgramTokenizer, CharNgramTokenizer, SubwordTokenizer)}
 
 
@@ -56,17 +61,39 @@ def tokenizer_from_dict(d: dict, source: str = "tokenizer") -> Tokenizer:
     try:
         known = {f.name for f in fields(TokenizerOptions)}
         opts = TokenizerOptions(**{k: v for k, v in d["options"].items() if k in known})
-        vocab = Vocabulary.from_dict(d["vocab"])
+        _check_sizes(d, source)
+        try:
+            vocab = Vocabulary.from_dict(d["vocab"])
+        except TokenizerError as e:  # the vocabulary does not know its file
+            raise TokenizerError(f"{source}: {e.message}", fixes=e.fixes) from None
         cls = _CLASSES[d["level"]]
         if cls is SubwordTokenizer:
             tok = SubwordTokenizer(opts, vocab, base64.b64decode(d["sentencepiece_model"]))
-            tok.sp  # fail now, not at first use, if the model bytes are damaged
+            if tok.sp.get_piece_size() != len(vocab):  # (also fails now, not at first use, if the model bytes are damaged)
+                raise TokenizerError(
+                    f"{source}: the sentencepiece model has {tok.sp.get_piece_size()} pieces but the vocabulary {len(vocab)}; "
+                    "the file was edited or damaged: re-run seqtool tokenize"
+                )
             return tok
         return cls(opts, vocab)
     except TokenizerError:
         raise
     except Exception as e:  # noqa: BLE001 - any damage in the file is the same error for the user
         raise TokenizerError(f"{source}: tokenizer file is corrupt ({type(e).__name__}: {e}); re-run seqtool tokenize") from None
+
+
+def _check_sizes(d: dict, source: str) -> None:
+    """Refuse a vocabulary or SentencePiece model beyond any real tokenizer before building from it."""
+    tokens = d["vocab"]["tokens"]
+    if len(tokens) > MAX_TOKENIZER_BYTES // 4:  # each entry takes at least 4 bytes of JSON ("", and a count)
+        raise TokenizerError(f"{source}: the vocabulary has {len(tokens)} tokens, above the {MAX_TOKENIZER_BYTES // 4} a tokenizer can have; the file is damaged")
+    blob = d.get("sentencepiece_model")
+    if isinstance(blob, str) and len(blob) > MAX_TOKENIZER_BYTES:
+        raise TokenizerError(f"{source}: the sentencepiece model is {len(blob)} bytes, above the {_mb(MAX_TOKENIZER_BYTES)} a tokenizer file may have; the file is damaged")
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1 << 20):.0f} MB"
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
@@ -76,6 +103,12 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
         p = p / "tokenizer.json"
     if not p.is_file():
         raise TokenizerError(f"{p}: no tokenizer here; give a seqtool tokenize output directory or its tokenizer.json")
+    size = p.stat().st_size
+    if size > MAX_TOKENIZER_BYTES:
+        raise TokenizerError(
+            f"{p}: {_mb(size)}, above the {_mb(MAX_TOKENIZER_BYTES)} a tokenizer file may have; "
+            "give the tokenizer.json written by seqtool tokenize"
+        )
     try:
         d = json.loads(p.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as e:

@@ -30,6 +30,9 @@ class Tokenizer:
 
     level = ""
     decode_sep = " "
+    cut_before: bytes | None = b""
+    """Where the corpus reader may cut a line too long for one chunk without changing the ids
+    (see ``seqtool.text.corpus``): just before one of these bytes, anywhere (None), or never (b"")."""
 
     def __init__(self, options: TokenizerOptions, vocab: Vocabulary | None = None):
         self.options = options
@@ -143,6 +146,14 @@ class Tokenizer:
         """Token -> id without padding and specials: Keras ``Tokenizer.word_index``."""
         special = set(self.vocab.specials.values())
         return {t: i for t, i in self.vocab.index.items() if i not in special}
+
+
+def surrogate_error(e: UnicodeEncodeError) -> TokenizerError:
+    """A lone surrogate in text to encode (invalid UTF-8 read with surrogateescape, e.g. a command
+    line argument): it is no character, so it has no token."""
+    cp = ord(e.object[e.start])
+    return TokenizerError(f"the text has a lone surrogate (U+{cp:04X} at character {e.start}), not a character",
+                          fixes=("fix its encoding", "read files with --errors replace"))
 
 
 def split_raw_lines(raw: np.ndarray, marker: int = LINE_END) -> list[np.ndarray]:

@@ -7,7 +7,7 @@ import numpy as np
 
 from seqtool.errors import TokenizerError
 from seqtool.text.kernels import byte_table, char_counts, codepoints
-from seqtool.text.tokenizers.base import DROPPED, Tokenizer
+from seqtool.text.tokenizers.base import DROPPED, Tokenizer, surrogate_error
 
 
 class CharTokenizer(Tokenizer):
@@ -15,6 +15,7 @@ class CharTokenizer(Tokenizer):
 
     level = "char"
     decode_sep = ""
+    cut_before = None  # each character is its own token: any character boundary will do
 
     def fit(self, chunks: Iterable[str]) -> "CharTokenizer":
         return self.fit_chunk_counts(char_counts(chunk) for chunk in chunks)
@@ -65,7 +66,10 @@ class CharTokenizer(Tokenizer):
             # An ASCII chunk, every ASCII id below 256 and no marker possible: a C-level byte
             # translation, 4x faster than a numpy table lookup, giving uint8 ids.
             return np.frombuffer(text.encode("ascii").translate(table), dtype=np.uint8)
-        cps = codepoints(text)
+        try:
+            cps = codepoints(text)
+        except UnicodeEncodeError as e:
+            raise surrogate_error(e) from None
         if len(cps) == 0:
             return np.zeros(0, np.int32)
         return self._lut(128 if cps.dtype == np.uint8 else int(cps.max()) + 1)[cps]

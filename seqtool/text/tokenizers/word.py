@@ -79,6 +79,9 @@ class WordTokenizer(UnitTokenizer):
     """Words split on whitespace after lowercasing and stripping (or splitting off) punctuation."""
 
     level = "word"
+    # Whitespace that separates words on both the bytes and the str path (a word ends there whatever
+    # the filters). A longer run without any is cut between characters: its pieces are two words.
+    cut_before = b" \t\r\x0b\x0c\x1c\x1d\x1e\x1f"
 
     def __init__(self, options: TokenizerOptions, vocab: Vocabulary | None = None):
         super().__init__(options, vocab)
@@ -119,6 +122,7 @@ class NgramTokenizer(UnitTokenizer):
 
     level = "ngram"
     decode_sep = " | "
+    cut_before = b""  # an n-gram may span any point of its line: lines are read whole, however long
 
     def __init__(self, options: TokenizerOptions, vocab: Vocabulary | None = None):
         super().__init__(options, vocab)

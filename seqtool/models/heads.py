@@ -1,0 +1,140 @@
+"""Sequence -> one label and sequence -> a label per token, on the recurrent body of any cell.
+
+The RNN lecture's Design 3 reads a whole sequence and emits one symbol ("the summary is lossy since
+it maps a sequence of arbitrary length to a fixed length vector"); its NER example emits a tag per
+token. Both share ``RecurrentBody`` with the language model and add:
+
+- ``bidirectional``: a second stack reads each sequence backwards (Schuster & Paliwal 1997), so a
+  token's features see its right context too; features are [forward; backward].
+- classify: a readout ``pool`` over the valid positions, then a linear layer to class logits.
+  ``last`` is Design 3 (the forward state after the last token, with the backward state after the
+  first); ``mean`` and ``max`` pool every position; ``attention`` learns the weights,
+  a_t = softmax_t(w . tanh(W h_t)) (Yang et al. 2016).
+- tag: per-token tag scores, trained with cross-entropy or, with ``crf``, a linear-chain CRF
+  (Lample et al. 2016) decoded with Viterbi.
+
+Batches are padded at the end: ids (L, B), ``lengths`` (B,). A recurrence reads left to right, so
+outputs at valid positions never see the padding after them, and the backward stack reads each
+sequence reversed within its own length: a padded batch gives exactly the results of running each
+sequence alone, for every cell, without packing.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqtool.models.config import ModelConfig
+from seqtool.models.crf import LinearChainCRF
+from seqtool.models.lm import RecurrentBody
+from seqtool.models.registry import build_cell
+
+POOLS = ("last", "mean", "max", "attention")
+
+
+def reverse_within(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Reverse the first ``lengths[b]`` steps of each column of x (L, B, ...), padding left in place."""
+    L = x.shape[0]
+    t = torch.arange(L, device=x.device).unsqueeze(1)  # (L, 1)
+    n = lengths.to(x.device).unsqueeze(0)  # (1, B)
+    idx = torch.where(t < n, n - 1 - t, t)  # (L, B); applying it twice is the identity
+    return x.gather(0, idx.view(L, -1, *([1] * (x.dim() - 2))).expand_as(x))
+
+
+def valid_mask(lengths: torch.Tensor, L: int) -> torch.Tensor:
+    """(L, B) True on each column's real tokens."""
+    return torch.arange(L, device=lengths.device).unsqueeze(1) < lengths.unsqueeze(0)
+
+
+class SequenceEncoder(RecurrentBody):
+    """ids (L, B) and lengths (B,) -> per-token features (L, B, H or 2H)."""
+
+    def __init__(self, cfg: ModelConfig, bidirectional: bool = False):
+        super().__init__(cfg)
+        self.bidirectional = bidirectional
+        self.rnn_bwd = build_cell(cfg) if bidirectional else None
+        self._init_body()
+        if bidirectional and cfg.forget_bias is not None:
+            self._open_forget_gates(self.rnn_bwd)
+
+    @property
+    def features(self) -> int:
+        return self.cfg.hidden * (2 if self.bidirectional else 1)
+
+    def _run(self, rnn, ids: torch.Tensor) -> torch.Tensor:
+        x = self.inputs(ids)  # (L, B, D)
+        out, _ = rnn(x, ids, None) if self.spec.feedback else rnn(x, None)
+        return out  # (L, B, H)
+
+    def encode(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if ids.dim() != 2:
+            raise ValueError(f"ids must be time-major (L, B); got shape {tuple(ids.shape)}")
+        fwd = self._run(self.rnn, ids)
+        if not self.bidirectional:
+            return fwd
+        bwd = reverse_within(self._run(self.rnn_bwd, reverse_within(ids, lengths)), lengths)
+        return torch.cat([fwd, bwd], dim=-1)  # (L, B, 2H)
+
+
+class SequenceClassifier(SequenceEncoder):
+    """Sequence -> class logits (B, C)."""
+
+    def __init__(self, cfg: ModelConfig, num_classes: int, pool: str = "last", bidirectional: bool = False):
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {', '.join(POOLS)} (got {pool!r})")
+        super().__init__(cfg, bidirectional)
+        self.pool = pool
+        f = self.features
+        self.attend = nn.Sequential(nn.Linear(f, f), nn.Tanh(), nn.Linear(f, 1, bias=False)) if pool == "attention" else None
+        self.head = nn.Linear(f, num_classes)
+
+    def summary(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The fixed-length vector the readout makes of each sequence, (B, F)."""
+        h = self.encode(ids, lengths)  # (L, B, F)
+        mask = valid_mask(lengths.to(h.device), h.shape[0]).unsqueeze(-1)  # (L, B, 1)
+        if self.pool == "last":
+            cols = torch.arange(h.shape[1], device=h.device)
+            last = h[lengths.to(h.device) - 1, cols]  # (B, F): forward state after the last token
+            if self.bidirectional:  # the backward stack's summary is its state after reading back to the first token
+                last = torch.cat([last[:, : self.cfg.hidden], h[0, :, self.cfg.hidden :]], dim=-1)
+            return last
+        if self.pool == "mean":
+            return (h * mask).sum(0) / mask.sum(0).clamp(min=1)
+        if self.pool == "max":
+            return h.masked_fill(~mask, float("-inf")).amax(0)
+        scores = self.attend(h).masked_fill(~mask, float("-inf"))  # (L, B, 1)
+        return (torch.softmax(scores, dim=0) * h).sum(0)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self.summary(ids, lengths)))  # (B, C)
+
+    def loss(self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        return F.cross_entropy(self(ids, lengths).float(), labels, weight=weight)
+
+
+class SequenceTagger(SequenceEncoder):
+    """Sequence -> a tag per token: scores (L, B, T), decoded by argmax or, with ``crf``, Viterbi."""
+
+    def __init__(self, cfg: ModelConfig, num_tags: int, bidirectional: bool = True, crf: bool = False):
+        super().__init__(cfg, bidirectional)
+        self.head = nn.Linear(self.features, num_tags)
+        self.crf = LinearChainCRF(num_tags) if crf else None
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.head(self.drop(self.encode(ids, lengths)))  # (L, B, T)
+
+    def loss(self, ids: torch.Tensor, lengths: torch.Tensor, tags: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean over tokens of -log p(tag) (softmax), or mean over sentences of -log p(tags) (CRF)."""
+        scores = self(ids, lengths).float()
+        mask = valid_mask(lengths.to(scores.device), scores.shape[0])
+        if self.crf is not None:
+            return self.crf.nll(scores, tags, mask).mean()
+        return F.cross_entropy(scores[mask], tags[mask], weight=weight)
+
+    @torch.no_grad()
+    def decode(self, ids: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+        scores = self(ids, lengths).float()
+        if self.crf is not None:
+            return self.crf.viterbi(scores, valid_mask(lengths.to(scores.device), scores.shape[0]))
+        best = scores.argmax(-1).T.tolist()  # (B, L)
+        return [row[:n] for row, n in zip(best, lengths.tolist())]
