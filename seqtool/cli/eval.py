@@ -49,9 +49,11 @@ def eval_cmd(
     from seqtool.devices import resolve_device
     from seqtool.text.corpus import iter_chunks
     from seqtool.text.corpus import sources as corpus_sources
+    from seqtool.text.options import check_errors
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     evaluation.check_options(bptt, free_running, positions)
+    check_errors(errors)
     if long_range is not None:
         from seqtool.text.longrange import check
 
