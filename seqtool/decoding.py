@@ -137,6 +137,7 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
     probs = torch.softmax(sorted_logits.float(), dim=-1)
     mass_above = torch.cumsum(probs, dim=-1) - probs  # (B, V): mass of the tokens ranked higher
     drop_sorted = mass_above >= p
+    drop_sorted[..., 0] = False  # a p below float32's smallest number is 0 there: keep the top token anyway
     drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)  # back to vocabulary order
     return logits.masked_fill(drop, float("-inf"))
 

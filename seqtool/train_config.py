@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from seqtool.errors import UsageError
-
+from seqtool.models.config import FLOAT32_MAX
 from seqtool.schedule import SCHEDULES
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
@@ -67,6 +67,9 @@ class TrainConfig:
             v = getattr(self, name)
             if v is not None and not math.isfinite(v):
                 raise bad(name.replace("_", "-"), v, "must be a finite number")
+        for name in ("lr", "weight_decay"):  # they scale float32 tensors: a larger number overflows there
+            if abs(getattr(self, name)) > FLOAT32_MAX:
+                raise bad(name.replace("_", "-"), getattr(self, name), f"must be at most {FLOAT32_MAX:.3g} (the weights are float32)")
         if self.time_budget is not None and self.time_budget <= 0:
             raise bad("time-budget", self.time_budget, "must be positive, e.g. 10m")
         if self.optimizer not in OPTIMIZERS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sys
 import time
 from typing import Any, Iterator, Sequence
@@ -126,5 +127,10 @@ def is_debug() -> bool:
 
 
 def stderr_line(msg: str) -> None:
-    sys.stderr.write(msg.replace("\n", " ") + "\n")
+    """``msg`` as one line on stderr: newlines become spaces, other control characters and line
+    separators (from an echoed option value: a carriage return, an escape sequence) their escapes."""
+    sys.stderr.write(_CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), msg.replace("\n", " ")) + "\n")
     sys.stderr.flush()
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")

@@ -57,6 +57,7 @@ def eval_cmd(
     from seqtool.devices import resolve_device
     from seqtool.text.corpus import iter_chunks
     from seqtool.text.corpus import sources as corpus_sources
+    from seqtool.text.options import check_errors
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     if _is_task_run(checkpoint):
@@ -65,6 +66,7 @@ def eval_cmd(
         return eval_task(ui, checkpoint, files, device, {"format": data_format, "label_column": label_column, "tag_column": tag_column,
                                                           "tag_field": tag_field, "errors": errors})
     evaluation.check_options(bptt, free_running, positions)
+    check_errors(errors)
     if long_range is not None:
         from seqtool.text.longrange import check
 

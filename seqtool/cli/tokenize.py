@@ -118,7 +118,7 @@ def decode(
         path = npy if npy.exists() or npy.is_absolute() else base / npy
         try:
             arr = np.load(path, mmap_mode="r")
-        except (OSError, ValueError) as e:
-            raise CorpusError(f"--npy {npy}: cannot read ids ({e}); give a .npy file written by seqtool tokenize") from None
+        except (OSError, ValueError, EOFError) as e:  # EOFError (an empty file) would reach click as an abort
+            raise CorpusError(f"--npy {npy}: cannot read ids ({e or 'the file is empty'}); give a .npy file written by seqtool tokenize") from None
         ids = arr[start : start + limit].tolist()
     Ui().text(tok.decode(ids))

@@ -16,6 +16,9 @@ from typing import Any
 from seqtool.errors import ConfigError, UsageError
 from seqtool.models.registry import cell_spec
 
+#: The largest float32: an option that scales float32 weights (--lr, --forget-bias) must stay below it.
+FLOAT32_MAX = 3.4028234663852886e38
+
 # Defaults that depend on the tokenization level. Char level follows char-rnn (one-hot inputs,
 # long windows); 2x384 rather than char-rnn's 2x512 because on a 2-core CPU it learns more in a
 # fixed time (tiny shakespeare, 10 min, 1 thread: val 1.80 vs 2.31 nats/char; benchmarks/RESULTS.md).
@@ -158,6 +161,8 @@ class ModelConfig:
             fb = self.forget_bias
             if isinstance(fb, bool) or not isinstance(fb, (int, float)) or not math.isfinite(fb):
                 raise UsageError(f"--forget-bias must be a finite number (got {fb!r})")
+            if abs(fb) > FLOAT32_MAX:
+                raise UsageError(f"--forget-bias must be at most {FLOAT32_MAX:.3g} (got {fb!r}); the weights are float32")
             if self.cell != "lstm":
                 raise UsageError(f"--forget-bias does not apply to --cell {self.cell} (it sets the LSTM's forget gate)")
 

@@ -60,3 +60,14 @@ class TokenizerOptions:
         if o.oov_token is not None and o.oov_token == "":
             raise UsageError("--oov-token: give a non-empty token such as <unk>")
         return o
+
+
+#: What ``--errors`` may say about invalid UTF-8: stop with the place, or go on with U+FFFD.
+DECODE_ERRORS = ("strict", "replace")
+
+
+def check_errors(errors: str) -> str:
+    """``errors`` if it is one of DECODE_ERRORS, else a UsageError naming ``--errors``."""
+    if errors not in DECODE_ERRORS:
+        raise UsageError(f"--errors {errors}: choose strict or replace")
+    return errors

@@ -26,7 +26,7 @@ from seqtool.memory import human_bytes, refuse_if_over
 from seqtool.text.onepass import one_pass
 from seqtool.text.parallel import chunk_mapper
 from seqtool.text.tokenizers import make_tokenizer
-from seqtool.text.options import TokenizerOptions
+from seqtool.text.options import TokenizerOptions, check_errors
 from seqtool.text.tokenizers.base import DROPPED, LINE_END, Tokenizer, split_raw_lines
 from seqtool.text.tokenizers.char import CharTokenizer
 from seqtool.text.tokenizers.word import UnitTokenizer
@@ -65,8 +65,7 @@ class TokenizeJob:
             raise UsageError("--val and --val-fraction cannot be used together; choose one")
         if self.val_fraction is not None and not 0.0 < self.val_fraction < 1.0:
             raise UsageError(f"--val-fraction {self.val_fraction}: must be between 0 and 1 (e.g. 0.1)")
-        if self.errors not in ("strict", "replace"):
-            raise UsageError(f"--errors {self.errors}: choose strict or replace")
+        check_errors(self.errors)
         if self.matrix is not None and self.matrix not in MATRIX_MODES:  # before the corpus is read, not after
             raise UsageError(f"--matrix {self.matrix}: choose one of {', '.join(MATRIX_MODES)}")
         if self.pad_to is not None and self.pad_to < 1:
@@ -379,6 +378,8 @@ def _write_doc_vectors(tmp: Path, tok: Tokenizer, stats: dict, job: TokenizeJob,
             del m
             outputs[f"{split}_matrix.npy"] = [len(docs), dim]
         if job.pad_to or job.one_hot:
+            need = len(docs) * maxlen * 4
+            _check_memory(need, "--pad-to", f"{len(docs)} lines x {maxlen} ids x 4 bytes", job, notify, "lower --pad-to")
             padded = pad_sequences(docs, maxlen, job.padding, job.truncating, dtype=np.int32)
             np.save(tmp / f"{split}_padded.npy", padded)
             outputs[f"{split}_padded.npy"] = list(padded.shape)

@@ -111,7 +111,7 @@ def parse_bytes(s: str) -> int:
         if t and t[-1] in mult:
             return int(float(t[:-1]) * mult[t[-1]])
         return int(float(t))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an infinite size (1e999)
         raise UsageError(f"--max-memory {s}: give a size such as 2G or 512M") from None
 
 
