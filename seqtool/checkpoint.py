@@ -109,6 +109,9 @@ def load_model(path: str | Path, device: torch.device | str = "cpu", prefer: str
 
     ckpt = load_checkpoint(path, prefer)
     p = ckpt["path"]
+    if "task" in ckpt:  # a classifier or tagger (train --task) has no next-token output
+        kind = ckpt["task"].get("kind", "task") if isinstance(ckpt["task"], dict) else "task"
+        raise CheckpointError(f"{p}: a {kind} run, not a language model", fixes=("use seqtool predict or seqtool eval with it",))
     try:
         cfg = ModelConfig.from_dict(ckpt["model_config"])
     except (ConfigError, TypeError) as e:

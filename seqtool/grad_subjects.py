@@ -45,7 +45,8 @@ def _fresh_model(cfg, seed: int, device):
     return build_model(cfg).to(device).eval()
 
 
-def checkpoint_subjects(path, text: str | None, device, with_init: bool, seed: int = 0) -> list[Subject]:
+def checkpoint_subjects(path, text: str | None, device, with_init: bool, seed: int = 0,
+                        batch_size: int | None = None, bptt: int | None = None) -> list[Subject]:
     """A trained model (run directory or .pt), its data, and optionally the same config at initialisation.
 
     ``text`` is encoded with the checkpoint's own tokenizer; without it the run's validation ids
@@ -63,8 +64,9 @@ def checkpoint_subjects(path, text: str | None, device, with_init: bool, seed: i
         if not val.is_file():
             raise CorpusError(f"{path}: its validation ids ({val}) are gone", fixes=("give --data FILE to measure on",))
         ids = load_ids(val)
-    train = ckpt.get("train_config", {})
-    batch, bptt = int(train.get("batch_size", 32)), int(train.get("bptt", 64))
+    train = ckpt.get("train_config", {})  # the run's own training batch shape, unless given
+    batch = int(train.get("batch_size", 32)) if batch_size is None else batch_size
+    bptt = int(train.get("bptt", 64)) if bptt is None else bptt
     p = Path(path)
     name = p.name if p.is_dir() else (p.parent.name if p.stem in ("best", "last") else p.stem)
     subjects = [Subject(name, lm.model, ids, "checkpoint", batch, bptt)]
@@ -82,7 +84,7 @@ def fresh_subjects(cells: list[str], given: dict[str, Any], tok_options, text: s
     at initialisation describes exactly the model ``seqtool train`` would start from.
     """
     from seqtool.models.config import level_defaults
-    from seqtool.runs import model_config
+    from seqtool.runs import check_model_fits, model_config
     from seqtool.text.tokenizers import make_tokenizer
 
     tok = make_tokenizer(tok_options).fit([text])
@@ -92,6 +94,7 @@ def fresh_subjects(cells: list[str], given: dict[str, Any], tok_options, text: s
     subjects = []
     for cell in cells:
         cfg = dataclasses.replace(base, cell=cell).validate()
+        check_model_fits(cfg)  # before torch tries to allocate it
         subjects.append(Subject(f"{cell} (init)", _fresh_model(cfg, seed, device), ids, "init",
                                 defaults["batch_size"] if batch_size is None else batch_size, defaults["bptt"] if bptt is None else bptt))
     return subjects

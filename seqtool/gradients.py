@@ -221,6 +221,17 @@ def _stats(a: np.ndarray) -> dict[str, float]:
             "p90": float(np.percentile(a, 90)), "max": float(a.max())}
 
 
+def check_batch_fits(model, count: int, length: int, option: str) -> None:
+    """Refuse ``count`` windows of ``length`` steps whose forward and backward would not fit in memory:
+    a rough bound, 8 floats per unit per step and layer (gates, states and their gradients) plus the logits."""
+    from seqtool.memory import available_bytes, refuse_if_over
+
+    cfg = model.cfg
+    need = count * length * 4 * (8 * cfg.hidden * cfg.layers + 3 * cfg.vocab_size)
+    refuse_if_over(need, available_bytes(), f"{option} {count:,} windows of {length:,} steps", "activations, gradients and logits",
+                   "the available memory", fixes=(f"lower {option}",))
+
+
 def sample_windows(ids: np.ndarray, length: int, count: int, rng: np.random.Generator) -> torch.Tensor:
     """``count`` windows of ``length`` consecutive ids at random positions, time-major (length, count)."""
     n = len(ids)
@@ -335,6 +346,7 @@ def clip_statistics(model, ids: np.ndarray, opts: GradOptions, rng: np.random.Ge
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     sums = {n: 0.0 for n, _ in named}
     totals = []
+    check_batch_fits(model, opts.batch_size, bptt, "--batch-size")
     model.train()
     try:
         for _ in range(opts.windows):
@@ -363,6 +375,7 @@ def grad_report(model, ids: np.ndarray, opts: GradOptions, name: str, source: st
     opts.validate()
     rng = np.random.default_rng(opts.seed)
     device = next(model.parameters()).device
+    check_batch_fits(model, opts.windows, opts.steps, "--windows")
     windows = sample_windows(ids, opts.steps + 1, opts.windows, rng).to(device)  # (T+1, B)
     flows, loss = measure_flow(model, windows, opts)
     param_norms, totals = clip_statistics(model, ids, opts, rng)

@@ -176,7 +176,7 @@ def check_model_fits(mcfg: ModelConfig) -> None:
     n = mcfg.param_count()
     refuse_if_over(n * TRAINING_BYTES_PER_PARAM, available_bytes(), f"a {mcfg.cell} model of {mcfg.layers} x {mcfg.hidden:,} units",
                    f"{n:,} parameters x 16 bytes: weights, gradients and Adam's two moments", "the available memory",
-                   fixes=("lower --hidden or --layers",))
+                   fixes=("lower --hidden, --layers or --embed-dim",))
 
 
 def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec) -> dict:

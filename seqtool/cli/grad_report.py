@@ -76,6 +76,9 @@ def grad_report_cmd(
     if not checkpoints and data is None:
         raise UsageError("a fresh model needs --data FILE to fit its tokenizer and measure on (or give a run directory)")
     _check_outputs(json_file, plot, force)
+    from seqtool.text.options import check_errors
+
+    check_errors(errors)  # before reading: an unknown handler fails only at the first bad byte
 
     from seqtool import grad_explain, grad_subjects
     from seqtool.devices import resolve_device
@@ -85,7 +88,7 @@ def grad_report_cmd(
     dev = resolve_device(device)
     text = read_text(data, errors) if data is not None else None
     if checkpoints:
-        subjects = [s for c in checkpoints for s in grad_subjects.checkpoint_subjects(c, text, dev, init, seed)]
+        subjects = [s for c in checkpoints for s in grad_subjects.checkpoint_subjects(c, text, dev, init, seed, batch_size, bptt)]
     else:
         subjects = grad_subjects.fresh_subjects(cells, opt.model_given(model), tokenizer, text, seed, dev, batch_size, bptt)
     reports = []

@@ -18,6 +18,7 @@ from seqtool.models.registry import cell_spec
 
 #: The largest float32: an option that scales float32 weights (--lr, --forget-bias) must stay below it.
 FLOAT32_MAX = 3.4028234663852886e38
+MAX_LAYERS = 256
 
 # Defaults that depend on the tokenization level. Char level follows char-rnn (one-hot inputs,
 # long windows); 2x384 rather than char-rnn's 2x512 because on a 2-core CPU it learns more in a
@@ -127,6 +128,8 @@ class ModelConfig:
             raise UsageError(f"--hidden must be at least 1 (got {self.hidden})")
         if self.layers < 1:
             raise UsageError(f"--layers must be at least 1 (got {self.layers})")
+        if self.layers > MAX_LAYERS:  # building a million layers alone takes minutes, before any size check could help
+            raise UsageError(f"--layers must be at most {MAX_LAYERS} (got {self.layers}); stacks of 1-4 recurrent layers are usual")
         if self.embed_dim < 0:
             raise UsageError(f"--embed-dim must be 0 (one-hot inputs) or positive (got {self.embed_dim})")
         if not 0.0 <= self.dropout < 1.0:

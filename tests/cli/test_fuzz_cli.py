@@ -70,9 +70,9 @@ HOSTILE = ["", " ", "-", "--", "ü✓", "0", "-1", "nan", "1e999", "１２", "a,
 #: Findings the fuzzer still meets, kept as strict xfails in test_fuzz_findings.py (a fix makes
 #: them fail as XPASS: remove the entry here then). HUGE: command -> options whose value >= 2**20
 #: ends in an internal error, a hang or a minute of work (no size guard covers it yet).
-HUGE = {"train": ("--embed-dim", "--layers"), "grad-report": ("--hidden", "--embed-dim", "--layers", "--batch-size")}
+HUGE = {"train": ("--embed-dim",)}  # a huge embedding that fits in memory is legal, just minutes of work
 #: command -> options whose value is only checked where it is used (a LookupError at the first bad byte).
-UNCHECKED = {"grad-report": {"--errors": ("strict", "replace")}}
+UNCHECKED: dict[str, dict[str, tuple[str, ...]]] = {}
 
 
 def _tokens(text: str) -> list[str]:

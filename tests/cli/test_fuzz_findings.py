@@ -77,14 +77,12 @@ def test_train_refuses_a_hidden_size_too_large_to_allocate(inputs, tmp_path):
     one_line_error(r, 1, "--hidden")
 
 
-@pytest.mark.xfail(strict=True, reason="the size refusal says 'lower --hidden or --layers' when --embed-dim makes the model huge")
 def test_train_refusal_of_a_huge_embedding_names_embed_dim(inputs, tmp_path):
     # seqtool train c.txt --out OUT --max-steps 1 --layers 1 --batch-size 2 --bptt 8 --hidden 8 --embed-dim 2147483648
     r = run("train", inputs / "c.txt", "--out", tmp_path / "out", *SMALL, "--embed-dim", 2**31, "--quiet")
     one_line_error(r, 1, "--embed-dim")
 
 
-@pytest.mark.xfail(strict=True, reason="internal error: DefaultCPUAllocator can't allocate (grad-report --hidden 2147483648); needs a size guard")
 def test_grad_report_refuses_a_fresh_model_too_large_to_allocate(inputs):
     # seqtool grad-report --data c.txt --layers 1 --timesteps 8 --windows 1 --hidden 2147483648
     r = run("grad-report", "--data", inputs / "c.txt", "--layers", 1, "--timesteps", 8, "--windows", 1, "--hidden", 2**31)
@@ -92,7 +90,6 @@ def test_grad_report_refuses_a_fresh_model_too_large_to_allocate(inputs):
     one_line_error(r, r.exit_code, "--hidden")
 
 
-@pytest.mark.xfail(strict=True, reason="internal error: numpy 'Maximum allowed dimension exceeded' in gradients.sample_windows; needs a size guard")
 def test_grad_report_refuses_a_clip_batch_too_large_to_allocate(inputs):
     # seqtool grad-report RUN --batch-size 9223372036854775808 (2147483648 allocates 16 GiB and is OOM-killed)
     r = run("grad-report", inputs / "run", "--timesteps", 8, "--windows", 1, "--batch-size", 2**63)
@@ -106,8 +103,26 @@ def test_eval_checks_errors_before_reading(inputs):
     one_line_error(run("eval", inputs / "run", inputs / "bad.txt", "--errors", "FFFD"), 2, "--errors FFFD")
 
 
-@pytest.mark.xfail(strict=True, reason="grad-report does not check --errors (cli/grad_report.py, another session's file)")
 def test_grad_report_checks_errors_before_reading(inputs):
     # seqtool grad-report RUN --data bad.txt --errors FFFD
     (inputs / "bad.txt").write_bytes(b"caf\xe9\n")
     one_line_error(run("grad-report", inputs / "run", "--data", inputs / "bad.txt", "--errors", "FFFD"), 2, "--errors FFFD")
+
+
+def test_a_million_layers_is_refused_at_once(inputs, tmp_path):
+    # seqtool train c.txt --layers 1048576 ... built layers for minutes before any size check could run
+    r = run("train", inputs / "c.txt", "--out", tmp_path / "out", "--max-steps", 1, "--hidden", 8, "--layers", 2**20)
+    one_line_error(r, 2, "--layers must be at most 256")
+    r = run("grad-report", "--data", inputs / "c.txt", "--timesteps", 8, "--windows", 1, "--layers", 2**20)
+    one_line_error(r, 2, "--layers must be at most 256")
+
+
+def test_grad_report_applies_batch_size_to_a_checkpoint_too(inputs):
+    # --batch-size and --bptt were silently ignored for checkpoints (the run's own shape was used)
+    import json
+
+    a = run("grad-report", inputs / "run", "--timesteps", 8, "--windows", 1, "--batch-size", 1, "--bptt", 4, "--json")
+    b = run("grad-report", inputs / "run", "--timesteps", 8, "--windows", 1, "--batch-size", 3, "--bptt", 4, "--json")
+    assert a.exit_code == 0 and b.exit_code == 0, a.output + b.output
+    ra, rb = json.loads(a.stdout)["models"][0], json.loads(b.stdout)["models"][0]
+    assert ra["total_grad_norm"] != rb["total_grad_norm"]

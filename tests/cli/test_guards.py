@@ -81,7 +81,7 @@ def test_train_refuses_a_model_larger_than_the_memory_before_tokenizing(corpus, 
         pytest.skip("this platform does not say how much memory is available")
     r = run("train", corpus, "--hidden", 1_000_000, "--out", tmp_path / "run")
     one_line_error(r, 1, "a lstm model of 2 x 1,000,000 units would need")
-    assert "above the available memory of" in r.stderr and "lower --hidden or --layers" in r.stderr
+    assert "above the available memory of" in r.stderr and "lower --hidden, --layers or --embed-dim" in r.stderr
     assert not (tmp_path / "run").exists()
 
 

@@ -159,3 +159,10 @@ def test_predict_refuses_empty_input_and_language_models(tmp_path, tagged, write
     lm = tmp_path / "lm"
     assert run("train", write("c.txt", "the cat sat on the mat\n" * 60), *SMALL, "--bptt", "8", "--max-steps", "2", "--out", lm).exit_code == 0
     one_line_error(run("predict", lm, write("x.txt", "hello\n")), 1, "a language model, not a classifier or tagger")
+
+
+def test_language_model_commands_refuse_a_task_run_by_name(tmp_path, tagged):
+    out = tmp_path / "ner"
+    assert run("train", tagged, "--task", "tag", *SMALL, "--max-steps", "2", "--out", out).exit_code == 0
+    for args in (["generate", out], ["grad-report", out, "--timesteps", "4", "--windows", "1"]):
+        one_line_error(run(*args), 1, "a tag run, not a language model")
