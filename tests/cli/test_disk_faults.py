@@ -112,17 +112,38 @@ def test_a_run_directory_removed_mid_run_is_one_line(tmp_path, corpus, monkeypat
     assert not out.exists()
 
 
-def test_resume_in_a_read_only_run_directory_is_one_line_and_changes_nothing(tmp_path, corpus):
+@pytest.mark.parametrize("how", ["chmod", "injected"])
+def test_resume_in_a_read_only_run_directory_is_one_line_and_changes_nothing(tmp_path, corpus, monkeypatch, how):
     out = tmp_path / "run"
     assert run("train", corpus, "--out", out, *ARGS, "--max-steps", "5", "--quiet").exit_code == 0
     (out / ".last.pt.tmp-k1ll3d").write_bytes(b"")
     before = sorted(p.name for p in out.iterdir())
     out.chmod(0o555)
     try:
-        if os.access(out, os.W_OK):
-            pytest.skip("running as root: permissions do not stop writes")
+        if how == "injected":  # root (as CI runs) writes through permissions: the check is made to see a read-only directory
+            real = os.access
+            monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if (mode & os.W_OK and os.path.samefile(p, out)) else real(p, mode, **kw))
+        elif os.access(out, os.W_OK):
+            pytest.skip("running as root: permissions do not stop writes (the injected case covers it)")
         r = run("train", "--resume", out, "--max-steps", "10")
         one_line_error(r, 1, f"--resume {out}: the run directory is not writable")
         assert sorted(p.name for p in out.iterdir()) == before
     finally:
         out.chmod(0o755)
+
+
+def test_a_full_disk_while_grad_report_writes_its_json_leaves_no_file(tmp_path, corpus, monkeypatch):
+    from seqtool import fsio
+
+    out = tmp_path / "report.json"
+    real = fsio.atomic_write_bytes
+
+    def full(path, data):
+        if path == out:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, data)
+
+    monkeypatch.setattr(fsio, "atomic_write_bytes", full)
+    r = run("grad-report", "--data", corpus, "--hidden", "8", "--layers", "1", "--timesteps", "4", "--windows", "1", "--json-out", out)
+    one_line_error(r, 1, f"--json-out {out}: cannot write the file (No space left on device)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]
