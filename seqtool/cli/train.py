@@ -96,23 +96,13 @@ def train(
     if resume is not None:
         if data or out:
             raise UsageError("--resume continues a run with its own data and directory; give no DATA or --out with it")
-        fixed = _given_options(ctx, exclude=RESUME_OPTIONS)
-        if fixed:
-            raise UsageError(f"--resume continues the run with its own settings; {', '.join(fixed)} cannot change there "
-                             f"(only {', '.join(sorted(RESUME_OPTIONS_SHOWN))} can); start a new run with --out to change them")
-        with DirLock() as lock:
-            trainer, tok = runs.resume(resume, {"epochs": epochs, "max_steps": max_steps, "time_budget": budget, "patience": patience,
-                                                "save_every": save_every, "skip_nonfinite": skip_nonfinite if _typed(ctx, "skip_nonfinite") else None, "device": None if device == "auto" else device}, callbacks, lock)
-            ui.info(f"resuming {resume} at step {trainer.step:,} (epoch {trainer.epoch}, window {trainer.window})")
-            _fit(trainer, ui, resume)
-        return
+        overrides = {"epochs": epochs, "max_steps": max_steps, "time_budget": budget, "patience": patience, "save_every": save_every,
+                     "skip_nonfinite": skip_nonfinite if _typed(ctx, "skip_nonfinite") else None, "device": None if device == "auto" else device}
+        return _resume(ctx, ui, resume, overrides, callbacks)
 
     if not data:
         raise UsageError("give DATA (text files or a seqtool tokenize directory), or --resume RUN_DIR")
-    if task not in ("lm", "classify", "tag"):
-        raise UsageError(f"--task {task}: choose lm, classify or tag")
-    if task == "lm" and (data_format or label_column or crf or class_weights or pool != "last" or bidirectional is not None):
-        raise UsageError("--format, --label-column, --pool, --bidirectional, --crf and --class-weights need --task classify or tag")
+    tt.check_task_options(task, data_format, label_column, pool, bidirectional, crf, class_weights)
     if tok_options.level in ("ngram", "char-ngram"):
         raise UsageError(f"--level {tok_options.level}: n-gram tokens are bags of overlapping grams, not a sequence to model; use char, word or subword")
     if out is None and not summary:
@@ -131,14 +121,13 @@ def train(
     given = {**opt.model_given(model), "freeze_embeddings": freeze_embeddings}
 
     if task != "lm":
-        if summary:
-            raise UsageError("--summary shows language models only for now; drop it with --task")
         from seqtool.task_runs import TaskInputs
 
         inputs = TaskInputs(task, data_format, label_column, tag_column, tag_field, io.errors)
         head = {"pool": pool, "bidirectional": bidirectional, "crf": crf, "weights": class_weights}
         with DirLock() as lock:
-            trainer = tt.start_task_run(ui, data, out, io, tok_options, _typed(ctx, "level"), inputs, tcfg, given, head, pretrained_embeddings, callbacks, lock)
+            trainer = tt.start_task_run(ui, data, out, io, tok_options, _typed(ctx, "level"), inputs, tcfg, given, head, pretrained_embeddings,
+                                        callbacks, lock, summary)
             _fit(trainer, ui, out)
         return
 
@@ -151,6 +140,22 @@ def train(
     with DirLock() as lock:  # held on the new run until training ends
         trainer = _start_run(ui, data, out, io, tok_options, level_of_data, tcfg, given, pretrained_embeddings, callbacks, lock)
         _fit(trainer, ui, out)
+
+
+def _resume(ctx: typer.Context, ui: Ui, run_dir: Path, overrides: dict, callbacks) -> None:
+    """--resume: refuse options the run cannot change, then continue it under its lock."""
+    from seqtool import runs
+    from seqtool.errors import UsageError
+    from seqtool.fsio import DirLock
+
+    fixed = _given_options(ctx, exclude=RESUME_OPTIONS)
+    if fixed:
+        raise UsageError(f"--resume continues the run with its own settings; {', '.join(fixed)} cannot change there "
+                         f"(only {', '.join(sorted(RESUME_OPTIONS_SHOWN))} can); start a new run with --out to change them")
+    with DirLock() as lock:
+        trainer, _ = runs.resume(run_dir, overrides, callbacks, lock)
+        ui.info(f"resuming {run_dir} at step {trainer.step:,} (epoch {trainer.epoch}, window {trainer.window})")
+        _fit(trainer, ui, run_dir)
 
 
 def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options, level_of_data: str, tcfg, given: dict,

@@ -26,10 +26,23 @@ Crf = Annotated[bool, typer.Option("--crf", help="tag: a linear-chain CRF output
 ClassWeights = Annotated[Optional[str], typer.Option("--class-weights", help="classify: auto weighs each class's loss by n / (classes x its count) for imbalanced labels | none.", rich_help_panel=TASK, show_default=False)]
 
 
+def check_task_options(task: str, data_format, label_column, pool: str, bidirectional, crf: bool, class_weights) -> None:
+    from seqtool.errors import UsageError
+
+    if task not in ("lm", "classify", "tag"):
+        raise UsageError(f"--task {task}: choose lm, classify or tag")
+    if task == "lm" and (data_format or label_column or crf or class_weights or pool != "last" or bidirectional is not None):
+        raise UsageError("--format, --label-column, --pool, --bidirectional, --crf and --class-weights need --task classify or tag")
+
+
 def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_given: bool, inputs, tcfg, given: dict,
-                   head: dict, pretrained: Optional[Path], callbacks, lock):
+                   head: dict, pretrained: Optional[Path], callbacks, lock, summary: bool = False):
     """Read, tokenize and encode the labelled files, write the run files, and build the Trainer."""
     from seqtool import runs, task_runs
+    from seqtool.errors import UsageError
+
+    if summary:
+        raise UsageError("--summary shows language models only for now; drop it with --task")
     from seqtool.devices import resolve_device
     from seqtool.text import make_tokenizer
 
