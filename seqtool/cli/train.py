@@ -128,7 +128,8 @@ def train(
         with DirLock() as lock:
             trainer = tt.start_task_run(ui, data, out, io, tok_options, _typed(ctx, "level"), inputs, tcfg, given, head, pretrained_embeddings,
                                         callbacks, lock, summary)
-            _fit(trainer, ui, out)
+            if trainer is not None:  # None: --summary printed the model
+                _fit(trainer, ui, out)
         return
 
     if summary:

@@ -39,18 +39,13 @@ def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_gi
                    head: dict, pretrained: Optional[Path], callbacks, lock, summary: bool = False):
     """Read, tokenize and encode the labelled files, write the run files, and build the Trainer."""
     from seqtool import runs, task_runs
-    from seqtool.errors import UsageError
-
-    if summary:
-        raise UsageError("--summary shows language models only for now; drop it with --task")
     from seqtool.devices import resolve_device
+    from seqtool.errors import CorpusError
     from seqtool.text import make_tokenizer
 
     dev = resolve_device(tcfg.device)
     for p in [*data, *(io.val or [])]:
         if not Path(p).exists():
-            from seqtool.errors import CorpusError
-
             raise CorpusError(f"{p}: no such file or directory; check the path")
     opts = task_runs.task_tokenizer_options(inputs.kind, tok_options, level_given)
     stand_in = runs.model_config(2, opts.level, {**given, "adaptive_cutoffs": None, "tie_weights": False})
@@ -65,6 +60,9 @@ def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_gi
         ui.warn(f"{dropped + vdropped:,} texts had no tokens at --level {opts.level} and were left out")
     spec = task_runs.spec_for(inputs.kind, names, train, **head)
     mcfg = runs.model_config(len(tok.vocab), tok.level, {**given, "tie_weights": False, "adaptive_cutoffs": None})
+    if summary:
+        _print_task_summary(ui, mcfg, spec)
+        return None
     with runs.staged_run_dir(out, io.force, [*data, *(io.val or [])], lock) as stage:
         task_runs.save_data(stage / "data", train, val)
         task_runs.write_run_files(stage, mcfg, tcfg, tok, spec)
@@ -75,3 +73,18 @@ def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_gi
             f"vocabulary {len(tok.vocab):,}; {mcfg.cell} {mcfg.layers}x{mcfg.hidden}{' bidirectional' if spec.bidirectional else ''}, "
             f"{sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
     return trainer
+
+
+def _print_task_summary(ui: Ui, mcfg, spec) -> None:
+    from seqtool.models.heads import summary_rows
+    from seqtool.tasks.labels import build_head
+
+    model = build_head(mcfg, spec)
+    rows = summary_rows(model)
+    total = sum(n for *_, n in rows)
+    if ui.json_mode:
+        ui.emit_json({"layers": [{"layer": a, "output_shape": b, "params": n} for a, b, n in rows], "total_params": total,
+                      "config": mcfg.to_dict(), "task": spec.to_dict()})
+        return
+    ui.table(f"{mcfg.cell} {'classifier' if spec.kind == 'classify' else 'tagger'}", ["Layer (type)", "Output Shape", "Param #"],
+             rows + [("Total params", "", total)], numeric=(2,))

@@ -138,3 +138,29 @@ class SequenceTagger(SequenceEncoder):
             return self.crf.viterbi(scores, valid_mask(lengths.to(scores.device), scores.shape[0]))
         best = scores.argmax(-1).T.tolist()  # (B, L)
         return [row[:n] for row, n in zip(best, lengths.tolist())]
+
+
+def summary_rows(model: SequenceEncoder) -> list[tuple[str, str, int]]:
+    """Keras-style rows (layer, output shape, parameters) of a classifier or tagger, every parameter
+    counted once: embedding, each recurrent layer (and its backward twin), readout, head, CRF."""
+    cfg, counts = model.cfg, {}
+    for name, p in model.named_parameters():
+        top, _, rest = name.partition(".")
+        key = (top, int(rest.rsplit("_l", 1)[1].split("_")[0])) if top in ("rnn", "rnn_bwd") else (top, None)
+        counts[key] = counts.get(key, 0) + p.numel()
+    tagger = isinstance(model, SequenceTagger)
+    rows = [("embedding", f"(L, B, {cfg.embed_dim})", counts.get(("encoder", None), 0)) if model.encoder is not None
+            else ("one-hot", f"(L, B, {cfg.vocab_size})", 0)]
+    for k in range(cfg.layers):
+        rows.append((f"{cfg.cell}[{k}]", f"(L, B, {cfg.hidden})", counts.get(("rnn", k), 0)))
+        if model.bidirectional:
+            rows.append((f"{cfg.cell}[{k}] backward", f"(L, B, {cfg.hidden})", counts.get(("rnn_bwd", k), 0)))
+    outputs = model.head.out_features
+    if not tagger:
+        rows.append((f"{model.pool} pool", f"(B, {model.features})", counts.get(("attend", None), 0)))
+    rows.append(("tag scores" if tagger else "classifier", f"(L, B, {outputs})" if tagger else f"(B, {outputs})", counts.get(("head", None), 0)))
+    if tagger and model.crf is not None:
+        rows.append(("crf", "(B, L) best path", counts.get(("crf", None), 0)))
+    if sum(n for *_, n in rows) != sum(p.numel() for p in model.parameters()):
+        raise RuntimeError("summary_rows: a parameter this summary does not know about")  # never silently drop one
+    return rows

@@ -1,7 +1,11 @@
-"""The lecture's other two recurrent designs, beside language modelling: sequence -> one label
-(classification: sentiment, document classes) and sequence -> a label per token (tagging: part of
-speech, named entities).
+"""What the trainer trains on: the lecture's three recurrent designs as tasks.
 
-This package holds what is task-specific and model-free: reading labelled and tagged corpora
-(``formats``) and scoring predictions (``metrics``). The models' heads live in ``seqtool.models``.
+- ``lm``: language modelling over id streams (teacher forcing, truncated BPTT) - ``LMTask``;
+- ``labels``: sequence -> one label (classification: sentiment, document classes) and sequence ->
+  a label per token (tagging: part of speech, named entities) - ``LabelTask``, ``TaskSpec``.
+
+Each task gives ``seqtool.training.Trainer`` its steps, loss, validation and metrics. Beside them,
+what is task-specific and model-free: reading labelled and tagged files (``formats``), vocabularies,
+splits and bucketed batches (``data``, ``batches``), and the scores (``metrics``, ``scoring``). The
+models' heads live in ``seqtool.models.heads``.
 """

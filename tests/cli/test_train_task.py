@@ -166,3 +166,20 @@ def test_language_model_commands_refuse_a_task_run_by_name(tmp_path, tagged):
     assert run("train", tagged, "--task", "tag", *SMALL, "--max-steps", "2", "--out", out).exit_code == 0
     for args in (["generate", out], ["grad-report", out, "--timesteps", "4", "--windows", "1"]):
         one_line_error(run(*args), 1, "a tag run, not a language model")
+
+
+@pytest.mark.parametrize("args, layers", [
+    (["--task", "classify", "--pool", "attention", "--bidirectional"], ["embedding", "lstm[0]", "lstm[0] backward", "attention pool", "classifier"]),
+    (["--task", "tag", "--crf", "--cell", "gru"], ["embedding", "gru[0]", "gru[0] backward", "tag scores", "crf"]),
+])
+def test_summary_of_a_classifier_and_a_tagger(labelled, tagged, args, layers):
+    from seqtool.models import ModelConfig
+    from seqtool.tasks.labels import TaskSpec, build_head
+
+    data = labelled if "classify" in args else tagged
+    r = run("train", data, *args, "--hidden", "16", "--embed-dim", "8", "--layers", "1", "--summary", "--json")
+    assert r.exit_code == 0, r.output
+    s = json.loads(r.stdout)
+    assert [x["layer"] for x in s["layers"]] == layers
+    model = build_head(ModelConfig(**s["config"]), TaskSpec.from_dict(s["task"]))
+    assert s["total_params"] == sum(p.numel() for p in model.parameters()) == sum(x["params"] for x in s["layers"])
