@@ -4,13 +4,11 @@ line on stderr names the option, and nothing is written (seqtool/errors.py says 
 from __future__ import annotations
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
-from seqtool.checkpoint import save_checkpoint
 from seqtool.cli import app
-from seqtool.models import ModelConfig, build_model
-from seqtool.text import TokenizerOptions, make_tokenizer
+
+from tests.cli.helpers import untrained_checkpoint
 
 runner = CliRunner()
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 40
@@ -20,11 +18,7 @@ TEXT = "the quick brown fox jumps over the lazy dog.\n" * 40
 def inputs(tmp_path_factory):
     """A corpus and an untrained char GRU checkpoint, in a directory of their own."""
     d = tmp_path_factory.mktemp("inputs")
-    (d / "c.txt").write_text(TEXT)
-    tok = make_tokenizer(TokenizerOptions(level="char")).fit([TEXT])
-    torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=len(tok.vocab), cell="gru", hidden=8, layers=1)
-    save_checkpoint(d / "m.pt", {"model_config": cfg.to_dict(), "tokenizer": tok.to_dict(), "model_state": build_model(cfg).state_dict()})
+    untrained_checkpoint(d, TEXT, "gru")
     return d
 
 

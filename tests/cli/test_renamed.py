@@ -5,14 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
-from seqtool.checkpoint import save_checkpoint
 from seqtool.cli.renamed import rewrite
-from seqtool.models import ModelConfig, build_model
-from seqtool.text import TokenizerOptions, make_tokenizer
 
-from tests.cli.helpers import one_line_error, run
+from tests.cli.helpers import one_line_error, run, untrained_checkpoint
 
 TEXT = "the quick brown fox jumps over the lazy dog.\n" * 40
 MODEL = ["--cell", "rnn", "--hidden", "8", "--layers", "1", "--batch-size", "4", "--bptt", "10"]
@@ -26,11 +22,7 @@ def deprecations(r) -> list[str]:
 def files(tmp_path_factory):
     """A text and an untrained char-level RNN checkpoint fitted on it."""
     d = tmp_path_factory.mktemp("renamed")
-    (d / "c.txt").write_text(TEXT)
-    tok = make_tokenizer(TokenizerOptions(level="char")).fit([TEXT])
-    torch.manual_seed(0)
-    cfg = ModelConfig(vocab_size=len(tok.vocab), cell="rnn", hidden=8, layers=1)
-    save_checkpoint(d / "m.pt", {"model_config": cfg.to_dict(), "tokenizer": tok.to_dict(), "model_state": build_model(cfg).state_dict()})
+    untrained_checkpoint(d, TEXT, "rnn")
     return d
 
 
