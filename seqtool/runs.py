@@ -192,6 +192,19 @@ def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec)
     return config
 
 
+def attach_pretrained(model, mcfg: ModelConfig, tok, pretrained: Path, seed: int, notify: Callable[[str], None] | None = None) -> None:
+    """Copy word2vec/GloVe vectors into ``model``'s embedding (any model on a RecurrentBody) and say how many tokens they covered."""
+    from seqtool.models import load_pretrained_vectors
+
+    if mcfg.embed_dim == 0:
+        raise UsageError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
+    matrix, cov = load_pretrained_vectors(pretrained, tok.vocab.tokens, mcfg.embed_dim, seed=seed)
+    model.set_embeddings(matrix, mcfg.freeze_embeddings)
+    if notify:
+        notify(f"pretrained vectors ({cov['format']}, dim {cov['dim']}): {cov['found']:,} of {cov['total']:,} vocabulary tokens found "
+               f"({cov['found'] / max(cov['total'], 1):.1%})")
+
+
 def build_trainer(
     run_dir: Path,
     mcfg: ModelConfig,
@@ -207,7 +220,7 @@ def build_trainer(
 ):
     import torch
 
-    from seqtool.models import build_model, load_pretrained_vectors
+    from seqtool.models import build_model
     from seqtool.tasks.lm import LMTask
     from seqtool.training import Trainer
 
@@ -215,13 +228,7 @@ def build_trainer(
     torch.manual_seed(tcfg.seed)  # weights and dropout masks: same seed, same run (bit for bit on CPU)
     model = build_model(mcfg)
     if pretrained is not None:
-        if mcfg.embed_dim == 0:
-            raise UsageError("--pretrained-embeddings needs --embed-dim set to the vectors' dimension")
-        matrix, cov = load_pretrained_vectors(pretrained, tok.vocab.tokens, mcfg.embed_dim, seed=tcfg.seed)
-        model.set_embeddings(matrix, mcfg.freeze_embeddings)
-        if notify:
-            notify(f"pretrained vectors ({cov['format']}, dim {cov['dim']}): {cov['found']:,} of {cov['total']:,} vocabulary tokens found "
-                   f"({cov['found'] / max(cov['total'], 1):.1%})")
+        attach_pretrained(model, mcfg, tok, pretrained, tcfg.seed, notify)
     model.to(device)
     extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": data.record(), "seqtool_version": __version__}
     return Trainer(model, tcfg, LMTask(tcfg, train_ids, val_ids, device), run_dir, extra, device, callbacks)

@@ -135,12 +135,6 @@ def load_data(directory: Path, kind: str) -> tuple[TaskData, TaskData]:
 
 
 def spec_for(kind: str, names: list[str], train: TaskData, pool: str, bidirectional: bool | None, crf: bool, weights: str | None) -> TaskSpec:
-    if weights not in (None, "none", "auto"):
-        raise UsageError(f"--class-weights {weights}: choose auto or none")
-    if kind != "classify" and weights == "auto":
-        raise UsageError("--class-weights applies to --task classify")
-    if kind != "tag" and crf:
-        raise UsageError("--crf applies to --task tag")
     cw = class_weights(np.array(train.targets), len(names)).tolist() if weights == "auto" else None
     bi = (kind == "tag") if bidirectional is None else bidirectional  # taggers read both ways by default
     return TaskSpec(kind, names, pool, bi, crf, cw)
@@ -159,17 +153,15 @@ def build_trainer(run_dir: Path, mcfg, tcfg, tok, spec: TaskSpec, train: TaskDat
                   pretrained: Path | None = None, notify: Callable[[str], None] | None = None):
     import torch
 
-    from seqtool.models import load_pretrained_vectors
+    from seqtool.runs import attach_pretrained, check_model_fits
     from seqtool.tasks.labels import LabelTask, build_head
     from seqtool.training import Trainer
 
+    check_model_fits(mcfg)  # with the real vocabulary
     torch.manual_seed(tcfg.seed)
     model = build_head(mcfg, spec)
     if pretrained is not None:
-        matrix, cov = load_pretrained_vectors(pretrained, tok.vocab.tokens, mcfg.embed_dim, seed=tcfg.seed)
-        model.set_embeddings(matrix, mcfg.freeze_embeddings)
-        if notify:
-            notify(f"pretrained vectors ({cov['format']}, dim {cov['dim']}): {cov['found']:,} of {cov['total']:,} vocabulary tokens found")
+        attach_pretrained(model, mcfg, tok, pretrained, tcfg.seed, notify)
     model.to(device)
     extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": {"dir": "data"}, "task": spec.to_dict(), "seqtool_version": __version__}
     return Trainer(model, tcfg, LabelTask(spec, train, val, tcfg.batch_size, tcfg.seed, device), run_dir, extra, device, callbacks)
@@ -238,26 +230,22 @@ def score_examples(loaded: LoadedTask, xs: list, ys: list, source: str, batch_si
     data, dropped = encode(loaded.tokenizer, loaded.spec.kind, xs, ys, names, source)
     if not len(data):
         raise CorpusError(f"{source}: no example has a token the model reads")
-    unseen_count = sum(1 for t in flat if t in set(unseen))
+    unseen_set = set(unseen)
+    unseen_count = sum(1 for t in flat if t in unseen_set)
     return score(loaded.model, data, names, loaded.device, batch_size), unseen, unseen_count, dropped
 
 
 def predict(loaded: LoadedTask, examples: list, batch_size: int = 64):
     """Classify: (N, C) probabilities; tag: a list of tag names per sentence (tokens given as lists)."""
-    import torch
-
     from seqtool.tasks.scoring import score
 
     kind = loaded.spec.kind
-    dummy = [0] * len(examples) if kind == "classify" else [["" for _ in x] for x in examples]
     lines = [" ".join(x) for x in examples] if kind == "tag" else examples
     seqs = loaded.tokenizer.encode_lines("\n".join(lines)) if lines else []
     oov = loaded.tokenizer.vocab.oov_id
     seqs = [s.astype(np.int64) if len(s) else np.array([oov if oov is not None else 0], dtype=np.int64) for s in seqs]
-    targets = dummy if kind == "classify" else [np.zeros(len(s), dtype=np.int64) for s in seqs]
-    data = TaskData(seqs, targets, kind)
-    with torch.no_grad():
-        s = score(loaded.model, data, loaded.spec.labels, loaded.device, batch_size)
+    targets = [0] * len(seqs) if kind == "classify" else [np.zeros(len(s), dtype=np.int64) for s in seqs]  # unused by predictions
+    s = score(loaded.model, TaskData(seqs, targets, kind), loaded.spec.labels, loaded.device, batch_size)
     if kind == "classify":
         return s.probabilities
     return [[loaded.spec.labels[t] for t in p] for p in s.predictions]

@@ -33,6 +33,12 @@ def check_task_options(task: str, data_format, label_column, pool: str, bidirect
         raise UsageError(f"--task {task}: choose lm, classify or tag")
     if task == "lm" and (data_format or label_column or crf or class_weights or pool != "last" or bidirectional is not None):
         raise UsageError("--format, --label-column, --pool, --bidirectional, --crf and --class-weights need --task classify or tag")
+    if class_weights not in (None, "none", "auto"):
+        raise UsageError(f"--class-weights {class_weights}: choose auto or none")
+    if task != "classify" and class_weights == "auto":
+        raise UsageError("--class-weights applies to --task classify")
+    if task != "tag" and crf:
+        raise UsageError("--crf applies to --task tag")
 
 
 def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_given: bool, inputs, tcfg, given: dict,
@@ -40,13 +46,12 @@ def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_gi
     """Read, tokenize and encode the labelled files, write the run files, and build the Trainer."""
     from seqtool import runs, task_runs
     from seqtool.devices import resolve_device
-    from seqtool.errors import CorpusError
+    from seqtool.errors import ConfigError
     from seqtool.text import make_tokenizer
 
     dev = resolve_device(tcfg.device)
-    for p in [*data, *(io.val or [])]:
-        if not Path(p).exists():
-            raise CorpusError(f"{p}: no such file or directory; check the path")
+    if pretrained is not None and not Path(pretrained).is_file():  # the readers check DATA and --val (a folder may be DATA)
+        raise ConfigError(f"--pretrained-embeddings {pretrained}: no such file; check the path")
     opts = task_runs.task_tokenizer_options(inputs.kind, tok_options, level_given)
     stand_in = runs.model_config(2, opts.level, {**given, "adaptive_cutoffs": None, "tie_weights": False})
     runs.check_model_fits(stand_in)

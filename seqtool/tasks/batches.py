@@ -79,4 +79,6 @@ class EpochBatches:
         return {"epoch": self.epoch, "index": self.index}
 
     def load_state_dict(self, d: dict) -> None:
-        self.epoch, self.index, self._order = int(d["epoch"]), int(d["index"]), None
+        if int(d["epoch"]) != self.epoch:  # an epoch's order depends only on (seed, epoch): keep it within the epoch
+            self._order = None
+        self.epoch, self.index = int(d["epoch"]), int(d["index"])

@@ -56,6 +56,7 @@ class LabelTask:
         self.carry = None  # nothing is carried from one batch to the next
         self.weight = torch.tensor(spec.class_weights, dtype=torch.float32, device=device) if spec.class_weights else None
         self.batch_size = batch_size
+        self.metric_name = self._metric_name()  # the validation set is fixed: its tag scheme too
 
     def probe(self, model) -> torch.Tensor:
         ids, lengths, _ = self.train.batch(np.array([0]))
@@ -86,8 +87,7 @@ class LabelTask:
     def train_fields(self, train_loss: float | None) -> dict:
         return {}
 
-    @property
-    def metric_name(self) -> str:
+    def _metric_name(self) -> str:
         if self.kind == "classify":
             return "accuracy"
         from seqtool.tasks.metrics import detect_scheme
