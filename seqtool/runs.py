@@ -179,13 +179,15 @@ def check_model_fits(mcfg: ModelConfig) -> None:
                    fixes=("lower --hidden, --layers or --embed-dim",))
 
 
-def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec) -> dict:
+def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec, task: dict | None = None) -> dict:
+    """config.json and tokenizer.json of a run; ``task``: a classifier's or tagger's record (task_runs.TaskSpec)."""
     config = {
         "seqtool_version": __version__,
         "model": mcfg.to_dict(),
         "train": tcfg.to_dict(),
         "data": data.record(),
         "level": tok.level,
+        **({"task": task} if task is not None else {}),
     }
     atomic_write_bytes(run_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     tok.save(run_dir / "tokenizer.json")

@@ -85,11 +85,15 @@ def task_tokenizer_options(kind: str, tok_options, level_given: bool):
     return dataclasses.replace(tok_options, **changes).resolved()
 
 
+def as_text(kind: str, xs: list) -> str:
+    """Examples as the tokenizer reads them: one per line; a tagged sentence's tokens joined by spaces."""
+    return "\n".join(" ".join(x) for x in xs) if kind == "tag" else "\n".join(xs)
+
+
 def encode(tok, kind: str, xs: list, ys: list, names: list[str], source: str) -> tuple[TaskData, int]:
     """TaskData of examples and the number left out for having no tokens (classify only)."""
     index = {n: i for i, n in enumerate(names)}
-    lines = [" ".join(x) for x in xs] if kind == "tag" else xs
-    seqs = tok.encode_lines("\n".join(lines)) if lines else []
+    seqs = tok.encode_lines(as_text(kind, xs)) if xs else []
     if kind == "tag":
         for i, (s, x) in enumerate(zip(seqs, xs)):
             if len(s) != len(x):
@@ -138,15 +142,6 @@ def spec_for(kind: str, names: list[str], train: TaskData, pool: str, bidirectio
     cw = class_weights(np.array(train.targets), len(names)).tolist() if weights == "auto" else None
     bi = (kind == "tag") if bidirectional is None else bidirectional  # taggers read both ways by default
     return TaskSpec(kind, names, pool, bi, crf, cw)
-
-
-def write_run_files(run_dir: Path, mcfg, tcfg, tok, spec: TaskSpec) -> None:
-    import json
-
-    config = {"seqtool_version": __version__, "model": mcfg.to_dict(), "train": tcfg.to_dict(), "data": {"dir": "data"},
-              "level": tok.level, "task": spec.to_dict()}
-    atomic_write_bytes(run_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
-    tok.save(run_dir / "tokenizer.json")
 
 
 def build_trainer(run_dir: Path, mcfg, tcfg, tok, spec: TaskSpec, train: TaskData, val: TaskData, device, callbacks=None,
@@ -240,8 +235,7 @@ def predict(loaded: LoadedTask, examples: list, batch_size: int = 64):
     from seqtool.tasks.scoring import score
 
     kind = loaded.spec.kind
-    lines = [" ".join(x) for x in examples] if kind == "tag" else examples
-    seqs = loaded.tokenizer.encode_lines("\n".join(lines)) if lines else []
+    seqs = loaded.tokenizer.encode_lines(as_text(kind, examples)) if examples else []
     oov = loaded.tokenizer.vocab.oov_id
     seqs = [s.astype(np.int64) if len(s) else np.array([oov if oov is not None else 0], dtype=np.int64) for s in seqs]
     targets = [0] * len(seqs) if kind == "classify" else [np.zeros(len(s), dtype=np.int64) for s in seqs]  # unused by predictions

@@ -57,8 +57,7 @@ def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_gi
     runs.check_model_fits(stand_in)
     (xs, ys), (vx, vy) = task_runs.read_splits(inputs, data, io.val, io.val_fraction, tcfg.seed)
     names = task_runs.names_of(inputs.kind, ys, vy, data[0])
-    lines = [" ".join(x) for x in xs] if inputs.kind == "tag" else xs
-    tok = make_tokenizer(opts).fit(["\n".join(lines) + "\n"])
+    tok = make_tokenizer(opts).fit([task_runs.as_text(inputs.kind, xs) + "\n"])
     train, dropped = task_runs.encode(tok, inputs.kind, xs, ys, names, data[0])
     val, vdropped = task_runs.encode(tok, inputs.kind, vx, vy, names, (io.val or data)[0])
     if dropped or vdropped:
@@ -70,7 +69,7 @@ def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_gi
         return None
     with runs.staged_run_dir(out, io.force, [*data, *(io.val or [])], lock) as stage:
         task_runs.save_data(stage / "data", train, val)
-        task_runs.write_run_files(stage, mcfg, tcfg, tok, spec)
+        runs.write_run_files(stage, mcfg, tcfg, tok, runs.DataSpec(stage / "data", "data"), task=spec.to_dict())
         trainer = task_runs.build_trainer(out, mcfg, tcfg, tok, spec, train, val, dev, callbacks, pretrained, notify=ui.info)
         trainer.save("last", {}, directory=stage)  # step 0: a run killed before its first save still resumes
     what = "classes" if inputs.kind == "classify" else "tags"
