@@ -32,6 +32,15 @@ def corpus(write):
     return write("c.txt", TEXT)
 
 
+@pytest.fixture(autouse=True)
+def python_sigint_handler():
+    """Ctrl-C raises KeyboardInterrupt even when the suite runs as a background job (which starts
+    with SIGINT ignored, so Python installs no handler of its own)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
 def signal_during_write(monkeypatch, signum):
     """Deliver ``signum`` to this process while the first block of token ids is written."""
     real = pipeline.NpyWriter.write
