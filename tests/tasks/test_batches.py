@@ -17,7 +17,7 @@ def _data(kind="classify", n=37, seed=0):
 def _seen(batches, n):
     out = []
     for _ in range(n):
-        ids, lengths, targets = batches.next()
+        ids, lengths, targets, _ = batches.next()
         out.append((ids.clone(), lengths.clone(), targets.clone()))
     return out
 
@@ -48,7 +48,7 @@ def test_resuming_at_a_saved_position_replays_the_same_batches():
 
 def test_tag_batches_pad_tags_like_ids():
     data = _data("tag")
-    ids, lengths, tags = data.batch(np.array([0, 1, 2]))
+    ids, lengths, tags, _ = data.batch(np.array([0, 1, 2]))
     assert tags.shape == ids.shape
     for col, i in enumerate([0, 1, 2]):
         n = int(lengths[col])
