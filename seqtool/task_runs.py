@@ -2,8 +2,8 @@
 
 The layout is a language-model run's (config.json, tokenizer.json, metrics.jsonl, best.pt,
 last.pt) with ``data/task.npz`` in place of the tokenized streams: the encoded training and
-validation examples (ids, offsets, targets), so the run resumes, moved or not, without the files
-it was made from. config.json and every checkpoint also hold the ``task`` record (kind, label or
+validation examples (ids, offsets, targets, and with character features each token's word form),
+so the run resumes, moved or not, without the files it was made from. config.json and every checkpoint also hold the ``task`` record (kind, label or
 tag names, head options) that ``eval`` and ``predict`` rebuild the model from.
 """
 from __future__ import annotations
@@ -90,17 +90,35 @@ def as_text(kind: str, xs: list) -> str:
     return "\n".join(" ".join(x) for x in xs) if kind == "tag" else "\n".join(xs)
 
 
-def encode(tok, kind: str, xs: list, ys: list, names: list[str], source: str) -> tuple[TaskData, int]:
-    """TaskData of examples and the number left out for having no tokens (classify only)."""
+def encode(tok, kind: str, xs: list, ys: list, names: list[str], source: str, alphabet: str = "") -> tuple[TaskData, int]:
+    """TaskData of examples and the number left out for having no tokens (classify only); with an
+    ``alphabet`` (tag with character features) each token's word form too."""
     index = {n: i for i, n in enumerate(names)}
     seqs = tok.encode_lines(as_text(kind, xs)) if xs else []
     if kind == "tag":
         for i, (s, x) in enumerate(zip(seqs, xs)):
             if len(s) != len(x):
                 raise CorpusError(f"{source}: sentence {i + 1} has {len(x)} tokens but the tokenizer made {len(s)} of it")
-        return TaskData([s.astype(np.int64) for s in seqs], [np.array([index[t] for t in y], dtype=np.int64) for y in ys], kind), 0
+        forms, form_ids = _forms(xs, alphabet)
+        return TaskData([s.astype(np.int64) for s in seqs], [np.array([index[t] for t in y], dtype=np.int64) for y in ys], kind, forms, form_ids), 0
     keep = [i for i, s in enumerate(seqs) if len(s)]
     return TaskData([seqs[i].astype(np.int64) for i in keep], [index[ys[i]] for i in keep], kind), len(seqs) - len(keep)
+
+
+def alphabet_of(sentences: list) -> str:
+    """The characters of tokenized sentences' tokens: character features' alphabet."""
+    from seqtool.models.charfeat import char_alphabet
+
+    return char_alphabet(t for sent in sentences for t in sent)
+
+
+def _forms(sentences: list, alphabet: str):
+    """Character features' (forms, form_ids) of tokenized sentences; (None, None) without an alphabet."""
+    if not alphabet:
+        return None, None
+    from seqtool.models.charfeat import form_table
+
+    return form_table(sentences, alphabet)
 
 
 def names_of(kind: str, train_y: list, val_y: list, source: str) -> list[str]:
@@ -116,6 +134,9 @@ def save_data(directory: Path, train: TaskData, val: TaskData) -> None:
         arrays[f"{split}_ids"] = np.concatenate(d.seqs) if len(d) else np.zeros(0, np.int64)
         arrays[f"{split}_lengths"] = d.lengths
         arrays[f"{split}_targets"] = np.array(d.targets, dtype=np.int64) if d.kind == "classify" else np.concatenate(d.targets)
+        if d.forms is not None:  # character features: each distinct form's chars, each token's form
+            arrays[f"{split}_forms"] = d.forms
+            arrays[f"{split}_form_ids"] = np.concatenate(d.form_ids) if len(d) else np.zeros(0, np.int64)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     Path(directory).mkdir(parents=True, exist_ok=True)
@@ -134,14 +155,20 @@ def load_data(directory: Path, kind: str) -> tuple[TaskData, TaskData]:
         cuts = np.cumsum(arrays[f"{split}_lengths"])[:-1]
         seqs = np.split(arrays[f"{split}_ids"], cuts)
         targets = arrays[f"{split}_targets"].tolist() if kind == "classify" else np.split(arrays[f"{split}_targets"], cuts)
-        out.append(TaskData(seqs, targets, kind))
+        forms = arrays.get(f"{split}_forms")
+        form_ids = None if forms is None else np.split(arrays[f"{split}_form_ids"], cuts)
+        out.append(TaskData(seqs, targets, kind, forms, form_ids))
     return out[0], out[1]
 
 
-def spec_for(kind: str, names: list[str], train: TaskData, pool: str, bidirectional: bool | None, crf: bool, weights: str | None) -> TaskSpec:
+def spec_for(kind: str, names: list[str], train: TaskData, pool: str, bidirectional: bool | None, crf: bool, weights: str | None,
+             char_features: str = "none", char_dim: int | None = None, char_hidden: int | None = None, word_dropout: float = 0.0,
+             alphabet: str = "") -> TaskSpec:
     cw = class_weights(np.array(train.targets), len(names)).tolist() if weights == "auto" else None
     bi = (kind == "tag") if bidirectional is None else bidirectional  # taggers read both ways by default
-    return TaskSpec(kind, names, pool, bi, crf, cw)
+    chars = {"char_dim": char_dim, "char_hidden": char_hidden}
+    return TaskSpec(kind, names, pool, bi, crf, cw, char_features, alphabet=alphabet, word_dropout=word_dropout,
+                    **{k: v for k, v in chars.items() if v is not None})
 
 
 def build_trainer(run_dir: Path, mcfg, tcfg, tok, spec: TaskSpec, train: TaskData, val: TaskData, device, callbacks=None,
@@ -159,7 +186,8 @@ def build_trainer(run_dir: Path, mcfg, tcfg, tok, spec: TaskSpec, train: TaskDat
         attach_pretrained(model, mcfg, tok, pretrained, tcfg.seed, notify)
     model.to(device)
     extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": {"dir": "data"}, "task": spec.to_dict(), "seqtool_version": __version__}
-    return Trainer(model, tcfg, LabelTask(spec, train, val, tcfg.batch_size, tcfg.seed, device), run_dir, extra, device, callbacks)
+    task = LabelTask(spec, train, val, tcfg.batch_size, tcfg.seed, device, tok.vocab.oov_id)
+    return Trainer(model, tcfg, task, run_dir, extra, device, callbacks)
 
 
 def resume_trainer(run_dir: Path, ckpt: dict, mcfg, tcfg, device, callbacks=None):
@@ -222,7 +250,7 @@ def score_examples(loaded: LoadedTask, xs: list, ys: list, source: str, batch_si
     flat = ys if loaded.spec.kind == "classify" else [t for y in ys for t in y]
     unseen = sorted(set(flat) - set(known))
     names = [*known, *unseen]  # the model never predicts the unseen ones: they count as errors
-    data, dropped = encode(loaded.tokenizer, loaded.spec.kind, xs, ys, names, source)
+    data, dropped = encode(loaded.tokenizer, loaded.spec.kind, xs, ys, names, source, loaded.spec.alphabet)
     if not len(data):
         raise CorpusError(f"{source}: no example has a token the model reads")
     unseen_set = set(unseen)
@@ -239,7 +267,8 @@ def predict(loaded: LoadedTask, examples: list, batch_size: int = 64):
     oov = loaded.tokenizer.vocab.oov_id
     seqs = [s.astype(np.int64) if len(s) else np.array([oov if oov is not None else 0], dtype=np.int64) for s in seqs]
     targets = [0] * len(seqs) if kind == "classify" else [np.zeros(len(s), dtype=np.int64) for s in seqs]  # unused by predictions
-    s = score(loaded.model, TaskData(seqs, targets, kind), loaded.spec.labels, loaded.device, batch_size)
+    forms, form_ids = _forms(examples, loaded.spec.alphabet)  # tag: one form per token
+    s = score(loaded.model, TaskData(seqs, targets, kind, forms, form_ids), loaded.spec.labels, loaded.device, batch_size)
     if kind == "classify":
         return s.probabilities
     return [[loaded.spec.labels[t] for t in p] for p in s.predictions]

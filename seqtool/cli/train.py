@@ -30,6 +30,8 @@ EXAMPLES = """
   seqtool train sample_corpora/sentiment.tsv --task classify --pool mean --time-budget 2m --out runs/sentiment
 
   seqtool train sample_corpora/tagged.conll --task tag --tag-column 2 --crf --time-budget 2m --out runs/ner
+
+  seqtool train sample_corpora/tagged.conll --task tag --tag-column 1 --char-features cnn --word-dropout 0.05 --time-budget 2m --out runs/pos-chars
 """
 
 
@@ -81,6 +83,10 @@ def train(
     bidirectional: tt.Bidirectional = None,
     crf: tt.Crf = False,
     class_weights: tt.ClassWeights = None,
+    char_features: tt.CharFeatures = "none",
+    char_dim: tt.CharDim = None,
+    char_hidden: tt.CharHidden = None,
+    word_dropout: tt.WordDropout = 0.0,
 ) -> None:
     from seqtool import runs
     from seqtool.errors import UsageError
@@ -102,7 +108,7 @@ def train(
 
     if not data:
         raise UsageError("give DATA (text files or a seqtool tokenize directory), or --resume RUN_DIR")
-    tt.check_task_options(task, data_format, label_column, pool, bidirectional, crf, class_weights)
+    tt.check_task_options(task, data_format, label_column, pool, bidirectional, crf, class_weights, char_features, char_dim, char_hidden, word_dropout)
     if tok_options.level in ("ngram", "char-ngram"):
         raise UsageError(f"--level {tok_options.level}: n-gram tokens are bags of overlapping grams, not a sequence to model; use char, word or subword")
     if out is None and not summary:
@@ -124,7 +130,8 @@ def train(
         from seqtool.task_runs import TaskInputs
 
         inputs = TaskInputs(task, data_format, label_column, tag_column, tag_field, io.errors)
-        head = {"pool": pool, "bidirectional": bidirectional, "crf": crf, "weights": class_weights}
+        head = {"pool": pool, "bidirectional": bidirectional, "crf": crf, "weights": class_weights,
+                "char_features": char_features, "char_dim": char_dim, "char_hidden": char_hidden, "word_dropout": word_dropout}
         with DirLock() as lock:
             trainer = tt.start_task_run(ui, data, out, io, tok_options, _typed(ctx, "level"), inputs, tcfg, given, head, pretrained_embeddings,
                                         callbacks, lock, summary)

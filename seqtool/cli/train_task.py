@@ -23,10 +23,15 @@ TagField = Annotated[str, typer.Option("--tag-field", help="conllu: upos | xpos.
 Pool = Annotated[str, typer.Option("--pool", help="classify: what the label is read from: last (the state after the last token) | mean | max | attention.", rich_help_panel=TASK)]
 Bidirectional = Annotated[Optional[bool], typer.Option("--bidirectional/--no-bidirectional", help="A second recurrent stack reads each sequence backwards \\[tag: on, classify: off].", rich_help_panel=TASK, show_default=False)]
 Crf = Annotated[bool, typer.Option("--crf", help="tag: a linear-chain CRF output layer, decoded with Viterbi (Lample et al. 2016).", rich_help_panel=TASK)]
+CharFeatures = Annotated[str, typer.Option("--char-features", help="tag: each word's characters read by a bidirectional lstm (Lample et al. 2016) or a width-3 cnn (Ma & Hovy 2016), beside the word embedding, so unseen words have features | none.", rich_help_panel=TASK)]
+CharDim = Annotated[Optional[int], typer.Option("--char-dim", help="--char-features: character embedding width \\[32].", rich_help_panel=TASK, show_default=False)]
+CharHidden = Annotated[Optional[int], typer.Option("--char-hidden", help="--char-features: lstm units per direction, or cnn filters \\[64].", rich_help_panel=TASK, show_default=False)]
+WordDropout = Annotated[float, typer.Option("--word-dropout", help="Training only: each token becomes the unknown word with this probability, so the model learns unknown words (from their characters).", rich_help_panel=TASK)]
 ClassWeights = Annotated[Optional[str], typer.Option("--class-weights", help="classify: auto weighs each class's loss by n / (classes x its count) for imbalanced labels | none.", rich_help_panel=TASK, show_default=False)]
 
 
-def check_task_options(task: str, data_format, label_column, pool: str, bidirectional, crf: bool, class_weights) -> None:
+def check_task_options(task: str, data_format, label_column, pool: str, bidirectional, crf: bool, class_weights,
+                       char_features: str = "none", char_dim=None, char_hidden=None, word_dropout: float = 0.0) -> None:
     from seqtool.errors import UsageError
 
     if task not in ("lm", "classify", "tag"):
@@ -39,6 +44,25 @@ def check_task_options(task: str, data_format, label_column, pool: str, bidirect
         raise UsageError("--class-weights applies to --task classify")
     if task != "tag" and crf:
         raise UsageError("--crf applies to --task tag")
+    _check_char_options(task, char_features, char_dim, char_hidden, word_dropout)
+
+
+def _check_char_options(task: str, char_features: str, char_dim, char_hidden, word_dropout: float) -> None:
+    from seqtool.errors import UsageError
+
+    if char_features not in ("none", "lstm", "cnn"):
+        raise UsageError(f"--char-features {char_features}: choose lstm, cnn or none")
+    if char_features != "none" and task != "tag":
+        raise UsageError("--char-features applies to --task tag (a tag's word is a token of the file)")
+    for name, value in (("--char-dim", char_dim), ("--char-hidden", char_hidden)):
+        if value is not None and char_features == "none":
+            raise UsageError(f"{name} sizes character features: give --char-features lstm or cnn")
+        if value is not None and value < 1:
+            raise UsageError(f"{name} {value}: must be at least 1")
+    if word_dropout and task == "lm":
+        raise UsageError("--word-dropout needs --task classify or tag")
+    if not 0.0 <= word_dropout < 1.0:
+        raise UsageError(f"--word-dropout {word_dropout}: must be at least 0 and below 1 (e.g. 0.1)")
 
 
 def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_given: bool, inputs, tcfg, given: dict,
@@ -58,11 +82,12 @@ def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_gi
     (xs, ys), (vx, vy) = task_runs.read_splits(inputs, data, io.val, io.val_fraction, tcfg.seed)
     names = task_runs.names_of(inputs.kind, ys, vy, data[0])
     tok = make_tokenizer(opts).fit([task_runs.as_text(inputs.kind, xs) + "\n"])
-    train, dropped = task_runs.encode(tok, inputs.kind, xs, ys, names, data[0])
-    val, vdropped = task_runs.encode(tok, inputs.kind, vx, vy, names, (io.val or data)[0])
+    alphabet = task_runs.alphabet_of(xs) if head.get("char_features", "none") != "none" else ""  # training tokens only
+    train, dropped = task_runs.encode(tok, inputs.kind, xs, ys, names, data[0], alphabet)
+    val, vdropped = task_runs.encode(tok, inputs.kind, vx, vy, names, (io.val or data)[0], alphabet)
     if dropped or vdropped:
         ui.warn(f"{dropped + vdropped:,} texts had no tokens at --level {opts.level} and were left out")
-    spec = task_runs.spec_for(inputs.kind, names, train, **head)
+    spec = task_runs.spec_for(inputs.kind, names, train, **head, alphabet=alphabet)
     mcfg = runs.model_config(len(tok.vocab), tok.level, {**given, "tie_weights": False, "adaptive_cutoffs": None})
     if summary:
         _print_task_summary(ui, mcfg, spec)

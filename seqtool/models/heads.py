@@ -12,6 +12,8 @@ token. Both share ``RecurrentBody`` with the language model and add:
   a_t = softmax_t(w . tanh(W h_t)) (Yang et al. 2016).
 - tag: per-token tag scores, trained with cross-entropy or, with ``crf``, a linear-chain CRF
   (Lample et al. 2016) decoded with Viterbi.
+- ``chars``: a CharEncoder (seqtool/models/charfeat.py) whose per-token character features are
+  concatenated to the word embedding; forward then takes the batch's CharBatch as ``chars``.
 
 Batches are padded at the end: ids (L, B), ``lengths`` (B,). A recurrence reads left to right, so
 outputs at valid positions never see the padding after them, and the backward stack reads each
@@ -24,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqtool.models.charfeat import CharEncoder
 from seqtool.models.config import ModelConfig
 from seqtool.models.crf import LinearChainCRF
 from seqtool.models.lm import RecurrentBody
@@ -49,10 +52,12 @@ def valid_mask(lengths: torch.Tensor, L: int) -> torch.Tensor:
 class SequenceEncoder(RecurrentBody):
     """ids (L, B) and lengths (B,) -> per-token features (L, B, H or 2H)."""
 
-    def __init__(self, cfg: ModelConfig, bidirectional: bool = False):
-        super().__init__(cfg)
+    def __init__(self, cfg: ModelConfig, bidirectional: bool = False, chars: CharEncoder | None = None):
+        extra = chars.out_features if chars is not None else 0
+        super().__init__(cfg, extra)
+        self.chars = chars
         self.bidirectional = bidirectional
-        self.rnn_bwd = build_cell(cfg) if bidirectional else None
+        self.rnn_bwd = build_cell(cfg, extra) if bidirectional else None
         self._init_body()
         if bidirectional and cfg.forget_bias is not None:
             self._open_forget_gates(self.rnn_bwd)
@@ -61,18 +66,24 @@ class SequenceEncoder(RecurrentBody):
     def features(self) -> int:
         return self.cfg.hidden * (2 if self.bidirectional else 1)
 
-    def _run(self, rnn, ids: torch.Tensor) -> torch.Tensor:
+    def _run(self, rnn, ids: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         x = self.inputs(ids)  # (L, B, D)
+        if c is not None:
+            x = torch.cat([x, c.to(x.dtype)], dim=-1)  # (L, B, D + F): [word embedding ; char features]
         out, _ = rnn(x, ids, None) if self.spec.feedback else rnn(x, None)
         return out  # (L, B, H)
 
-    def encode(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def encode(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None) -> torch.Tensor:
         if ids.dim() != 2:
             raise ValueError(f"ids must be time-major (L, B); got shape {tuple(ids.shape)}")
-        fwd = self._run(self.rnn, ids)
+        if (chars is None) != (self.chars is None):
+            raise ValueError("pass chars (a CharBatch) exactly when the model has character features")
+        c = None if chars is None else self.drop(self.chars(chars))  # (L, B, F), once for both directions
+        fwd = self._run(self.rnn, ids, c)
         if not self.bidirectional:
             return fwd
-        bwd = reverse_within(self._run(self.rnn_bwd, reverse_within(ids, lengths)), lengths)
+        rc = None if c is None else reverse_within(c, lengths)
+        bwd = reverse_within(self._run(self.rnn_bwd, reverse_within(ids, lengths), rc), lengths)
         return torch.cat([fwd, bwd], dim=-1)  # (L, B, 2H)
 
 
@@ -88,9 +99,9 @@ class SequenceClassifier(SequenceEncoder):
         self.attend = nn.Sequential(nn.Linear(f, f), nn.Tanh(), nn.Linear(f, 1, bias=False)) if pool == "attention" else None
         self.head = nn.Linear(f, num_classes)
 
-    def summary(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def summary(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None) -> torch.Tensor:
         """The fixed-length vector the readout makes of each sequence, (B, F)."""
-        h = self.encode(ids, lengths)  # (L, B, F)
+        h = self.encode(ids, lengths, chars)  # (L, B, F)
         mask = valid_mask(lengths.to(h.device), h.shape[0]).unsqueeze(-1)  # (L, B, 1)
         if self.pool == "last":
             cols = torch.arange(h.shape[1], device=h.device)
@@ -105,35 +116,35 @@ class SequenceClassifier(SequenceEncoder):
         scores = self.attend(h).masked_fill(~mask, float("-inf"))  # (L, B, 1)
         return (torch.softmax(scores, dim=0) * h).sum(0)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.head(self.drop(self.summary(ids, lengths)))  # (B, C)
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None) -> torch.Tensor:
+        return self.head(self.drop(self.summary(ids, lengths, chars)))  # (B, C)
 
-    def loss(self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-        return F.cross_entropy(self(ids, lengths).float(), labels, weight=weight)
+    def loss(self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None, chars=None) -> torch.Tensor:
+        return F.cross_entropy(self(ids, lengths, chars).float(), labels, weight=weight)
 
 
 class SequenceTagger(SequenceEncoder):
     """Sequence -> a tag per token: scores (L, B, T), decoded by argmax or, with ``crf``, Viterbi."""
 
-    def __init__(self, cfg: ModelConfig, num_tags: int, bidirectional: bool = True, crf: bool = False):
-        super().__init__(cfg, bidirectional)
+    def __init__(self, cfg: ModelConfig, num_tags: int, bidirectional: bool = True, crf: bool = False, chars: CharEncoder | None = None):
+        super().__init__(cfg, bidirectional, chars)
         self.head = nn.Linear(self.features, num_tags)
         self.crf = LinearChainCRF(num_tags) if crf else None
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        return self.head(self.drop(self.encode(ids, lengths)))  # (L, B, T)
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None) -> torch.Tensor:
+        return self.head(self.drop(self.encode(ids, lengths, chars)))  # (L, B, T)
 
-    def loss(self, ids: torch.Tensor, lengths: torch.Tensor, tags: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    def loss(self, ids: torch.Tensor, lengths: torch.Tensor, tags: torch.Tensor, weight: torch.Tensor | None = None, chars=None) -> torch.Tensor:
         """Mean over tokens of -log p(tag) (softmax), or mean over sentences of -log p(tags) (CRF)."""
-        scores = self(ids, lengths).float()
+        scores = self(ids, lengths, chars).float()
         mask = valid_mask(lengths.to(scores.device), scores.shape[0])
         if self.crf is not None:
             return self.crf.nll(scores, tags, mask).mean()
         return F.cross_entropy(scores[mask], tags[mask], weight=weight)
 
     @torch.no_grad()
-    def decode(self, ids: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
-        scores = self(ids, lengths).float()
+    def decode(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None) -> list[list[int]]:
+        scores = self(ids, lengths, chars).float()
         if self.crf is not None:
             return self.crf.viterbi(scores, valid_mask(lengths.to(scores.device), scores.shape[0]))
         best = scores.argmax(-1).T.tolist()  # (B, L)
@@ -142,7 +153,7 @@ class SequenceTagger(SequenceEncoder):
 
 def summary_rows(model: SequenceEncoder) -> list[tuple[str, str, int]]:
     """Keras-style rows (layer, output shape, parameters) of a classifier or tagger, every parameter
-    counted once: embedding, each recurrent layer (and its backward twin), readout, head, CRF."""
+    counted once: embedding, character features, each recurrent layer (and its backward twin), readout, head, CRF."""
     cfg, counts = model.cfg, {}
     for name, p in model.named_parameters():
         top, _, rest = name.partition(".")
@@ -151,6 +162,8 @@ def summary_rows(model: SequenceEncoder) -> list[tuple[str, str, int]]:
     tagger = isinstance(model, SequenceTagger)
     rows = [("embedding", f"(L, B, {cfg.embed_dim})", counts.get(("encoder", None), 0)) if model.encoder is not None
             else ("one-hot", f"(L, B, {cfg.vocab_size})", 0)]
+    if model.chars is not None:
+        rows.append((f"char {model.chars.kind}", f"(L, B, {model.chars.out_features})", counts.get(("chars", None), 0)))
     for k in range(cfg.layers):
         rows.append((f"{cfg.cell}[{k}]", f"(L, B, {cfg.hidden})", counts.get(("rnn", k), 0)))
         if model.bidirectional:

@@ -27,13 +27,13 @@ class RecurrentBody(nn.Module):
     (seqtool/models/heads.py). Parameter names (``encoder``, ``rnn``) are the checkpoints' own.
     """
 
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, extra_inputs: int = 0):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
         # embed_dim == 0: one-hot inputs (char-rnn style), so the first layer's U sees token identity directly.
         self.encoder = nn.Embedding(cfg.vocab_size, cfg.embed_dim) if cfg.embed_dim > 0 else None
-        self.rnn = build_cell(cfg)
+        self.rnn = build_cell(cfg, extra_inputs)  # extra_inputs: features a subclass concatenates to each token's vector
         self.drop = nn.Dropout(cfg.dropout)
 
     def _init_body(self) -> None:

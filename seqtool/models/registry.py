@@ -120,10 +120,21 @@ def layer_param_formula(
     return cell_spec(cell).params(input_size, hidden, vocab_size=vocab_size, window=window, learn_tau=learn_tau)
 
 
-def build_cell(cfg):
-    """The recurrent stack ``cfg`` describes (a validated ModelConfig)."""
+class _WiderInput:
+    """``cfg`` as a builder sees it, its first layer reading ``extra`` features more than ``cfg.input_dim``."""
+
+    def __init__(self, cfg, extra: int):
+        self._cfg, self.input_dim = cfg, cfg.input_dim + extra
+
+    def __getattr__(self, name):
+        return getattr(self._cfg, name)
+
+
+def build_cell(cfg, extra_inputs: int = 0):
+    """The recurrent stack ``cfg`` describes (a validated ModelConfig); ``extra_inputs`` widens its
+    first layer's input beyond the embedding (a tagger's character features, concatenated)."""
     # torch warns when dropout is set on a single layer, where it would do nothing.
-    return cell_spec(cfg.cell).build(cfg, cfg.dropout if cfg.layers > 1 else 0.0)
+    return cell_spec(cfg.cell).build(_WiderInput(cfg, extra_inputs) if extra_inputs else cfg, cfg.dropout if cfg.layers > 1 else 0.0)
 
 
 def layer_steppers(model) -> list:

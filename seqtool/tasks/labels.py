@@ -28,6 +28,11 @@ class TaskSpec:
     bidirectional: bool = False
     crf: bool = False  # tag: a linear-chain CRF output layer
     class_weights: list[float] | None = None  # classify: per-class loss weights ('--class-weights auto')
+    char_features: str = "none"  # tag: none | lstm | cnn (seqtool/models/charfeat.py)
+    char_dim: int = 32  # character embedding width
+    char_hidden: int = 64  # lstm: units per direction; cnn: filters
+    alphabet: str = ""  # the training tokens' characters; char id = position + 2
+    word_dropout: float = 0.0  # training: probability that a token id becomes the OOV id
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -39,18 +44,21 @@ class TaskSpec:
 
 
 def build_head(mcfg, spec: TaskSpec):
+    from seqtool.models.charfeat import CharEncoder
     from seqtool.models.heads import SequenceClassifier, SequenceTagger
 
     if spec.kind == "classify":
         return SequenceClassifier(mcfg, len(spec.labels), spec.pool, spec.bidirectional)
-    return SequenceTagger(mcfg, len(spec.labels), spec.bidirectional, spec.crf)
+    chars = None if spec.char_features == "none" else CharEncoder(spec.char_features, len(spec.alphabet), spec.char_dim, spec.char_hidden)
+    return SequenceTagger(mcfg, len(spec.labels), spec.bidirectional, spec.crf, chars)
 
 
 class LabelTask:
-    def __init__(self, spec: TaskSpec, train: TaskData, val: TaskData, batch_size: int, seed: int, device: torch.device):
+    def __init__(self, spec: TaskSpec, train: TaskData, val: TaskData, batch_size: int, seed: int, device: torch.device,
+                 oov_id: int | None = None):
         self.spec, self.train, self.val, self.device = spec, train, val, device
         self.kind = spec.kind
-        self.batches = EpochBatches(train, batch_size, seed)
+        self.batches = EpochBatches(train, batch_size, seed, spec.word_dropout, oov_id)
         self.per_epoch = self.batches.per_epoch  # the same count every epoch: only the order changes
         self.tokens_per_step = int(round(batch_size * train.lengths.mean()))
         self.carry = None  # nothing is carried from one batch to the next
@@ -59,13 +67,13 @@ class LabelTask:
         self.metric_name = self._metric_name()  # the validation set is fixed: its tag scheme too
 
     def probe(self, model) -> torch.Tensor:
-        ids, lengths, _ = self.train.batch(np.array([0]))
-        return model(ids.to(self.device), lengths.to(self.device))
+        b = self.train.batch(np.array([0])).to(self.device)
+        return model(b.ids, b.lengths, b.chars)
 
     def loss(self, model, window: int, epoch: int):
         self.batches.load_state_dict({"epoch": epoch, "index": window})
-        ids, lengths, targets = (t.to(self.device) for t in self.batches.next())
-        return model.loss(ids, lengths, targets, self.weight), None, int(lengths.sum())
+        b = self.batches.next().to(self.device)
+        return model.loss(b.ids, b.lengths, b.targets, self.weight, chars=b.chars), None, int(b.lengths.sum())
 
     def keep(self, model, state) -> None:
         pass

@@ -45,10 +45,10 @@ def score(model, data: TaskData, names: list[str], device, batch_size: int = 64)
     probs = np.zeros((len(data), len(names)), dtype=np.float32) if data.kind == "classify" else None
     total, count = 0.0, 0
     for idx in data.in_order(batch_size):
-        ids, lengths, targets = (t.to(device) for t in data.batch(idx))
+        ids, lengths, targets, chars = data.batch(idx).to(device)
         outputs = model.head.out_features
         if data.kind == "classify":
-            logits = model(ids, lengths).float()
+            logits = model(ids, lengths, chars).float()
             known = targets < outputs
             total += float(F.cross_entropy(logits[known], targets[known], reduction="sum")) if bool(known.any()) else 0.0
             count += int(known.sum())
@@ -56,7 +56,7 @@ def score(model, data: TaskData, names: list[str], device, batch_size: int = 64)
             for j, i in enumerate(idx):
                 probs[i, : p.shape[1]], preds[i] = p[j], int(p[j].argmax())
         else:
-            scores = model(ids, lengths).float()  # (L, B, T)
+            scores = model(ids, lengths, chars).float()  # (L, B, T)
             mask = valid_mask(lengths, scores.shape[0])
             known = (targets < outputs) | ~mask
             if model.crf is not None:

@@ -171,6 +171,8 @@ def test_language_model_commands_refuse_a_task_run_by_name(tmp_path, tagged):
 @pytest.mark.parametrize("args, layers", [
     (["--task", "classify", "--pool", "attention", "--bidirectional"], ["embedding", "lstm[0]", "lstm[0] backward", "attention pool", "classifier"]),
     (["--task", "tag", "--crf", "--cell", "gru"], ["embedding", "gru[0]", "gru[0] backward", "tag scores", "crf"]),
+    (["--task", "tag", "--char-features", "lstm"], ["embedding", "char lstm", "lstm[0]", "lstm[0] backward", "tag scores"]),
+    (["--task", "tag", "--char-features", "cnn", "--char-hidden", "7"], ["embedding", "char cnn", "lstm[0]", "lstm[0] backward", "tag scores"]),
 ])
 def test_summary_of_a_classifier_and_a_tagger(labelled, tagged, args, layers):
     from seqtool.models import ModelConfig

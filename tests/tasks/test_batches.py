@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from seqtool.tasks.batches import EpochBatches, TaskData
 
@@ -17,7 +18,7 @@ def _data(kind="classify", n=37, seed=0):
 def _seen(batches, n):
     out = []
     for _ in range(n):
-        ids, lengths, targets = batches.next()
+        ids, lengths, targets, _ = batches.next()
         out.append((ids.clone(), lengths.clone(), targets.clone()))
     return out
 
@@ -48,7 +49,7 @@ def test_resuming_at_a_saved_position_replays_the_same_batches():
 
 def test_tag_batches_pad_tags_like_ids():
     data = _data("tag")
-    ids, lengths, tags = data.batch(np.array([0, 1, 2]))
+    ids, lengths, tags, _ = data.batch(np.array([0, 1, 2]))
     assert tags.shape == ids.shape
     for col, i in enumerate([0, 1, 2]):
         n = int(lengths[col])
@@ -58,3 +59,22 @@ def test_tag_batches_pad_tags_like_ids():
 def test_examples_without_tokens_are_refused():
     with pytest.raises(ValueError, match="at least one token"):
         TaskData([np.array([1]), np.array([], dtype=np.int64)], [0, 1], "classify")
+
+
+def test_word_dropout_hides_about_p_of_the_tokens_by_batch_position_and_never_padding():
+    data = _data("tag", n=300)
+    drop = EpochBatches(data, 16, seed=2, word_dropout=0.25, oov_id=99)
+    plain = EpochBatches(data, 16, seed=2)
+    seen = [(drop.next(), plain.next()) for _ in range(drop.per_epoch)]
+    hidden = valid = 0
+    for d, p in seen:
+        inside = torch.arange(d.ids.shape[0]).unsqueeze(1) < d.lengths.unsqueeze(0)
+        assert torch.equal(d.ids[d.ids != 99], p.ids[d.ids != 99]) and not (d.ids[~inside] == 99).any()
+        hidden, valid = hidden + int((d.ids == 99).sum()), valid + int(inside.sum())
+    assert 0.2 < hidden / valid < 0.3
+    again = EpochBatches(data, 16, seed=2, word_dropout=0.25, oov_id=99)
+    again.load_state_dict({"epoch": 0, "index": 5})  # a resumed run hides the same words
+    assert torch.equal(again.next().ids, seen[5][0].ids)
+    assert not (data.batch(np.arange(len(data))).ids == 99).any()  # evaluation batches never drop
+    with pytest.raises(ValueError, match="OOV id"):
+        EpochBatches(data, 16, seed=2, word_dropout=0.1)
