@@ -80,6 +80,12 @@ def test_runs_of_different_kinds_are_refused(runs, extra, message):
     one_line_error(run("grad-report", runs / "cls", *args, "--data", runs / "lm" / "c.txt", "--windows", "2"), 2, message)
 
 
+def test_data_without_a_readable_line_is_a_one_line_error(runs, tmp_path):
+    p = tmp_path / "e.txt"
+    p.write_text("\n  \n%%\n")
+    one_line_error(run("grad-report", runs / "cls", "--data", p), 1, "--data: no line has a token that cls's tokenizer reads")
+
+
 def test_plot_of_a_classifier_is_refused(runs, tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", types.ModuleType("matplotlib"))  # installed or not: the run's kind decides
     one_line_error(run("grad-report", runs / "cls", "--plot", tmp_path / "p.png"), 2, "--plot draws language-model reports")
