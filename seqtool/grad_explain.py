@@ -59,3 +59,23 @@ def explain(reports: list[GradReport]) -> str:
         elif rs[0].layers[-1].spectral_radius is None:  # no recurrent matrix: jordan, tdnn
             text += f" {cell}: no hidden state is carried, so its reach ends with its input window."
     return text
+
+
+def explain_task(reports: list) -> str:
+    """A paragraph that reads ClassifierFlows or TaggerFlows (seqtool.tasks.saliency)."""
+    if not reports:
+        return ""
+    if hasattr(reports[0], "by_offset"):
+        sides = ", ".join(f"{r.name} {_side(r.reach_left, -r.offsets[0])} left and {_side(r.reach_right, r.offsets[-1])} right" for r in reports)
+        return (f"How far each tag's score reaches into its neighbours (||d score_t/d x_t+d|| above {reports[0].threshold:g} of its value "
+                f"at the token itself): {sides}. A forward-only tagger cannot see the right context at all; a bidirectional one "
+                "reads it through its backward layer.")
+    ratios = ", ".join(f"{r.name} ({r.pool} pool{', bidirectional' if r.bidirectional else ''}) {r.first_last_ratio:.3g}" for r in reports)
+    return (f"How strongly the predicted class depends on the first tenth of an input, relative to the last tenth: {ratios}. "
+            "Far below 1, the decision forgets the beginning: with last pooling (the lecture's Design 3, one output at the end) "
+            "the gradient reaching x_t is a product of one step Jacobian per later token and vanishes geometrically; mean, max "
+            "and attention pooling read every position directly, and a backward layer reads the beginning last.")
+
+
+def _side(reach: int | None, measured: int) -> str:
+    return f"at least {measured} (every offset measured)" if reach is None else str(reach)

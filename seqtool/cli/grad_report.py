@@ -1,6 +1,7 @@
 """``seqtool grad-report``: parse options, call seqtool.gradients, render tables, a log-scale chart, JSON and a PNG."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import textwrap
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from seqtool.cli import options as opt
-from seqtool.cli.charts import COLORS, MARKERS, log_chart
+from seqtool.cli.charts import print_log_chart
 from seqtool.cli.console import Ui
 from seqtool.cli.renamed import renamed
 from seqtool.errors import OutputError, UsageError
@@ -27,10 +28,13 @@ EXAMPLES = """
   seqtool grad-report runs/fables-lstm --windows 16 --json > report.json
 
   seqtool grad-report --cell leaky --tau-max 50 --data sample_corpora/words.txt --level word --hidden 64
+
+  seqtool grad-report runs/sentiment-last runs/sentiment-mean --windows 500
 """
 
 HELP = ("Gradient flow across timesteps: how strongly the loss at the last step of a window depends on each earlier step "
-        "(vanishing and exploding gradients), memory horizons, recurrent-matrix spectra, step Jacobians and a clipping threshold.")
+        "(vanishing and exploding gradients), memory horizons, recurrent-matrix spectra, step Jacobians and a clipping threshold. "
+        "For classifier runs: how the predicted class's gradient reaches back over the input positions; for tagger runs: how far each tag's context reaches left and right.")
 
 REPORT = "Report"
 
@@ -43,9 +47,9 @@ def register(app: typer.Typer) -> None:
 
 def grad_report_cmd(
     checkpoints: Annotated[Optional[list[Path]], typer.Argument(help="Run directories or checkpoint files; none: a fresh model from the model options (or --compare).", show_default=False)] = None,
-    data: Annotated[Optional[Path], typer.Option("--data", help="Text to measure on (tokenized with each checkpoint's tokenizer; a fresh model fits its tokenizer on it). Default for a run: its validation ids.", show_default=False, rich_help_panel=REPORT)] = None,
-    timesteps: Annotated[int, typer.Option("--timesteps", help="Window length T in tokens: the last step's loss is traced back over T steps (may exceed the training --bptt).", rich_help_panel=REPORT)] = 100,
-    windows: Annotated[int, typer.Option("--windows", help="Windows to average over; also the training-shaped batches behind the clip suggestion.", rich_help_panel=REPORT)] = 8,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Text to measure on (tokenized with each checkpoint's tokenizer; a fresh model fits its tokenizer on it; a classifier or tagger reads one input per line). Default for a run: its validation examples.", show_default=False, rich_help_panel=REPORT)] = None,
+    timesteps: Annotated[Optional[int], typer.Option("--timesteps", help="Window length T in tokens: the last step's loss is traced back over T steps (may exceed the training --bptt); default 100. Classifier: distances from the last token to profile (default 50); tagger: context offsets each side (default 10).", show_default=False, rich_help_panel=REPORT)] = None,
+    windows: Annotated[Optional[int], typer.Option("--windows", help="Windows to average over, also the training-shaped batches behind the clip suggestion (default 8); for a classifier or tagger, examples to average over (default 256).", show_default=False, rich_help_panel=REPORT)] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="Memory horizon: first lag whose gradient is below this fraction of its lag-0 value.", rich_help_panel=REPORT)] = 1e-3,
     compare: Annotated[Optional[str], typer.Option("--compare", help="Fresh models of several cells side by side, e.g. rnn,gru,lstm,leaky (other model options shared).", show_default=False, rich_help_panel=REPORT)] = None,
     init: Annotated[bool, typer.Option("--init", help="With checkpoints: also report each one's model at initialisation (same config and seed).", rich_help_panel=REPORT)] = False,
@@ -67,7 +71,7 @@ def grad_report_cmd(
     from seqtool.grad_subjects import check_compare
     from seqtool.gradients import GradOptions
 
-    opts = GradOptions(steps=timesteps, windows=windows, threshold=threshold, seed=seed).validate()
+    opts = GradOptions(steps=_given(timesteps, 100), windows=_given(windows, 8), threshold=threshold, seed=seed).validate()
     cells = check_compare([c.strip() for c in compare.split(",")]) if compare else [model["cell"]]
     if checkpoints and compare:
         raise UsageError("--compare builds fresh models; give either checkpoints or --compare (use --init to add a checkpoint's initial model)")
@@ -89,6 +93,7 @@ def grad_report_cmd(
     text = read_text(data, errors) if data is not None else None
     if checkpoints:
         subjects = [s for c in checkpoints for s in grad_subjects.checkpoint_subjects(c, text, dev, init, seed, batch_size, bptt)]
+        opts = _task_options(subjects, opts, timesteps, windows, plot)
     else:
         subjects = grad_subjects.fresh_subjects(cells, opt.model_given(model), tokenizer, text, seed, dev, batch_size, bptt)
     reports = []
@@ -97,9 +102,32 @@ def grad_report_cmd(
             bar.update(i, f"measuring {s.name}")
             reports.append(grad_subjects.report_subject(s, opts))
         bar.update(len(subjects))
-    explanation = grad_explain.explain(reports)
+    task = subjects[0].kind != "lm"
+    explanation = (grad_explain.explain_task if task else grad_explain.explain)(reports)
     _write_outputs(ui, reports, explanation, opts, json_file, json_out, plot, force)
-    render_reports(ui, reports, explanation)
+    if task:
+        from seqtool.cli.grad_task import render_task_reports
+
+        render_task_reports(ui, reports, explanation)
+    else:
+        render_reports(ui, reports, explanation)
+
+
+def _task_options(subjects, opts, timesteps: Optional[int], windows: Optional[int], plot: Optional[Path]):
+    """The options of a classifier or tagger report (their own defaults), after checking the runs are of one kind."""
+    kinds = sorted({s.kind for s in subjects})
+    if len(kinds) > 1:
+        raise UsageError(f"the runs are of different kinds ({', '.join(kinds)}); give language models, classifiers or taggers, one kind at a time")
+    if kinds[0] == "lm":
+        return opts
+    if plot is not None:
+        raise UsageError("--plot draws language-model reports; for a classifier or tagger use --json-out FILE for the numbers")
+    steps = _given(timesteps, 50 if kinds[0] == "classify" else 10)
+    return dataclasses.replace(opts, steps=steps, windows=_given(windows, 256)).validate()
+
+
+def _given(value: Optional[int], default: int) -> int:
+    return default if value is None else value
 
 
 def _check_outputs(json_file: Optional[Path], plot: Optional[Path], force: bool) -> None:
@@ -172,27 +200,12 @@ def render_reports(ui: Ui, reports, explanation: str | None = None) -> None:
 
 
 def _chart(ui: Ui, reports) -> None:
-    from rich.text import Text
-
     series = {}
     for r in reports:
         x = r.layers[0].input_grad_norm_by_lag
         series[r.name] = [v / x[0] if x[0] > 0 else 0.0 for v in x]
-    rows = log_chart(series)
-    if not rows:
-        return
-    ui.out.print("\n||dL_T/dx_t|| relative to the last step, log scale, against the lag T - t "
-                 "(how far back the last prediction reaches)", markup=False)
-    tty = ui.out.is_terminal
-    for label, cells in rows:
-        line = Text(f"{label:>6} ")
-        for ch, si in cells:
-            line.append(ch, style=COLORS[si % len(COLORS)] if (si is not None and tty) else None)
-        ui.out.print(line)
-    legend = Text("       ")
-    for i, name in enumerate(series):
-        legend.append(f"{MARKERS[i % len(MARKERS)]} {name}   ", style=COLORS[i % len(COLORS)] if tty else None)
-    ui.out.print(legend)
+    print_log_chart(ui, series, "||dL_T/dx_t|| relative to the last step, log scale, against the lag T - t "
+                    "(how far back the last prediction reaches)")
 
 
 def _save_plot(reports, path: Path, force: bool) -> None:

@@ -1,8 +1,9 @@
 """``seqtool predict``: labels from a trained classifier or tagger, line by line; and ``eval`` of such runs.
 
 Parses options, reads lines in batches (stdin streams), calls seqtool.task_runs, renders: one
-label per input line (with ``--top-k`` probabilities), or CoNLL columns / the lecture's inline
-``[Jim]_{PER}`` form for a tagger; ``--json`` gives one JSON object per line (JSON Lines).
+label per input line (with ``--top-k`` probabilities; with ``--explain`` each token's saliency,
+seqtool.tasks.saliency), or CoNLL columns / the lecture's inline ``[Jim]_{PER}`` form for a tagger;
+``--json`` gives one JSON object per line (JSON Lines).
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ EXAMPLES = """
 
   echo "the soup was not good at all" | seqtool predict runs/sentiment --top-k 2
 
+  echo "the soup was not good at all" | seqtool predict runs/sentiment --explain
+
   seqtool train sample_corpora/tagged.conll --task tag --crf --time-budget 2m --out runs/ner
 
   echo "Tamvin bought 300 shares of the Guild of Weavers in 1513 ." | seqtool predict runs/ner --inline
@@ -39,6 +42,7 @@ def predict_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A seqtool train --task run directory (its best.pt) or a checkpoint file.", show_default=False)],
     file: Annotated[str, typer.Argument(help="A UTF-8 text file, one example per line, or - for stdin.")] = "-",
     top_k: Annotated[int, typer.Option("--top-k", help="classify: show the K most likely labels with their probabilities.", min=1)] = 1,
+    explain: Annotated[bool, typer.Option("--explain", help="classify: also each token's saliency, gradient x input of the predicted class's score (green for, red against; numbers in --json).")] = False,
     inline: Annotated[bool, typer.Option("--inline", help="tag: print each sentence with its entities marked [Jim]_{PER} instead of CoNLL columns.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")] = "auto",
     errors: opt.Errors = "strict",
@@ -47,12 +51,14 @@ def predict_cmd(
 ) -> None:
     from seqtool import task_runs
     from seqtool.devices import resolve_device
-    from seqtool.errors import CorpusError
+    from seqtool.errors import CorpusError, UsageError
 
     ui = Ui(quiet=quiet, json_mode=json_out)
-    stream = sys.stdin if file == "-" else _open(file, errors)
     loaded = task_runs.load_task_model(checkpoint, resolve_device(device))
     kind, labels = loaded.spec.kind, loaded.spec.labels
+    if explain and kind == "tag":
+        raise UsageError("--explain shows a classifier's per-token saliency; for how far a tagger's context reaches use seqtool grad-report RUN")
+    stream = sys.stdin if file == "-" else _open(file, errors)
     seen = 0
     try:
         while True:
@@ -60,7 +66,12 @@ def predict_cmd(
             if not lines:
                 break
             seen += len(lines)
-            if kind == "classify":
+            if kind == "classify" and explain:
+                from seqtool.tasks.saliency import explain as saliency
+
+                found = saliency(loaded.model, task_runs.unlabelled(loaded.tokenizer, kind, [ln.strip() for ln in lines]), loaded.device)
+                _print_explained(ui, found, labels, min(top_k, len(labels)), lines, loaded.tokenizer.vocab.tokens)
+            elif kind == "classify":
                 _print_labels(ui, task_runs.predict(loaded, [ln.strip() for ln in lines]), labels, min(top_k, len(labels)), lines)
             else:
                 sents = [ln.split() for ln in lines if ln.strip()]
@@ -80,14 +91,45 @@ def _open(path: str, errors: str):
 
 
 def _print_labels(ui: Ui, probs, labels: list[str], k: int, lines: list[str]) -> None:
+    for line, p in zip(lines, probs):
+        if ui.json_mode:
+            ui.emit_json_line(_label_record(line, p, labels, k))
+        else:
+            ui.text(_label_text(p, labels, k))
+
+
+def _label_record(line: str, p, labels: list[str], k: int) -> dict:
     import numpy as np
 
-    for line, p in zip(lines, probs):
-        order = np.argsort(-p)[:k]
+    order = np.argsort(-np.asarray(p))[:k]
+    return {"text": line, "label": labels[order[0]], "top": [{"label": labels[i], "p": round(float(p[i]), 6)} for i in order]}
+
+
+def _label_text(p, labels: list[str], k: int) -> str:
+    import numpy as np
+
+    return "\t".join(f"{labels[i]}\t{p[i]:.4f}" for i in np.argsort(-np.asarray(p))[:k])
+
+
+def _print_explained(ui: Ui, found, labels: list[str], k: int, lines: list[str], vocab: list[str]) -> None:
+    """Each line's labels and its tokens with their saliency: coloured on a terminal, numbers in a pipe and in JSON."""
+    from rich.text import Text
+
+    for line, e in zip(lines, found):
+        tokens = [vocab[i] for i in e.ids]
         if ui.json_mode:
-            ui.emit_json_line({"text": line, "label": labels[order[0]], "top": [{"label": labels[i], "p": round(float(p[i]), 6)} for i in order]})
+            ui.emit_json_line({**_label_record(line, e.probabilities, labels, k), "tokens": tokens,
+                               "saliency": [round(v, 6) for v in e.grad_x_input], "gradient_norm": [round(v, 6) for v in e.grad_norm]})
+        elif not ui.out.is_terminal:
+            ui.text(_label_text(e.probabilities, labels, k) + "\t" + " ".join(f"{t}:{v:+.3g}" for t, v in zip(tokens, e.grad_x_input)))
         else:
-            ui.text("\t".join(f"{labels[i]}\t{p[i]:.4f}" for i in order))
+            top = max((abs(v) for v in e.grad_x_input), default=0.0) or 1.0
+            out = Text(_label_text(e.probabilities, labels, k) + "\t")  # Text: corpus tokens are never read as markup
+            for i, (t, v) in enumerate(zip(tokens, e.grad_x_input)):
+                level = round(40 + 160 * abs(v) / top)  # background intensity: the share of the line's largest saliency
+                out.append(("" if i == 0 else " "))
+                out.append(t, style=f"on rgb({0 if v >= 0 else level},{level if v >= 0 else 0},0)")
+            ui.out.print(out)
 
 
 def _print_tags(ui: Ui, sents: list[list[str]], tags: list[list[str]], inline: bool) -> None:

@@ -66,24 +66,26 @@ class SequenceEncoder(RecurrentBody):
     def features(self) -> int:
         return self.cfg.hidden * (2 if self.bidirectional else 1)
 
-    def _run(self, rnn, ids: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
-        x = self.inputs(ids)  # (L, B, D)
+    def _run(self, rnn, ids: torch.Tensor, c: torch.Tensor | None, x: torch.Tensor | None) -> torch.Tensor:
+        x = self.inputs(ids) if x is None else x  # (L, B, D); each stack draws its own dropout mask
         if c is not None:
             x = torch.cat([x, c.to(x.dtype)], dim=-1)  # (L, B, D + F): [word embedding ; char features]
         out, _ = rnn(x, ids, None) if self.spec.feedback else rnn(x, None)
         return out  # (L, B, H)
 
-    def encode(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None) -> torch.Tensor:
+    def encode(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None, x: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (L, B, D): the word vectors of ``ids`` when given (saliency takes gradients with respect to them)."""
         if ids.dim() != 2:
             raise ValueError(f"ids must be time-major (L, B); got shape {tuple(ids.shape)}")
         if (chars is None) != (self.chars is None):
             raise ValueError("pass chars (a CharBatch) exactly when the model has character features")
         c = None if chars is None else self.drop(self.chars(chars))  # (L, B, F), once for both directions
-        fwd = self._run(self.rnn, ids, c)
+        fwd = self._run(self.rnn, ids, c, x)
         if not self.bidirectional:
             return fwd
         rc = None if c is None else reverse_within(c, lengths)
-        bwd = reverse_within(self._run(self.rnn_bwd, reverse_within(ids, lengths), rc), lengths)
+        rx = None if x is None else reverse_within(x, lengths)
+        bwd = reverse_within(self._run(self.rnn_bwd, reverse_within(ids, lengths), rc, rx), lengths)
         return torch.cat([fwd, bwd], dim=-1)  # (L, B, 2H)
 
 
@@ -99,9 +101,9 @@ class SequenceClassifier(SequenceEncoder):
         self.attend = nn.Sequential(nn.Linear(f, f), nn.Tanh(), nn.Linear(f, 1, bias=False)) if pool == "attention" else None
         self.head = nn.Linear(f, num_classes)
 
-    def summary(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None) -> torch.Tensor:
+    def summary(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None, x: torch.Tensor | None = None) -> torch.Tensor:
         """The fixed-length vector the readout makes of each sequence, (B, F)."""
-        h = self.encode(ids, lengths, chars)  # (L, B, F)
+        h = self.encode(ids, lengths, chars, x)  # (L, B, F)
         mask = valid_mask(lengths.to(h.device), h.shape[0]).unsqueeze(-1)  # (L, B, 1)
         if self.pool == "last":
             cols = torch.arange(h.shape[1], device=h.device)
@@ -116,8 +118,8 @@ class SequenceClassifier(SequenceEncoder):
         scores = self.attend(h).masked_fill(~mask, float("-inf"))  # (L, B, 1)
         return (torch.softmax(scores, dim=0) * h).sum(0)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None) -> torch.Tensor:
-        return self.head(self.drop(self.summary(ids, lengths, chars)))  # (B, C)
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None, x: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.drop(self.summary(ids, lengths, chars, x)))  # (B, C)
 
     def loss(self, ids: torch.Tensor, lengths: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None, chars=None) -> torch.Tensor:
         return F.cross_entropy(self(ids, lengths, chars).float(), labels, weight=weight)
@@ -131,8 +133,8 @@ class SequenceTagger(SequenceEncoder):
         self.head = nn.Linear(self.features, num_tags)
         self.crf = LinearChainCRF(num_tags) if crf else None
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None) -> torch.Tensor:
-        return self.head(self.drop(self.encode(ids, lengths, chars)))  # (L, B, T)
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None, x: torch.Tensor | None = None) -> torch.Tensor:
+        return self.head(self.drop(self.encode(ids, lengths, chars, x)))  # (L, B, T)
 
     def loss(self, ids: torch.Tensor, lengths: torch.Tensor, tags: torch.Tensor, weight: torch.Tensor | None = None, chars=None) -> torch.Tensor:
         """Mean over tokens of -log p(tag) (softmax), or mean over sentences of -log p(tags) (CRF)."""

@@ -6,6 +6,7 @@
 
 Each task gives ``seqtool.training.Trainer`` its steps, loss, validation and metrics. Beside them,
 what is task-specific and model-free: reading labelled and tagged files (``formats``), vocabularies,
-splits and bucketed batches (``data``, ``batches``), and the scores (``metrics``, ``scoring``). The
-models' heads live in ``seqtool.models.heads``.
+splits and bucketed batches (``data``, ``batches``), the scores (``metrics``, ``scoring``), and how a
+trained model's decisions depend on its input positions (``saliency``). The models' heads live in
+``seqtool.models.heads``.
 """

@@ -161,11 +161,13 @@ def test_predict_refuses_empty_input_and_language_models(tmp_path, tagged, write
     one_line_error(run("predict", lm, write("x.txt", "hello\n")), 1, "a language model, not a classifier or tagger")
 
 
-def test_language_model_commands_refuse_a_task_run_by_name(tmp_path, tagged):
+def test_generate_refuses_a_task_run_by_name_and_grad_report_reads_it(tmp_path, tagged):
     out = tmp_path / "ner"
     assert run("train", tagged, "--task", "tag", *SMALL, "--max-steps", "2", "--out", out).exit_code == 0
-    for args in (["generate", out], ["grad-report", out, "--timesteps", "4", "--windows", "1"]):
-        one_line_error(run(*args), 1, "a tag run, not a language model")
+    one_line_error(run("generate", out), 1, "a tag run, not a language model")
+    r = run("grad-report", out, "--timesteps", "4", "--windows", "1", "--json")  # issue #12: grad-report reads task runs too
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["models"][0]["kind"] == "tag"
 
 
 @pytest.mark.parametrize("args, layers", [
