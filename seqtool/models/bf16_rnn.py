@@ -31,9 +31,11 @@ def _cast(t: torch.Tensor, dtype):
     return t if dtype is None else t.to(dtype)
 
 
-def _mm(a: torch.Tensor, b: torch.Tensor, out_dtype: torch.dtype) -> torch.Tensor:
-    """a @ b for operands already cast to the compute dtype; the result in ``out_dtype`` (fp32)."""
-    return torch.mm(a, b).to(out_dtype)
+def _mm(a: torch.Tensor, b: torch.Tensor, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """a @ b for operands already cast to the compute dtype; the result in ``out_dtype``, or as it comes
+    where an fp32 operation consumes it (``fp32 += bf16`` promotes in place without a separate copy)."""
+    out = torch.mm(a, b)
+    return out if out_dtype is None else out.to(out_dtype)
 
 
 def _input_grads(ctx, dg_x, x_c, w_ih_c, acc):
@@ -65,7 +67,7 @@ class LSTMLayer(torch.autograd.Function):
         acts, cs, hs = torch.empty_like(gates), gates.new_empty(T, B, H), gates.new_empty(T, B, H)
         h_c, c, w_hh_t = _cast(h0, dtype), c0, w_hh_c.t()
         for t in range(T):
-            g = gates[t].add_(_mm(h_c, w_hh_t, acc))  # (B, 4H) pre-activations
+            g = gates[t].add_(_mm(h_c, w_hh_t))  # (B, 4H) pre-activations
             a = acts[t]
             torch.sigmoid(g, out=a)
             torch.tanh(g[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
@@ -98,8 +100,9 @@ class LSTMLayer(torch.autograd.Function):
             torch.mul(dc.unsqueeze(1), partners[t], out=d[:, : 3 * H].view(B, 3, H))  # di, df, dg
             torch.mul(dh_t, tanh_c[t], out=d[:, 3 * H :])  # do
             d.mul_(local[t])
-            dh = _mm(_cast(d, ctx.dtype), w_hh_c, acc)  # (B, H)
+            dh = _mm(_cast(d, ctx.dtype), w_hh_c)  # (B, H), added to fp32 dy(t) next
             dc = dc * f[t]
+        dh = dh.to(acc)
         dx, dw_ih = _input_grads(ctx, dg, x_c, w_ih_c, acc)
         dw_hh = _recurrent_weight_grad(ctx, dg, h0, hs)
         db = dg.sum(dim=(0, 1))
@@ -119,7 +122,7 @@ class GRULayer(torch.autograd.Function):
         acts, hns, hs = torch.empty_like(gx), gx.new_empty(T, B, H), gx.new_empty(T, B, H)
         h, h_c, w_hh_t = h0, _cast(h0, dtype), w_hh_c.t()
         for t in range(T):
-            gh = _mm(h_c, w_hh_t, acc).add_(b_hh)  # (B, 3H)
+            gh = _mm(h_c, w_hh_t).add(b_hh)  # (B, 3H) in fp32
             a = acts[t]
             torch.sigmoid(gx[t, :, : 2 * H].add_(gh[:, : 2 * H]), out=a[:, : 2 * H])
             r, z, n = a.chunk(3, dim=1)
@@ -151,7 +154,7 @@ class GRULayer(torch.autograd.Function):
             torch.mul(dh_t, dz_local[t], out=dx_t[:, H : 2 * H])
             dh_t3[:, : 2 * H] = dx_t[:, : 2 * H]
             torch.mul(dan, r[t], out=dh_t3[:, 2 * H :])
-            dh = torch.addcmul(_mm(_cast(dh_t3, ctx.dtype), w_hh_c, acc), dh_t, z[t])
+            dh = (dh_t * z[t]).add_(_mm(_cast(dh_t3, ctx.dtype), w_hh_c))
         dx, dw_ih = _input_grads(ctx, dgx, x_c, w_ih_c, acc)
         dw_hh = _recurrent_weight_grad(ctx, dgh, h0, hs)
         return dx, dh, dw_ih, dw_hh, dgx.sum(dim=(0, 1)), dgh.sum(dim=(0, 1)), None
@@ -168,7 +171,7 @@ class RNNLayer(torch.autograd.Function):
         hs = _mm(x_c.reshape(T * B, -1), w_ih_c.t(), acc).view(T, B, H).add_(b_ih + b_hh)  # pre-activations, then h
         h_c, w_hh_t = _cast(h0, dtype), w_hh_c.t()
         for t in range(T):
-            h = torch.tanh(hs[t].add_(_mm(h_c, w_hh_t, acc)), out=hs[t])
+            h = torch.tanh(hs[t].add_(_mm(h_c, w_hh_t)), out=hs[t])
             h_c = _cast(h, dtype)
         ctx.dtype = dtype
         ctx.save_for_backward(x_c, h0, w_ih_c, w_hh_c, hs)
@@ -183,7 +186,8 @@ class RNNLayer(torch.autograd.Function):
         dh = dh_last
         for t in range(hs.shape[0] - 1, -1, -1):
             torch.mul(dy[t] + dh, local[t], out=da[t])
-            dh = _mm(_cast(da[t], ctx.dtype), w_hh_c, acc)
+            dh = _mm(_cast(da[t], ctx.dtype), w_hh_c)
+        dh = dh.to(acc)
         dx, dw_ih = _input_grads(ctx, da, x_c, w_ih_c, acc)
         dw_hh = _recurrent_weight_grad(ctx, da, h0, hs)
         db = da.sum(dim=(0, 1))
