@@ -13,9 +13,10 @@ that reads the fused module's own parameters (``weight_ih_l{k}``, ``weight_hh_l{
 Every matmul casts its operands to ``dtype`` (bf16; the master weights stay fp32 and are cast once per
 forward) and its result back to fp32. oneDNN accumulates a bf16 matmul in fp32 but rounds its result
 to bf16 (8 bits of mantissa), and torch has no fp32-output bf16 matmul on CPU, so each matmul result
-carries a relative error of about 2^-9; sums over steps and the nonlinearities are fp32.
-``dtype=None`` skips the casts: the same arithmetic as torch's kernels, which the tests use to check
-the hand-derived backward to 1e-5 (and with gradcheck in float64).
+carries a relative error of about 2^-9; sums over steps and the nonlinearities are fp32. fp32 master
+weights and state around bf16 products: Micikevicius et al. 2018 (mixed precision training), Kalamkar
+et al. 2019 (bf16 needs no loss scaling). ``dtype=None`` skips the casts: the same arithmetic as torch's
+kernels, which the tests use to check the hand-derived backward to 1e-5 (and gradcheck in float64).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: The cells this module runs (registry names), and the fused module each one stands in for.
+#: The registry cells this module runs: torch's nn.LSTM, nn.GRU and nn.RNN (tanh).
 KERNEL_CELLS = ("lstm", "gru", "rnn")
 
 
@@ -195,6 +196,7 @@ class RNNLayer(torch.autograd.Function):
 
 
 def _kind(rnn: nn.Module) -> str:
+    """Which layer class runs ``rnn``: lstm, gru or rnn; a TypeError for anything else (e.g. a ReLU RNN)."""
     if isinstance(rnn, nn.LSTM):
         return "lstm"
     if isinstance(rnn, nn.GRU):
