@@ -65,7 +65,8 @@ class LSTMLayer(torch.autograd.Function):
         H, acc = w_hh.shape[1], w_ih.dtype
         x_c, w_ih_c, w_hh_c = _cast(x, dtype), _cast(w_ih, dtype), _cast(w_hh, dtype)
         gates = _mm(x_c.reshape(T * B, -1), w_ih_c.t(), acc).view(T, B, 4 * H).add_(b_ih + b_hh)  # (T, B, 4H)
-        acts, cs, hs = torch.empty_like(gates), gates.new_empty(T, B, H), gates.new_empty(T, B, H)
+        acts, hs = torch.empty_like(gates), gates.new_empty(T, B, H)
+        cs, tanh_cs = gates.new_empty(T, B, H), gates.new_empty(T, B, H)  # c(t) and tanh(c(t)), kept for the backward
         h_c, c, w_hh_t = _cast(h0, dtype), c0, w_hh_c.t()
         for t in range(T):
             g = gates[t].add_(_mm(h_c, w_hh_t))  # (B, 4H) pre-activations
@@ -74,19 +75,18 @@ class LSTMLayer(torch.autograd.Function):
             torch.tanh(g[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
             i, f, gg, o = a.chunk(4, dim=1)
             c = torch.addcmul(f * c, i, gg, out=cs[t])  # the cell path: dc(t)/dc(t-1) = f
-            h = torch.mul(o, torch.tanh(c), out=hs[t])
+            h = torch.mul(o, torch.tanh(c, out=tanh_cs[t]), out=hs[t])
             h_c = _cast(h, dtype)
         ctx.dtype = dtype
-        ctx.save_for_backward(x_c, h0, c0, w_ih_c, w_hh_c, acts, cs, hs)
+        ctx.save_for_backward(x_c, h0, c0, w_ih_c, w_hh_c, acts, cs, tanh_cs, hs)
         return hs, hs[-1].clone(), cs[-1].clone()
 
     @staticmethod
     def backward(ctx, dy, dh_last, dc_last):
-        x_c, h0, c0, w_ih_c, w_hh_c, acts, cs, hs = ctx.saved_tensors
+        x_c, h0, c0, w_ih_c, w_hh_c, acts, cs, tanh_c, hs = ctx.saved_tensors
         T, B, H = hs.shape
         acc = hs.dtype
         i, f, gg, o = acts.chunk(4, dim=2)
-        tanh_c = torch.tanh(cs)
         o_dtanh = o * (1 - tanh_c * tanh_c)  # dh/dc at fixed o
         # What dc(t) multiplies for the i, f, g gates: g, c(t-1), i.
         partners = torch.cat([gg, torch.cat([c0.unsqueeze(0), cs[:-1]]), i], dim=2).view(T, B, 3, H)
