@@ -123,3 +123,17 @@ def test_a_language_model_with_bf16_matmuls_keeps_its_loss_weights_and_checkpoin
 def test_bf16_matmuls_refuse_a_cell_the_kernel_does_not_run():
     with pytest.raises(ValueError, match="lstm, gru, rnn"):
         tiny_lm("leaky").use_bf16_matmuls()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_two_layer_stack_passes_gradcheck_in_float64(kind):
+    torch.manual_seed(0)
+    rnn = KINDS[kind](3, 2, 2).double()
+    x = torch.randn(3, 2, 3, dtype=torch.float64, requires_grad=True)
+    state = [torch.randn(2, 2, 2, dtype=torch.float64, requires_grad=True) for _ in range(2 if kind == "lstm" else 1)]
+
+    def run(x, *s):
+        y, final = run_stack(rnn, x, s if kind == "lstm" else s[0], dtype=None)
+        return (y, *final) if kind == "lstm" else (y, final)
+
+    assert torch.autograd.gradcheck(run, (x, *state))
