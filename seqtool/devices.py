@@ -1,8 +1,8 @@
 """Where and how a model runs: the device, the precision, and the kernels for one-token steps.
 
 This module's job is the choices that depend on the machine rather than the model: ``auto``
-device resolution (cuda, then mps, then cpu), ``auto`` precision (bf16 autocast only where it
-pays) with a check that the model has bf16 kernels on this device, and the per-token kernels
+device resolution (cuda, then mps, then cpu), ``auto`` precision (bf16 only where it pays: autocast
+on CUDA, the bf16-matmul kernel on CPUs with native bf16) with a check that the model has bf16 kernels on this device, and the per-token kernels
 that generation and free-running evaluation switch to for their token-by-token loops.
 """
 from __future__ import annotations
@@ -33,15 +33,36 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto``: bf16 autocast on a CUDA device with bf16 support, else fp32.
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX tiles) and torch's oneDNN is there to use it.
 
-    Not on CPU: with torch 2.13 on an AVX512-BF16 CPU the output layer's matmuls ran 10x slower in
-    bf16 and oneDNN had no bf16 LSTM (benchmarks/RESULTS.md, issue 6); ``--precision bf16`` still asks.
+    Not ``torch.backends.mkldnn`` alone: it also reports bf16 on AVX512 CPUs that only emulate it, slower than fp32.
+    """
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return bool(native) and torch.backends.mkldnn.is_available()
+
+
+def resolve_precision(precision: str, device: torch.device, cell: str | None = None) -> str:
+    """``auto``: bf16 where it pays, else fp32. The rule:
+
+    - CUDA with bf16 support: bf16 autocast (cuDNN's bf16 cells);
+    - a CPU with native bf16 (``cpu_has_bf16``) and a cell the bf16 kernel runs (lstm, gru, rnn;
+      seqtool/models/bf16_rnn.py): its matmuls run 2-4x fp32's there (issue 15);
+    - anything else fp32: oneDNN has no bf16 LSTM and CPU autocast made the output layer 10x slower
+      (benchmarks/RESULTS.md, issue 6). ``--precision bf16`` still asks.
     """
     if precision != "auto":
         return precision
-    return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if uses_bf16_kernel(device, cell) and cpu_has_bf16() else "fp32"
+
+
+def uses_bf16_kernel(device: torch.device, cell: str | None) -> bool:
+    """Whether bf16 on ``device`` means seqtool's bf16-matmul kernel (a CPU and a cell it runs) rather than autocast."""
+    from seqtool.models.bf16_rnn import KERNEL_CELLS
+
+    return device.type == "cpu" and cell in KERNEL_CELLS
 
 
 def autocast_failure(model, forward, autocast: dict) -> str | None:

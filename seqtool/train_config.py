@@ -41,7 +41,7 @@ class TrainConfig:
     eval_batch_size: int = 16
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"  # bf16 autocast on a CUDA device that supports it, else fp32
+    precision: str = "auto"  # bf16 where it pays (seqtool.devices.resolve_precision), else fp32
     skip_nonfinite: int = 0  # steps with a NaN/inf loss or gradient to skip before stopping
     save_every: str = "10m"  # last.pt every N steps ("500") or this much time ("10m"); "0": at validations only
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from seqtool.checkpoint import save_checkpoint
-from seqtool.devices import autocast_failure, resolve_precision
+from seqtool.devices import autocast_failure, resolve_precision, uses_bf16_kernel
 from seqtool.errors import CheckpointError, OutputError, SeqtoolError
 from seqtool.fsio import atomic_write_bytes
 from seqtool.models.state import state_to
@@ -75,10 +75,8 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = self._make_optimizer()
         self.schedule = LRSchedule(cfg.schedule, cfg.warmup, self.total_steps, cfg.time_budget)
-        self.autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=resolve_precision(cfg.precision, device) == "bf16")
-        self.precision_note = None
-        if self.autocast["enabled"]:
-            self._check_autocast()
+        self.bf16_kernel, self.autocast, self.precision_note = False, {}, None
+        self._set_precision(model)
         # Position and carried state; restored exactly on resume.
         self.step = 0
         self.epoch = 0
@@ -91,6 +89,18 @@ class Trainer:
         self.eval_every = cfg.eval_every or self.windows
         self.meter = Meter(device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)  # the log interval under way
         self.metrics_path = self.run_dir / "metrics.jsonl"
+
+    def _set_precision(self, model) -> None:
+        """bf16 on a CPU with a cell the bf16-matmul kernel runs: the model switches to it (seqtool/models/
+        bf16_rnn.py), no autocast; bf16 elsewhere: autocast, checked to work; fp32: torch's kernels."""
+        cell = getattr(getattr(model, "cfg", None), "cell", None)
+        bf16 = resolve_precision(self.cfg.precision, self.device, cell) == "bf16"
+        self.bf16_kernel = bf16 and uses_bf16_kernel(self.device, cell) and hasattr(model, "use_bf16_matmuls")
+        if hasattr(model, "use_bf16_matmuls"):
+            model.use_bf16_matmuls(self.bf16_kernel)  # also back to fp32 for a model trained before in bf16
+        self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=bf16 and not self.bf16_kernel)
+        if self.autocast["enabled"]:
+            self._check_autocast()
 
     def _check_autocast(self) -> None:
         """Fall back to fp32 where this device has no bf16 kernel for the model (e.g. oneDNN's LSTM on some CPUs)."""
@@ -216,7 +226,7 @@ class Trainer:
             "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows, "task": self.task.kind,
             "tokens_per_step": self.task.tokens_per_step, "device": str(self.device), "time_budget": cfg.time_budget,
             "params": sum(p.numel() for p in self.model.parameters()),
-            "precision": "bf16" if self.autocast["enabled"] else "fp32", "precision_note": self.precision_note,
+            "precision": "bf16" if self.autocast["enabled"] or self.bf16_kernel else "fp32", "precision_note": self.precision_note,
         })
         meter = self.meter
         last: dict | None = None  # the latest validation's fields

@@ -209,23 +209,56 @@ def test_bad_train_config(bad, match):
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
-def test_bf16_autocast_trains_or_falls_back_to_fp32(tmp_path, corpus, cell):
+def test_bf16_on_a_cpu_trains_the_fused_cells_with_the_bf16_matmul_kernel(tmp_path, corpus, cell):
     t = make_trainer(tmp_path, corpus, cell, max_steps=30, eval_every=30, precision="bf16")
+    assert t.bf16_kernel and not t.autocast["enabled"] and t.model.matmul_dtype == torch.bfloat16
+    r = t.fit()
+    assert math.isfinite(r["val_loss"]) and r["val_loss"] < unigram_entropy(corpus[1])
+    assert all(p.dtype == torch.float32 for p in t.model.parameters())  # master weights stay fp32
+
+
+def test_bf16_autocast_trains_a_custom_cell_or_falls_back_to_fp32(tmp_path, corpus):
+    t = make_trainer(tmp_path, corpus, "leaky", model_kw={"tau_max": 10.0}, max_steps=30, eval_every=30, precision="bf16")
+    assert not t.bf16_kernel and t.model.matmul_dtype is None
     assert t.autocast["enabled"] or "training in fp32" in t.precision_note
     r = t.fit()
     assert math.isfinite(r["val_loss"]) and r["val_loss"] < unigram_entropy(corpus[1])
 
 
-def test_precision_auto_is_bf16_only_on_a_cuda_device_with_bf16(monkeypatch):
+def test_fp32_keeps_torchs_kernels_even_for_a_model_switched_to_bf16_before(tmp_path, corpus):
+    t = make_trainer(tmp_path, corpus, "lstm", max_steps=2, precision="fp32")
+    t.model.use_bf16_matmuls()
+    t._set_precision(t.model)
+    assert not t.bf16_kernel and not t.autocast["enabled"] and t.model.matmul_dtype is None
+
+
+def test_precision_auto_rule(monkeypatch):
+    """auto: bf16 autocast on CUDA with bf16; on a CPU with native bf16, the bf16 kernel for lstm/gru/rnn; else fp32."""
+    from seqtool import devices
     from seqtool.devices import resolve_precision
 
-    assert resolve_precision("auto", torch.device("cpu")) == "fp32"
-    assert resolve_precision("bf16", torch.device("cpu")) == "bf16" and resolve_precision("fp32", torch.device("cuda")) == "fp32"
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert resolve_precision("bf16", cpu) == "bf16" and resolve_precision("fp32", cuda) == "fp32"
+    assert resolve_precision("fp32", cpu, "lstm") == "fp32"
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
+    assert [resolve_precision("auto", cpu, c) for c in ("lstm", "gru", "rnn")] == ["bf16"] * 3
+    assert resolve_precision("auto", cpu, "leaky") == "fp32" and resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
+    assert resolve_precision("auto", cpu, "lstm") == "fp32"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert resolve_precision("auto", torch.device("cuda")) == "bf16"
+    assert resolve_precision("auto", cuda, "lstm") == "bf16" and not devices.uses_bf16_kernel(cuda, "lstm")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert resolve_precision("auto", torch.device("cuda")) == "fp32"
+    assert resolve_precision("auto", cuda) == "fp32"
     assert TrainConfig().precision == "auto"
+
+
+@pytest.mark.parametrize("avx512_bf16, amx, says", [(True, False, True), (False, True, True), (False, False, False)])
+def test_cpu_bf16_detection_reads_the_native_bf16_features(monkeypatch, avx512_bf16, amx, says):
+    from seqtool.devices import cpu_has_bf16
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16, raising=False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
+    assert cpu_has_bf16() is says
 
 
 @pytest.mark.parametrize("at_step, says", [(25, r"the last good checkpoint, .*last.pt \(step 20\), is kept"), (3, "no checkpoint had been saved yet")])

@@ -70,7 +70,7 @@ def train(
     seed: opt.Seed = opt.TRAIN_DEFAULTS["seed"],
     device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
-    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on a CUDA GPU that supports it, else fp32) | fp32 | bf16.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["precision"],
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 on a CUDA GPU that supports it and, for lstm/gru/rnn, on a CPU with native bf16; else fp32) | fp32 | bf16 (matmuls in bf16, state and loss in fp32).", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["precision"],
     summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
     tok_options: Any = opt.tokenizer_group(level="char", level_why=opt.CHAR_LEVEL_WHY, sequence_levels_only=True),
     io: Any = opt.corpus_io_group(),

@@ -70,7 +70,7 @@ class SequenceEncoder(RecurrentBody):
         x = self.inputs(ids) if x is None else x  # (L, B, D); each stack draws its own dropout mask
         if c is not None:
             x = torch.cat([x, c.to(x.dtype)], dim=-1)  # (L, B, D + F): [word embedding ; char features]
-        out, _ = rnn(x, ids, None) if self.spec.feedback else rnn(x, None)
+        out, _ = rnn(x, ids, None) if self.spec.feedback else self.recur(rnn, x)
         return out  # (L, B, H)
 
     def encode(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None, x: torch.Tensor | None = None) -> torch.Tensor:

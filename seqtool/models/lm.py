@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqtool.errors import ConfigError
+from seqtool.models.bf16_rnn import KERNEL_CELLS, run_stack
 from seqtool.models.config import ModelConfig
 from seqtool.models.registry import CellSpec, build_cell, cell_spec
 from seqtool.models.state import detach_state
@@ -26,6 +27,9 @@ class RecurrentBody(nn.Module):
     stack of any registry cell, shared by the language model and the sequence classifier/tagger
     (seqtool/models/heads.py). Parameter names (``encoder``, ``rnn``) are the checkpoints' own.
     """
+
+    #: None: torch's own kernels; torch.bfloat16: matmuls in bf16, the rest in fp32 (``use_bf16_matmuls``).
+    matmul_dtype: torch.dtype | None = None
 
     def __init__(self, cfg: ModelConfig, extra_inputs: int = 0):
         super().__init__()
@@ -76,6 +80,20 @@ class RecurrentBody(nn.Module):
 
     # ----------------------------------------------------------------- forward
 
+    def use_bf16_matmuls(self, on: bool = True) -> None:
+        """Run the recurrent stack's matmuls (and a language model's decoder) in bf16 with the gates, cell
+        state and loss in fp32 (seqtool/models/bf16_rnn.py): for CPUs, where torch's fused cells have no
+        bf16 kernel. The parameters stay fp32 and keep their names; ``on=False`` returns to torch's kernels."""
+        if on and self.cfg.cell not in KERNEL_CELLS:
+            raise ValueError(f"bf16 matmuls need one of the cells {', '.join(KERNEL_CELLS)} (got {self.cfg.cell})")
+        self.matmul_dtype = torch.bfloat16 if on else None
+
+    def recur(self, rnn: nn.Module, x: torch.Tensor, state=None):
+        """One recurrent stack (``self.rnn``, or a head's second one) over x (T, B, D): (T, B, H), state."""
+        if self.matmul_dtype is not None:
+            return run_stack(rnn, x, state, self.matmul_dtype)
+        return rnn(x, state)
+
     def inputs(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (T, B) -> the vectors the first layer reads, (T, B, D)."""
         if self.encoder is not None:
@@ -98,7 +116,7 @@ class RecurrentBody(nn.Module):
         if self.spec.feedback:
             # Jordan network under teacher forcing: y(t-1), the fed-back previous output, is the current input token.
             return self.rnn(x, ids, state)  # (T, B, H), ()
-        return self.rnn(x, state)  # (T, B, H), state
+        return self.recur(self.rnn, x, state)  # (T, B, H), state
 
     # ----------------------------------------------------------------- embeddings
 
@@ -156,7 +174,14 @@ class LanguageModel(RecurrentBody):
         exact log-probabilities (also valid logits: softmax gives the same distribution)."""
         if isinstance(self.decoder, nn.AdaptiveLogSoftmaxWithLoss):
             return self.decoder.log_prob(h.reshape(-1, h.shape[-1])).view(*h.shape[:-1], -1)
-        return self.decoder(h)  # o(t) = c + V h(t)
+        return self._decode(h)
+
+    def _decode(self, h: torch.Tensor) -> torch.Tensor:
+        """o(t) = c + V h(t), (..., H) -> (..., V); with bf16 matmuls the product in bf16, the logits fp32."""
+        if self.matmul_dtype is None:
+            return self.decoder(h)
+        w = self.decoder.weight
+        return F.linear(h.to(self.matmul_dtype), w.to(self.matmul_dtype)).to(w.dtype) + self.decoder.bias
 
     def forward(self, ids: torch.Tensor, state=None):
         """ids (T, B) -> logits (T, B, V) of the next token at every step, and the new state."""
@@ -176,7 +201,7 @@ class LanguageModel(RecurrentBody):
             target_logp = self.decoder(h.reshape(-1, h.shape[-1]).float(), targets.reshape(-1)).output  # (T*B,)
             nll = -target_logp
             return (nll.mean() if reduction == "mean" else nll.sum()), state
-        logits = self.decoder(h)  # (T, B, V)
+        logits = self._decode(h)  # (T, B, V)
         return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), reduction=reduction), state
 
 

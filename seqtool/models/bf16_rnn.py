@@ -1,0 +1,236 @@
+"""Recurrent layers (LSTM, GRU, tanh RNN) whose matmuls run in bfloat16 while everything else stays fp32.
+
+oneDNN has no bf16 LSTM on CPUs with AVX512-BF16, yet bf16 matmuls there run 2-4x fp32 (issue 15).
+This module restates torch's nn.LSTM / nn.GRU / nn.RNN (tanh) as one ``autograd.Function`` per layer
+that reads the fused module's own parameters (``weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,
+``bias_hh_l{k}``), so a checkpoint is the same whichever path trained it:
+
+    forward   G_x = X W_ih^T          one matmul for the whole window, (T*B, D) @ (D, nH)
+              per step: G_x[t] + h(t-1) W_hh^T + b, the gates and the cell state in fp32
+    backward  per step: dG(t) from the saved gates, dh(t-1) = dG_h(t) W_hh
+              dW_ih = dG_x^T X, dW_hh = dG_h^T H(t-1), dX = dG_x W_ih: whole-window matmuls
+
+Every matmul casts its operands to ``dtype`` (bf16; the master weights stay fp32 and are cast once per
+forward) and its result back to fp32. oneDNN accumulates a bf16 matmul in fp32 but rounds its result
+to bf16 (8 bits of mantissa), and torch has no fp32-output bf16 matmul on CPU, so each matmul result
+carries a relative error of about 2^-9; sums over steps and the nonlinearities are fp32. fp32 master
+weights and state around bf16 products: Micikevicius et al. 2018 (mixed precision training), Kalamkar
+et al. 2019 (bf16 needs no loss scaling). ``dtype=None`` skips the casts: the same arithmetic as torch's
+kernels, which the tests use to check the hand-derived backward to 1e-5 (and gradcheck in float64).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: The registry cells this module runs: torch's nn.LSTM, nn.GRU and nn.RNN (tanh).
+KERNEL_CELLS = ("lstm", "gru", "rnn")
+
+
+def _cast(t: torch.Tensor, dtype):
+    return t if dtype is None else t.to(dtype)
+
+
+def _mm(a: torch.Tensor, b: torch.Tensor, out_dtype: torch.dtype | None = None) -> torch.Tensor:
+    """a @ b for operands already cast to the compute dtype; the result in ``out_dtype``, or as it comes
+    where an fp32 operation consumes it (``fp32 += bf16`` promotes in place without a separate copy)."""
+    out = torch.mm(a, b)
+    return out if out_dtype is None else out.to(out_dtype)
+
+
+def _input_grads(ctx, dg_x, x_c, w_ih_c, acc):
+    """dX = dG_x W_ih and dW_ih = dG_x^T X for a whole window (dG_x (T, B, nH) in fp32)."""
+    T, B, D = x_c.shape
+    dg = _cast(dg_x.reshape(T * B, -1), ctx.dtype)
+    dx = _mm(dg, w_ih_c, acc).view(T, B, D) if ctx.needs_input_grad[0] else None
+    dw_ih = _mm(dg.t(), x_c.reshape(T * B, D), acc)  # (nH, D)
+    return dx, dw_ih
+
+
+def _recurrent_weight_grad(ctx, dg_h, h0, hs):
+    """dW_hh = sum_t dG_h(t)^T h(t-1) as one (nH, T*B) @ (T*B, H) matmul."""
+    T, B, H = hs.shape
+    h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]]).reshape(T * B, H)  # h(t-1) for t = 0..T-1
+    return _mm(_cast(dg_h.reshape(T * B, -1), ctx.dtype).t(), _cast(h_prev, ctx.dtype), hs.dtype)
+
+
+class LSTMLayer(torch.autograd.Function):
+    """One LSTM layer over a window (torch's gate order i, f, g, o):
+    c(t) = f c(t-1) + i g, h(t) = o tanh(c(t)); i, f, o sigmoids and g tanh of W_ih x + W_hh h(t-1) + b."""
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, dtype):
+        T, B, _ = x.shape
+        H, acc = w_hh.shape[1], w_ih.dtype
+        x_c, w_ih_c, w_hh_c = _cast(x, dtype), _cast(w_ih, dtype), _cast(w_hh, dtype)
+        gates = _mm(x_c.reshape(T * B, -1), w_ih_c.t(), acc).view(T, B, 4 * H).add_(b_ih + b_hh)  # (T, B, 4H)
+        acts, hs = torch.empty_like(gates), gates.new_empty(T, B, H)
+        cs, tanh_cs = gates.new_empty(T, B, H), gates.new_empty(T, B, H)  # c(t) and tanh(c(t)), kept for the backward
+        h_c, c, w_hh_t = _cast(h0, dtype), c0, w_hh_c.t()
+        for t in range(T):
+            g = gates[t].add_(_mm(h_c, w_hh_t))  # (B, 4H) pre-activations
+            a = acts[t]
+            torch.sigmoid(g, out=a)
+            torch.tanh(g[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
+            i, f, gg, o = a.chunk(4, dim=1)
+            c = torch.addcmul(f * c, i, gg, out=cs[t])  # the cell path: dc(t)/dc(t-1) = f
+            h = torch.mul(o, torch.tanh(c, out=tanh_cs[t]), out=hs[t])
+            h_c = _cast(h, dtype)
+        ctx.dtype = dtype
+        ctx.save_for_backward(x_c, h0, c0, w_ih_c, w_hh_c, acts, cs, tanh_cs, hs)
+        return hs, hs[-1].clone(), cs[-1].clone()
+
+    @staticmethod
+    def backward(ctx, dy, dh_last, dc_last):
+        x_c, h0, c0, w_ih_c, w_hh_c, acts, cs, tanh_c, hs = ctx.saved_tensors
+        T, B, H = hs.shape
+        acc = hs.dtype
+        i, f, gg, o = acts.chunk(4, dim=2)
+        o_dtanh = o * (1 - tanh_c * tanh_c)  # dh/dc at fixed o
+        # What dc(t) multiplies for the i, f, g gates: g, c(t-1), i.
+        partners = torch.cat([gg, torch.cat([c0.unsqueeze(0), cs[:-1]]), i], dim=2).view(T, B, 3, H)
+        local = acts * (1 - acts)  # sigmoid' = s (1 - s) ...
+        local[:, :, 2 * H : 3 * H] = 1 - gg * gg  # ... and tanh' = 1 - g^2 for the g gate
+        dg = torch.empty_like(acts)  # (T, B, 4H): dL/d pre-activations
+        dh, dc = dh_last, dc_last.clone()
+        for t in range(T - 1, -1, -1):
+            dh_t = dy[t] + dh
+            dc.addcmul_(dh_t, o_dtanh[t])
+            d = dg[t]
+            torch.mul(dc.unsqueeze(1), partners[t], out=d[:, : 3 * H].view(B, 3, H))  # di, df, dg
+            torch.mul(dh_t, tanh_c[t], out=d[:, 3 * H :])  # do
+            d.mul_(local[t])
+            dh = _mm(_cast(d, ctx.dtype), w_hh_c)  # (B, H), added to fp32 dy(t) next
+            dc = dc * f[t]
+        dh = dh.to(acc)
+        dx, dw_ih = _input_grads(ctx, dg, x_c, w_ih_c, acc)
+        dw_hh = _recurrent_weight_grad(ctx, dg, h0, hs)
+        db = dg.sum(dim=(0, 1))
+        return dx, dh, dc, dw_ih, dw_hh, db, db, None
+
+
+class GRULayer(torch.autograd.Function):
+    """One GRU layer (torch's order r, z, n): n = tanh(W_in x + b_in + r (W_hn h(t-1) + b_hn)),
+    h(t) = (1 - z) n + z h(t-1); r, z sigmoids of W_i x + W_h h(t-1) + b."""
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, dtype):
+        T, B, _ = x.shape
+        H, acc = w_hh.shape[1], w_ih.dtype
+        x_c, w_ih_c, w_hh_c = _cast(x, dtype), _cast(w_ih, dtype), _cast(w_hh, dtype)
+        gx = _mm(x_c.reshape(T * B, -1), w_ih_c.t(), acc).view(T, B, 3 * H).add_(b_ih)  # (T, B, 3H)
+        acts, hns, hs = torch.empty_like(gx), gx.new_empty(T, B, H), gx.new_empty(T, B, H)
+        h, h_c, w_hh_t = h0, _cast(h0, dtype), w_hh_c.t()
+        for t in range(T):
+            gh = _mm(h_c, w_hh_t).add(b_hh)  # (B, 3H) in fp32
+            a = acts[t]
+            torch.sigmoid(gx[t, :, : 2 * H].add_(gh[:, : 2 * H]), out=a[:, : 2 * H])
+            r, z, n = a.chunk(3, dim=1)
+            hns[t] = gh[:, 2 * H :]  # W_hn h(t-1) + b_hn, which r scales
+            torch.tanh(torch.addcmul(gx[t, :, 2 * H :], r, hns[t]), out=n)
+            h = torch.addcmul(n, z, h - n, out=hs[t])  # (1 - z) n + z h(t-1)
+            h_c = _cast(h, dtype)
+        ctx.dtype = dtype
+        ctx.save_for_backward(x_c, h0, w_ih_c, w_hh_c, acts, hns, hs)
+        return hs, hs[-1].clone()
+
+    @staticmethod
+    def backward(ctx, dy, dh_last):
+        x_c, h0, w_ih_c, w_hh_c, acts, hns, hs = ctx.saved_tensors
+        T, B, H = hs.shape
+        acc = hs.dtype
+        r, z, n = acts.chunk(3, dim=2)
+        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
+        dz_local = (h_prev - n) * z * (1 - z)  # dh/d(z pre-activation) per unit of dh
+        dn_local = (1 - z) * (1 - n * n)  # dh/d(n pre-activation)
+        dr_local = hns * r * (1 - r)  # d(n pre-activation)/d(r pre-activation)
+        dgx, dgh = torch.empty_like(acts), torch.empty_like(acts)  # dL/d(W_i x + b_i), dL/d(W_h h + b_h)
+        dh = dh_last
+        for t in range(T - 1, -1, -1):
+            dh_t = dy[t] + dh
+            dx_t, dh_t3 = dgx[t], dgh[t]
+            dan = torch.mul(dh_t, dn_local[t], out=dx_t[:, 2 * H :])
+            torch.mul(dan, dr_local[t], out=dx_t[:, :H])
+            torch.mul(dh_t, dz_local[t], out=dx_t[:, H : 2 * H])
+            dh_t3[:, : 2 * H] = dx_t[:, : 2 * H]
+            torch.mul(dan, r[t], out=dh_t3[:, 2 * H :])
+            dh = (dh_t * z[t]).add_(_mm(_cast(dh_t3, ctx.dtype), w_hh_c))
+        dx, dw_ih = _input_grads(ctx, dgx, x_c, w_ih_c, acc)
+        dw_hh = _recurrent_weight_grad(ctx, dgh, h0, hs)
+        return dx, dh, dw_ih, dw_hh, dgx.sum(dim=(0, 1)), dgh.sum(dim=(0, 1)), None
+
+
+class RNNLayer(torch.autograd.Function):
+    """One Elman layer: h(t) = tanh(W_ih x(t) + b_ih + W_hh h(t-1) + b_hh)."""
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, dtype):
+        T, B, _ = x.shape
+        H, acc = w_hh.shape[1], w_ih.dtype
+        x_c, w_ih_c, w_hh_c = _cast(x, dtype), _cast(w_ih, dtype), _cast(w_hh, dtype)
+        hs = _mm(x_c.reshape(T * B, -1), w_ih_c.t(), acc).view(T, B, H).add_(b_ih + b_hh)  # pre-activations, then h
+        h_c, w_hh_t = _cast(h0, dtype), w_hh_c.t()
+        for t in range(T):
+            h = torch.tanh(hs[t].add_(_mm(h_c, w_hh_t)), out=hs[t])
+            h_c = _cast(h, dtype)
+        ctx.dtype = dtype
+        ctx.save_for_backward(x_c, h0, w_ih_c, w_hh_c, hs)
+        return hs, hs[-1].clone()
+
+    @staticmethod
+    def backward(ctx, dy, dh_last):
+        x_c, h0, w_ih_c, w_hh_c, hs = ctx.saved_tensors
+        acc = hs.dtype
+        local = 1 - hs * hs  # tanh'
+        da = torch.empty_like(hs)
+        dh = dh_last
+        for t in range(hs.shape[0] - 1, -1, -1):
+            torch.mul(dy[t] + dh, local[t], out=da[t])
+            dh = _mm(_cast(da[t], ctx.dtype), w_hh_c)
+        dh = dh.to(acc)
+        dx, dw_ih = _input_grads(ctx, da, x_c, w_ih_c, acc)
+        dw_hh = _recurrent_weight_grad(ctx, da, h0, hs)
+        db = da.sum(dim=(0, 1))
+        return dx, dh, dw_ih, dw_hh, db, db, None
+
+
+def _kind(rnn: nn.Module) -> str:
+    """Which layer class runs ``rnn``: lstm, gru or rnn; a TypeError for anything else (e.g. a ReLU RNN)."""
+    if isinstance(rnn, nn.LSTM):
+        return "lstm"
+    if isinstance(rnn, nn.GRU):
+        return "gru"
+    if isinstance(rnn, nn.RNN) and rnn.nonlinearity == "tanh":
+        return "rnn"
+    raise TypeError(f"no bf16 kernel for {type(rnn).__name__}")
+
+
+def run_stack(rnn: nn.Module, x: torch.Tensor, state=None, dtype: torch.dtype | None = torch.bfloat16):
+    """``rnn(x, state)`` for a time-major nn.LSTM / nn.GRU / nn.RNN (tanh), with this module's layers.
+
+    x (T, B, D); state None (zeros), h (L, B, H) or the pair (h, c) for an LSTM. Returns the top
+    layer's h(t) (T, B, H) and the final state in nn.LSTM's layout; dropout between layers as torch's.
+    """
+    kind = _kind(rnn)
+    if rnn.batch_first or rnn.bidirectional or getattr(rnn, "proj_size", 0):
+        raise ValueError("the bf16 kernel runs time-major, one-directional stacks without projections")
+    L, B, H = rnn.num_layers, x.shape[1], rnn.hidden_size
+    if state is None:
+        zeros = x.new_zeros(L, B, H, dtype=rnn.weight_hh_l0.dtype)
+        state = (zeros, zeros) if kind == "lstm" else zeros
+    hs, cs = (state if kind == "lstm" else (state, None))
+    out = x.to(rnn.weight_ih_l0.dtype)
+    finals_h, finals_c = [], []
+    for k in range(L):
+        if k > 0 and rnn.dropout > 0:
+            out = F.dropout(out, rnn.dropout, rnn.training)  # between layers, as nn.LSTM(dropout=p)
+        params = [getattr(rnn, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+        if kind == "lstm":
+            out, h, c = LSTMLayer.apply(out, hs[k], cs[k], *params, dtype)
+            finals_c.append(c)
+        else:
+            out, h = (GRULayer if kind == "gru" else RNNLayer).apply(out, hs[k], *params, dtype)
+        finals_h.append(h)
+    h_n = torch.stack(finals_h)
+    return out, ((h_n, torch.stack(finals_c)) if kind == "lstm" else h_n)
