@@ -194,8 +194,22 @@ subword_text = st.text(alphabet=st.characters(blacklist_characters="\u2581", bla
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(subword_text, st.sampled_from(["bpe", "unigram"]))
 def test_subword_round_trip(text, model_type):
-    tok = make_tokenizer(TokenizerOptions(level="subword", vocab_size=100000, cap_vocab_size=True, model_type=model_type)).fit([text])
+    tok = make_tokenizer(TokenizerOptions(level="subword", vocab_size=100000, cap_vocab_size=True, model_type=model_type))
+    try:
+        tok.fit([text])
+    except TokenizerError as e:  # only unigram on one repeated character, and with the clear message
+        assert model_type == "unigram" and len(set(text.replace("\n", ""))) == 1 and "no subword pieces" in str(e), (text, str(e))
+        return
     assert tok.decode(tok.encode(text)) == text
+
+
+def test_unigram_on_one_repeated_character_is_a_clear_error():
+    tok = make_tokenizer(TokenizerOptions(level="subword", vocab_size=100000, cap_vocab_size=True, model_type="unigram"))
+    with pytest.raises(TokenizerError, match="unigram model found no subword pieces") as e:
+        tok.fit(["00000000"])
+    assert "--model-type bpe" in " ".join(e.value.fixes)
+    bpe = make_tokenizer(TokenizerOptions(level="subword", vocab_size=100000, cap_vocab_size=True, model_type="bpe")).fit(["00000000"])
+    assert bpe.decode(bpe.encode("00000000")) == "00000000"  # the fix the message gives works
 
 
 def test_subword_specials_and_eos():

@@ -70,6 +70,11 @@ class SubwordTokenizer(Tokenizer):
                 f"{need.group(1) if need else 'more'} characters to cover",
                 fixes=("raise --vocab-size", "lower --character-coverage"),
             ) from None
+        if "no pieces are loaded" in msg:  # unigram on a text of one repeated character, e.g. "00000000"
+            raise TokenizerError(
+                "sentencepiece's unigram model found no subword pieces in this text (too little or too repetitive text)",
+                fixes=("use --model-type bpe", "train on more varied text"),
+            ) from None
         raise TokenizerError(f"sentencepiece could not train: {msg.strip().splitlines()[-1]}") from None
 
     def _make_vocab(self) -> None:
