@@ -41,12 +41,25 @@ class Callbacks:
     def on_end(self, summary: dict) -> None: ...
 
 
-def _metrics_step(line: str) -> int | None:
-    """The step of one metrics.jsonl line, or None for a line a crash cut short."""
+def _metrics_line(line: str) -> dict | None:
+    """One metrics.jsonl line, or None for a line a crash cut short."""
     try:
-        return int(json.loads(line)["step"])
+        rec = json.loads(line)
+        int(rec["step"])
     except (ValueError, KeyError, TypeError):
         return None
+    return rec
+
+
+def _resumed_lines(text: str, step: int) -> list[str]:
+    """The lines of metrics.jsonl a run resumed at ``step`` keeps: none logged after it, no torn one, and no
+    ``stopped`` mark (the run goes on)."""
+    kept = []
+    for line in text.splitlines():
+        rec = _metrics_line(line)
+        if rec is not None and 0 <= int(rec["step"]) <= step:
+            kept.append(json.dumps({k: v for k, v in rec.items() if k != "stopped"}) if "stopped" in rec else line)
+    return kept
 
 
 class Trainer:
@@ -147,8 +160,12 @@ class Trainer:
         torch.set_rng_state(ckpt["rng"]["torch"])
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-        if self.is_main and self.metrics_path.exists():  # drop lines logged after this checkpoint, and a torn last append
-            lines = [ln for ln in self.metrics_path.read_text(errors="replace").splitlines() if _metrics_step(ln) in range(self.step + 1)]
+
+    def trim_metrics(self) -> None:
+        """metrics.jsonl as it was at the restored step, before training goes on: lines logged after the
+        checkpoint, a torn last append and the ``stopped`` mark dropped."""
+        if self.is_main and self.metrics_path.exists():
+            lines = _resumed_lines(self.metrics_path.read_text(errors="replace"), self.step)
             try:
                 atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
             except OSError as e:
@@ -208,6 +225,15 @@ class Trainer:
         return OutputError(f"{path}: cannot write ({why}); free some space, then resume with seqtool train --resume {self.run_dir}")
 
     def fit(self) -> dict:
+        """Train until a budget, early stopping or an interrupt; the summary. Why it stopped is also added
+        to metrics.jsonl's last line as ``stopped`` (``diverged`` when it raises TrainingDiverged)."""
+        try:
+            return self._fit()
+        except TrainingDiverged:
+            self._mark_end("diverged", must=False)
+            raise
+
+    def _fit(self) -> dict:
         cfg = self.cfg
         self._t0 = self._saved_at = time.monotonic()
         self.model.train()
@@ -243,16 +269,35 @@ class Trainer:
                 stop_reason = self._budget_reason()
         if self.stop_requested:
             path = self.save("last", {"val_loss": last and last["val_loss"]})
-            summary = self._summary(stop_reason, last, path)
-            self.cb.on_end(summary)
-            return summary
+            return self._end(self._summary(stop_reason, last, path))
         if not just_evaluated:
             # Steps since the last log line are reported with the final validation; when the last step
             # was just logged, its line gains the validation figures.
             last = self._validate(self._record(meter, lr) if meter.steps else last_rec)
-        summary = self._summary(stop_reason, last, self.run_dir / "last.pt")
+        return self._end(self._summary(stop_reason, last, self.run_dir / "last.pt"))
+
+    def _end(self, summary: dict) -> dict:
+        self._mark_end(summary["stopped"])
         self.cb.on_end(summary)
         return summary
+
+    def _mark_end(self, reason: str, must: bool = True) -> None:
+        """Add ``"stopped": reason`` to metrics.jsonl's last line (a line of its own when there is none or it is
+        torn), so a reader of the run (``seqtool runs``) tells a finished run from a killed one. ``must``: a
+        failed write raises (it does not when the run is already failing for another reason)."""
+        if not self.is_main:
+            return
+        try:
+            lines = self.metrics_path.read_text(errors="replace").splitlines() if self.metrics_path.exists() else []
+            last = _metrics_line(lines[-1]) if lines else None
+            if last is None:
+                lines[-1:] = [""]  # none, or a torn one: the mark replaces it with a line of its own
+                last = {"step": self.step}
+            lines[-1] = json.dumps({**last, "stopped": reason})
+            atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
+        except OSError as e:
+            if must:
+                raise self._write_failure(self.metrics_path, e) from None
 
     def _train_step(self, meter: "Meter") -> float:
         """One step of the task (an LM window, a batch of labelled examples): forward, backward, clip,

@@ -64,6 +64,7 @@ def test_metrics_lines_have_the_documented_fields(tmp_path, corpus):
     for r in recs:
         assert {"step", "epoch", "train_loss", "tokens_per_sec", "grad_norm", "lr"} <= set(r)
         assert all(math.isfinite(r[k]) for k in ("train_loss", "tokens_per_sec", "grad_norm", "lr"))
+    assert [r.get("stopped") for r in recs] == [None] * 5 + ["max steps reached"]  # why it stopped, on the last line only
     val = [r for r in recs if "val_loss" in r]
     assert [r["step"] for r in val] == [30, 60]
     for r in val:
@@ -113,8 +114,10 @@ def test_resume_continues_exactly(tmp_path, corpus):
     ck = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
     ck["data"] = {"dir": str(data_dir)}
     torch.save(ck, tmp_path / "split" / "last.pt")
+    assert json.loads((tmp_path / "split" / "metrics.jsonl").read_text().splitlines()[-1])["stopped"] == "interrupted"
     resumed, _ = runs.resume(tmp_path / "split", {})
     assert resumed.step == 20
+    assert "stopped" not in (tmp_path / "split" / "metrics.jsonl").read_text()  # resumed: it goes on
     resumed.fit()
     a, b = train_losses(tmp_path / "whole"), train_losses(tmp_path / "split")
     assert sorted(a) == sorted(b) == list(range(1, 41))
@@ -170,6 +173,8 @@ def test_a_nan_loss_or_gradient_stops_at_its_step_and_keeps_the_last_good_checkp
 
     ck = load_checkpoint(tmp_path, prefer="last")
     assert ck["step"] == 20
+    last_line = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert (last_line["step"], last_line["stopped"]) == (20, "diverged")
     assert all(torch.isfinite(v).all() for v in ck["model_state"].values())
 
 
