@@ -22,6 +22,7 @@ from seqtool.checkpoint import save_checkpoint
 from seqtool.devices import autocast_failure, resolve_precision
 from seqtool.errors import CheckpointError, OutputError, SeqtoolError
 from seqtool.fsio import atomic_write_bytes
+from seqtool.metrics_file import marked_lines, resumed_lines
 from seqtool.models.state import state_to
 from seqtool.schedule import LRSchedule
 from seqtool.train_config import TrainConfig
@@ -39,27 +40,6 @@ class Callbacks:
     def on_log(self, record: dict) -> None: ...
     def on_eval(self, record: dict) -> None: ...
     def on_end(self, summary: dict) -> None: ...
-
-
-def _metrics_line(line: str) -> dict | None:
-    """One metrics.jsonl line, or None for a line a crash cut short."""
-    try:
-        rec = json.loads(line)
-        int(rec["step"])
-    except (ValueError, KeyError, TypeError):
-        return None
-    return rec
-
-
-def _resumed_lines(text: str, step: int) -> list[str]:
-    """The lines of metrics.jsonl a run resumed at ``step`` keeps: none logged after it, no torn one, and no
-    ``stopped`` mark (the run goes on)."""
-    kept = []
-    for line in text.splitlines():
-        rec = _metrics_line(line)
-        if rec is not None and 0 <= int(rec["step"]) <= step:
-            kept.append(json.dumps({k: v for k, v in rec.items() if k != "stopped"}) if "stopped" in rec else line)
-    return kept
 
 
 class Trainer:
@@ -113,6 +93,10 @@ class Trainer:
             asked = "bf16" if self.cfg.precision == "bf16" else "auto (bf16)"
             self.precision_note = f"--precision {asked} is not supported for this model on {self.device.type} ({first}); training in fp32"
 
+    def param_count(self) -> int:
+        """Every parameter of the model, trainable or frozen."""
+        return sum(p.numel() for p in self.model.parameters())
+
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c = self.cfg
         if c.optimizer == "sgd":
@@ -163,9 +147,9 @@ class Trainer:
 
     def trim_metrics(self) -> None:
         """metrics.jsonl as it was at the restored step, before training goes on: lines logged after the
-        checkpoint, a torn last append and the ``stopped`` mark dropped."""
+        checkpoint, a torn last append and the end mark (``stopped``, ``params``) dropped."""
         if self.is_main and self.metrics_path.exists():
-            lines = _resumed_lines(self.metrics_path.read_text(errors="replace"), self.step)
+            lines = resumed_lines(self.metrics_path.read_text(errors="replace"), self.step)
             try:
                 atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
             except OSError as e:
@@ -241,7 +225,7 @@ class Trainer:
         self.cb.on_start({
             "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows, "task": self.task.kind,
             "tokens_per_step": self.task.tokens_per_step, "device": str(self.device), "time_budget": cfg.time_budget,
-            "params": sum(p.numel() for p in self.model.parameters()),
+            "params": self.param_count(),
             "precision": "bf16" if self.autocast["enabled"] else "fp32", "precision_note": self.precision_note,
         })
         meter = self.meter
@@ -282,18 +266,14 @@ class Trainer:
         return summary
 
     def _mark_end(self, reason: str, must: bool = True) -> None:
-        """Add ``"stopped": reason`` to metrics.jsonl's last line (a line of its own when there is none or it is
+        """Add ``"stopped": reason`` and the parameter count to metrics.jsonl's last line (a line of its own when there is none or it is
         torn), so a reader of the run (``seqtool runs``) tells a finished run from a killed one. ``must``: a
         failed write raises (it does not when the run is already failing for another reason)."""
         if not self.is_main:
             return
         try:
-            lines = self.metrics_path.read_text(errors="replace").splitlines() if self.metrics_path.exists() else []
-            last = _metrics_line(lines[-1]) if lines else None
-            if last is None:
-                lines[-1:] = [""]  # none, or a torn one: the mark replaces it with a line of its own
-                last = {"step": self.step}
-            lines[-1] = json.dumps({**last, "stopped": reason})
+            text = self.metrics_path.read_text(errors="replace") if self.metrics_path.exists() else ""
+            lines = marked_lines(text, {"stopped": reason, "params": self.param_count()}, self.step)
             atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
         except OSError as e:
             if must:

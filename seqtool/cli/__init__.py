@@ -156,6 +156,7 @@ from seqtool.cli import eval as _eval  # noqa: E402
 from seqtool.cli import grad_report as _grad_report  # noqa: E402
 from seqtool.cli import make_corpus as _make_corpus  # noqa: E402
 from seqtool.cli import predict as _predict  # noqa: E402
+from seqtool.cli import runs as _runs  # noqa: E402
 
 _demo.register(app)
 _tokenize.register(app)
@@ -165,6 +166,7 @@ _eval.register(app)
 _predict.register(app)
 _grad_report.register(app)
 _make_corpus.register(app)
+_runs.register(app)
 
 
 def main() -> None:
