@@ -9,7 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from seqtool.cli import options as opt
-from seqtool.cli.charts import COLORS, MARKERS, log_chart
+from seqtool.cli.charts import log_chart, render
 from seqtool.cli.console import Ui
 from seqtool.cli.renamed import renamed
 from seqtool.errors import OutputError, UsageError
@@ -172,8 +172,6 @@ def render_reports(ui: Ui, reports, explanation: str | None = None) -> None:
 
 
 def _chart(ui: Ui, reports) -> None:
-    from rich.text import Text
-
     series = {}
     for r in reports:
         x = r.layers[0].input_grad_norm_by_lag
@@ -183,16 +181,7 @@ def _chart(ui: Ui, reports) -> None:
         return
     ui.out.print("\n||dL_T/dx_t|| relative to the last step, log scale, against the lag T - t "
                  "(how far back the last prediction reaches)", markup=False)
-    tty = ui.out.is_terminal
-    for label, cells in rows:
-        line = Text(f"{label:>6} ")
-        for ch, si in cells:
-            line.append(ch, style=COLORS[si % len(COLORS)] if (si is not None and tty) else None)
-        ui.out.print(line)
-    legend = Text("       ")
-    for i, name in enumerate(series):
-        legend.append(f"{MARKERS[i % len(MARKERS)]} {name}   ", style=COLORS[i % len(COLORS)] if tty else None)
-    ui.out.print(legend)
+    render(ui.out, rows, list(series))
 
 
 def _save_plot(reports, path: Path, force: bool) -> None:
