@@ -80,6 +80,7 @@ class Trainer:
         self.bad_evals = 0
         self.elapsed_before = 0.0
         self.skipped = 0  # steps with a NaN/inf loss or gradient left out (--skip-nonfinite)
+        self.tokens_seen: int | None = 0  # up to the last log line (None: resumed from a checkpoint that did not count them)
         self.saved_step: int | None = None  # the step of the last.pt on disk, when this trainer knows one
         self.eval_every = cfg.eval_every or self.windows
         self.meter = Meter(device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)  # the log interval under way
@@ -127,6 +128,7 @@ class Trainer:
             "rng": rng,
             "meter": self.meter.state_dict(),
             "skipped_steps": self.skipped,
+            "tokens_seen": self.tokens_seen,
         }
 
     def restore(self, ckpt: dict) -> None:
@@ -139,6 +141,7 @@ class Trainer:
         self.best_val, self.bad_evals = float(ckpt["best_val"]), int(ckpt["bad_evals"])
         self.elapsed_before = float(ckpt.get("elapsed", 0.0))
         self.skipped, self.saved_step = int(ckpt.get("skipped_steps", 0)), self.step
+        self.tokens_seen = None if ckpt.get("tokens_seen") is None else int(ckpt["tokens_seen"])
         if "meter" in ckpt:  # the steps since the last log line: the resumed run logs the line the whole run would
             self.meter.load_state_dict(ckpt["meter"])
         torch.set_rng_state(ckpt["rng"]["torch"])
@@ -346,12 +349,15 @@ class Trainer:
 
     def _record(self, meter: "Meter", lr: float) -> dict:
         """One metrics.jsonl line for the steps since the previous one (the meter starts over)."""
+        if self.tokens_seen is not None:
+            self.tokens_seen += meter.tokens
         train_loss, tokens_per_sec, grad_norm, clipped_frac = meter.take()
         return {
             "step": self.step, "epoch": round(self.epoch + self.window / self.windows, 4),
             "train_loss": train_loss, **self.task.train_fields(train_loss),
             "tokens_per_sec": tokens_per_sec, "grad_norm": grad_norm, "clipped_frac": clipped_frac, "lr": lr,
             "skipped_steps": self.skipped, "elapsed": round(self.elapsed_before + self._elapsed(), 3),
+            **({"tokens": self.tokens_seen} if self.tokens_seen is not None else {}),
         }
 
     def _validate(self, rec: dict) -> dict:

@@ -64,7 +64,9 @@ def test_metrics_lines_have_the_documented_fields(tmp_path, corpus):
     for r in recs:
         assert {"step", "epoch", "train_loss", "tokens_per_sec", "grad_norm", "lr"} <= set(r)
         assert all(math.isfinite(r[k]) for k in ("train_loss", "tokens_per_sec", "grad_norm", "lr"))
-    assert [r.get("stopped") for r in recs] == [None] * 5 + ["max steps reached"]  # why it stopped, on the last line only
+    assert [r.get("stopped") for r in recs] == [None] * 5 + ["max steps reached"]
+    tokens = [r["tokens"] for r in recs]  # seen so far: batch x bptt per step, less in an epoch's shorter last window
+    assert tokens[0] == 10 * 8 * 16 and tokens == sorted(tokens) and tokens[-1] <= 60 * 8 * 16  # why it stopped, on the last line only
     val = [r for r in recs if "val_loss" in r]
     assert [r["step"] for r in val] == [30, 60]
     for r in val:
@@ -119,6 +121,8 @@ def test_resume_continues_exactly(tmp_path, corpus):
     assert resumed.step == 20
     assert "stopped" not in (tmp_path / "split" / "metrics.jsonl").read_text()  # resumed: it goes on
     resumed.fit()
+    tokens = [[json.loads(x)["tokens"] for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()] for d in ("whole", "split")]
+    assert tokens[0] == tokens[1] and tokens[0][0] == 8 * 16  # counted across the resume as in one go
     a, b = train_losses(tmp_path / "whole"), train_losses(tmp_path / "split")
     assert sorted(a) == sorted(b) == list(range(1, 41))
     assert [a[s] for s in range(1, 41)] == [b[s] for s in range(1, 41)]  # bit for bit

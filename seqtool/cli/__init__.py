@@ -157,6 +157,7 @@ from seqtool.cli import grad_report as _grad_report  # noqa: E402
 from seqtool.cli import make_corpus as _make_corpus  # noqa: E402
 from seqtool.cli import predict as _predict  # noqa: E402
 from seqtool.cli import runs as _runs  # noqa: E402
+from seqtool.cli import plot as _plot  # noqa: E402
 
 _demo.register(app)
 _tokenize.register(app)
@@ -167,6 +168,7 @@ _predict.register(app)
 _grad_report.register(app)
 _make_corpus.register(app)
 _runs.register(app)
+_plot.register(app)
 
 
 def main() -> None:
