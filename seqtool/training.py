@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from seqtool.callbacks import Callbacks, layer_grad_norms
 from seqtool.checkpoint import save_checkpoint
 from seqtool.devices import autocast_failure, resolve_precision
 from seqtool.errors import CheckpointError, OutputError, SeqtoolError
@@ -31,15 +32,6 @@ from seqtool.train_meter import Meter
 
 class TrainingDiverged(SeqtoolError):
     """The loss or the gradient became NaN or infinite (more often than --skip-nonfinite allows)."""
-
-
-class Callbacks:
-    """What the trainer reports; the CLI renders it. Every method may be left as is."""
-
-    def on_start(self, info: dict) -> None: ...
-    def on_log(self, record: dict) -> None: ...
-    def on_eval(self, record: dict) -> None: ...
-    def on_end(self, summary: dict) -> None: ...
 
 
 class Trainer:
@@ -227,7 +219,7 @@ class Trainer:
         eval_every = self.eval_every
         self.cb.on_start({
             "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows, "task": self.task.kind,
-            "tokens_per_step": self.task.tokens_per_step, "device": str(self.device), "time_budget": cfg.time_budget,
+            "tokens_per_step": self.task.tokens_per_step, "device": str(self.device), "time_budget": cfg.time_budget, "run_dir": str(self.run_dir),
             "params": self.param_count(),
             "precision": "bf16" if self.autocast["enabled"] else "fp32", "precision_note": self.precision_note,
         })
@@ -248,7 +240,7 @@ class Trainer:
                     stop_reason = f"early stopping: no validation improvement in {cfg.patience} evaluations"
             elif rec is not None:
                 self._write_metrics(rec)
-                self.cb.on_log(rec)
+                self.cb.on_log(self._with_layer_norms(rec))
             if not just_evaluated and self._save_due():  # bounds what a kill (SIGKILL, power loss) can take
                 self._refuse_spoiled_weights(lr)
                 self.save("last", {"val_loss": last and last["val_loss"]})
@@ -360,6 +352,10 @@ class Trainer:
             **({"tokens": self.tokens_seen} if self.tokens_seen is not None else {}),
         }
 
+    def _with_layer_norms(self, payload: dict) -> dict:
+        """A callback payload, with each layer's gradient norm when a callback asked for them."""
+        return {**payload, "layer_grad_norms": layer_grad_norms(self.model)} if getattr(self.cb, "wants_layer_grad_norms", False) else payload
+
     def _validate(self, rec: dict) -> dict:
         """Validate, log, keep best.pt and last.pt; the validation's fields."""
         _, criterion, fields = self.evaluate()
@@ -374,7 +370,7 @@ class Trainer:
         if improved:
             self.save("best", rec)
         self.save("last", rec)
-        self.cb.on_eval({**rec, "best_val": self.best_val, "improved": improved})
+        self.cb.on_eval(self._with_layer_norms({**rec, "best_val": self.best_val, "improved": improved}))
         return fields
 
     def budget_used(self) -> str | None:

@@ -13,7 +13,8 @@ from seqtool.errors import ConfigError, UsageError
 from seqtool.models import CELLS
 from seqtool.text import TokenizerOptions, make_tokenizer
 from seqtool.train_config import TrainConfig, parse_duration
-from seqtool.training import Callbacks, TrainingDiverged
+from seqtool.callbacks import Callbacks
+from seqtool.training import TrainingDiverged
 
 TEXT = "the cat sat on the mat. the dog ate my homework. " * 60 + "\n"
 

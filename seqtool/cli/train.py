@@ -69,6 +69,8 @@ def train(
     device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on a CUDA GPU that supports it, else fp32) | fp32 | bf16.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["precision"],
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard scalar events (metrics, learning rate, gradient norm per layer) into the run directory, for tensorboard --logdir runs/ (needs pip install 'seqtool\\[tensorboard]').")] = False,
+    tensorboard_dir: Annotated[Optional[Path], typer.Option("--tensorboard-dir", help="Write the TensorBoard events here instead of the run directory (implies --tensorboard).", show_default=False)] = None,
     summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
     tok_options: Any = opt.tokenizer_group(level="char", level_why=opt.CHAR_LEVEL_WHY, sequence_levels_only=True),
     io: Any = opt.corpus_io_group(),
@@ -91,7 +93,7 @@ def train(
     ui = Ui(quiet=io.quiet, json_mode=io.json)
     opt.apply_threads(threads)
     budget = parse_duration(time_budget) if time_budget else None
-    callbacks = ProgressRenderer(ui)
+    callbacks = _callbacks(ui, tensorboard, tensorboard_dir)
 
     if resume is not None:
         if data or out:
@@ -190,8 +192,21 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
 
 
 # What --resume may change: the budgets, how often it saves, how many bad steps it skips, and where/how quietly it runs. Everything else is the run's own.
-RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "save_every", "skip_nonfinite", "device", "threads", "quiet", "json_out"}
-RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--save-every", "--skip-nonfinite", "--device", "--threads"}
+RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "save_every", "skip_nonfinite", "device", "threads", "quiet", "json_out",
+                  "tensorboard", "tensorboard_dir"}
+RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--save-every", "--skip-nonfinite", "--device", "--threads",
+                        "--tensorboard", "--tensorboard-dir"}
+
+
+def _callbacks(ui: Ui, tensorboard: bool, tensorboard_dir: Optional[Path]):
+    """The progress renderer, and with --tensorboard(-dir) a TensorBoard event writer beside it (checked installed now)."""
+    if not tensorboard and tensorboard_dir is None:
+        return ProgressRenderer(ui)
+    from seqtool.callbacks import AllOf
+    from seqtool.tensorboard_log import TensorBoardLog, require_tensorboard
+
+    require_tensorboard("--tensorboard-dir" if tensorboard_dir is not None else "--tensorboard")
+    return AllOf(ProgressRenderer(ui), TensorBoardLog(tensorboard_dir))
 
 
 def _typed(ctx: typer.Context, name: str) -> bool:

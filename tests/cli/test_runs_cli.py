@@ -63,3 +63,4 @@ def test_a_trained_run_is_listed_as_finished(tmp_path):
     best = min(json.loads(ln)["val_loss"] for ln in (out / "metrics.jsonl").read_text().splitlines() if "val_loss" in ln)
     assert (rec["status"], rec["stopped"], rec["cell"], rec["size"], rec["steps"], rec["best"]) == ("finished", "max steps reached", "gru", "1x8", 6, best)
     assert rec["params"] > 0 and rec["has_best"] and rec["has_last"] and rec["tokens_per_sec"] > 0
+
