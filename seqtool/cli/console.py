@@ -81,14 +81,18 @@ class Ui:
             return
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        from rich.table import Column
+
+        whole = Column(no_wrap=True)  # sizes and times are never cut or wrapped: the description and the bar give way
         with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1)),
+            DownloadColumn(table_column=whole),
+            TimeElapsedColumn(table_column=whole),
+            TimeRemainingColumn(table_column=whole),
             console=self.err,
             transient=True,
+            expand=True,
         ) as p:
             yield Ticker(p, p.add_task(description, total=total))
 

@@ -10,6 +10,7 @@ import typer
 from seqtool.cli import options as opt
 from seqtool.cli import train_task as tt
 from seqtool.cli.console import Ui
+from seqtool.cli.train_progress import ProgressRenderer
 from seqtool.models.registry import CELLS
 
 TRAIN = opt.TRAIN
@@ -301,58 +302,3 @@ def _fit(trainer, ui: Ui, run_dir: Path) -> None:
         terminated = caught and caught[0] == signal.SIGTERM
         ui.warn(f"{'terminated' if terminated else 'interrupted'}; saved {run_dir}/last.pt. Resume with: seqtool train --resume {run_dir}")
         raise typer.Exit(143 if terminated else 130)
-
-
-class ProgressRenderer:
-    """Training callbacks -> a live line on a terminal, plain lines in a pipe, nothing with --quiet."""
-
-    def __init__(self, ui: Ui):
-        self.ui = ui
-        self.live = None
-
-    def on_start(self, info: dict) -> None:
-        self.info = info
-        if info.get("precision_note"):
-            self.ui.warn(info["precision_note"])
-        if self.ui.quiet or not self.ui.err.is_terminal:
-            return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        total = info["total_steps"]
-        self.live = Progress(TextColumn("[bold]train[/]"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} steps" if total else "{task.completed:,} steps"),
-                             TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=self.ui.err, transient=False)
-        self.live.start()
-        self.task = self.live.add_task("train", total=total or None, completed=info["step"], stats="")
-
-    def _line(self, r: dict) -> str:
-        if r["train_loss"] is None:  # every step since the last line was skipped (--skip-nonfinite)
-            s = f"epoch {r['epoch']:.2f}  loss -  {r['tokens_per_sec']:,.0f} tok/s  lr {r['lr']:.3g}"
-        else:
-            ppl = f"  ppl {r['train_ppl']:.2f}" if "train_ppl" in r else ""
-            s = (f"epoch {r['epoch']:.2f}  loss {r['train_loss']:.4f}{ppl}  {r['tokens_per_sec']:,.0f} tok/s  "
-                 f"|g| {r['grad_norm']:.3g}  lr {r['lr']:.3g}")
-        if r.get("skipped_steps"):
-            s += f"  skipped {r['skipped_steps']}"
-        if "val_ppl" in r:
-            s += f"  val {r['val_loss']:.4f} (ppl {r['val_ppl']:.2f}, {r['val_bits_per_token']:.3f} bits)"
-        elif "val_loss" in r:  # a classifier or tagger: its scores
-            scores = ", ".join(f"{k[4:].replace('_', ' ')} {v:.4f}" for k, v in r.items() if k.startswith("val_") and k != "val_loss")
-            s += f"  val {r['val_loss']:.4f} ({scores})"
-        return s
-
-    def on_log(self, r: dict) -> None:
-        if self.live is not None:
-            self.live.update(self.task, completed=r["step"], stats=self._line(r))
-        elif not self.ui.quiet:
-            self.ui.info(f"step {r['step']:,}  {self._line(r)}")
-
-    def on_eval(self, r: dict) -> None:
-        if self.live is not None:
-            self.live.update(self.task, completed=r["step"], stats=self._line(r))
-            self.live.console.print(f"step {r['step']:,}  {self._line(r)}" + ("  *best*" if r["improved"] else ""), markup=False, highlight=False)
-        elif not self.ui.quiet:
-            self.ui.info(f"step {r['step']:,}  {self._line(r)}" + ("  *best*" if r["improved"] else ""))
-
-    def on_end(self, summary: dict) -> None:
-        if self.live is not None:
-            self.live.stop()
