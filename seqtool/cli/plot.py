@@ -51,7 +51,7 @@ def plot(
     panels = curves.panels(curves.read_logs(run_dirs), metric, x)
     ui = Ui(quiet=quiet)
     if out is not None:
-        _save_png(panels, x, log, out, force)
+        save_png(panels, x, log, out, force)
         ui.info(f"wrote {out}")
         return
     if ui.show_results:
@@ -72,7 +72,8 @@ def _print_charts(ui: Ui, panels, x: str, log: bool) -> None:
         render(ui.out, rows, [c.label for c in p.curves])
 
 
-def _save_png(panels, x: str, log: bool, out: Path, force: bool) -> None:
+def save_png(panels, x: str, log: bool, out: Path, force: bool) -> None:
+    """``panels`` (seqtool.curves) side by side in one PNG, 6 x 4 inches each at 100 dpi; training curves dashed."""
     from seqtool.cli.pngs import png_bytes, pyplot
     from seqtool.curves import X_AXES
     from seqtool.fsio import write_new_file
