@@ -20,10 +20,14 @@ NOT_METRICS = {"step", "epoch", "tokens", *END_FIELDS}
 
 @dataclass
 class Curve:
-    label: str  # the run's name, and the metric when a panel holds several
+    run: str  # the run's label: its directory's name (its path where two share a name)
     metric: str
     x: list[float]
     y: list[float]
+    label: str = ""  # the run, and the metric when a panel holds several
+
+    def __post_init__(self):
+        self.label = self.label or self.run
 
 
 @dataclass

@@ -76,7 +76,7 @@ def demo_cmd(
                      "dependencies are where the difference shows: seqtool make-corpus france --gap 50, then train both "
                      "(benchmarks/RESULTS.md: LSTM 92-100% against 11-24% for the tanh RNN, chance 8%).", 100), markup=False)
     if curves_png is not None:
-        ui.info(f"\nvalidation loss against training time, both models: {curves_png}")
+        ui.info(f"\ntraining and validation loss against training time, both models: {curves_png}")
     ui.info(f"\neverything is in {out}/. Next:\n"
             f"  seqtool generate {out}/lstm --prompt \"{prompt}\" --length 500\n"
             f"  seqtool grad-report {out}/lstm {out}/rnn --init --timesteps 200 --plot {out}/gradients.png   (--plot needs seqtool[plot])\n"
@@ -85,7 +85,7 @@ def demo_cmd(
 
 
 def _curves_png(out: Path) -> Path | None:
-    """curves.png: the LSTM's and the RNN's validation loss against training time, when matplotlib is installed."""
+    """curves.png: the LSTM's and the RNN's training (dashed) and validation loss against training time, when matplotlib is installed."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
@@ -94,5 +94,5 @@ def _curves_png(out: Path) -> Path | None:
     from seqtool.cli.plot import save_png
 
     path = out / "curves.png"
-    save_png(curves.panels(curves.read_logs([out / "lstm", out / "rnn"]), ["val_loss"], "time"), "time", False, path, force=False)
+    save_png(curves.panels(curves.read_logs([out / "lstm", out / "rnn"]), ["train_loss", "val_loss"], "time"), "time", False, path, force=False)
     return path

@@ -73,15 +73,19 @@ def _print_charts(ui: Ui, panels, x: str, log: bool) -> None:
 
 
 def save_png(panels, x: str, log: bool, out: Path, force: bool) -> None:
-    """``panels`` (seqtool.curves) side by side in one PNG, 6 x 4 inches each at 100 dpi; training curves dashed."""
+    """``panels`` (seqtool.curves) side by side in one PNG, 6 x 4 inches each at 100 dpi; a colour per run, training curves dashed."""
     from seqtool.cli.pngs import png_bytes, pyplot
     from seqtool.curves import X_AXES
     from seqtool.fsio import write_new_file
 
-    fig, axes = pyplot().subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    runs = list(dict.fromkeys(c.run for p in panels for c in p.curves))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for ax, p in zip(axes[0], panels):
-        for c in p.curves:
-            ax.plot(c.x, c.y, label=c.label, ls="--" if c.metric.startswith("train_") else "-", marker="." if len(c.x) < 30 else None)
+        for c in p.curves:  # one colour per run, dashed for training figures
+            ax.plot(c.x, c.y, label=c.label, color=colors[runs.index(c.run) % len(colors)], ls="--" if c.metric.startswith("train_") else "-",
+                    marker="." if len(c.x) < 30 else None)
         ax.set(title=p.title, xlabel=X_AXES[x], yscale="log" if log else "linear")
         ax.grid(True, alpha=0.3)
         if p.curves:
