@@ -70,7 +70,7 @@ def train(
     device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on a CUDA GPU that supports it, else fp32) | fp32 | bf16.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["precision"],
-    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard scalar events (metrics, learning rate, gradient norm per layer) into the run directory, for tensorboard --logdir runs/ (needs pip install 'seqtool\\[tensorboard]').")] = False,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard scalar events (metrics, learning rate, gradient norm per layer) into the run directory, where TensorBoard finds them (needs pip install 'seqtool\\[tensorboard]').")] = False,
     tensorboard_dir: Annotated[Optional[Path], typer.Option("--tensorboard-dir", help="Write the TensorBoard events here instead of the run directory (implies --tensorboard).", show_default=False)] = None,
     summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
     tok_options: Any = opt.tokenizer_group(level="char", level_why=opt.CHAR_LEVEL_WHY, sequence_levels_only=True),
