@@ -28,21 +28,21 @@ class AllOf(Callbacks):
         self.callbacks = callbacks
         self.wants_layer_grad_norms = any(getattr(c, "wants_layer_grad_norms", False) for c in callbacks)  # duck-typed callbacks too
 
-    def on_start(self, info: dict) -> None:
+    def _each(self, method: str, payload: dict) -> None:
         for c in self.callbacks:
-            c.on_start(info)
+            getattr(c, method)(payload)
+
+    def on_start(self, info: dict) -> None:
+        self._each("on_start", info)
 
     def on_log(self, record: dict) -> None:
-        for c in self.callbacks:
-            c.on_log(record)
+        self._each("on_log", record)
 
     def on_eval(self, record: dict) -> None:
-        for c in self.callbacks:
-            c.on_eval(record)
+        self._each("on_eval", record)
 
     def on_end(self, summary: dict) -> None:
-        for c in self.callbacks:
-            c.on_end(summary)
+        self._each("on_end", summary)
 
 
 def layer_grad_norms(model: torch.nn.Module) -> dict[str, float]:
