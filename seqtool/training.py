@@ -215,6 +215,7 @@ class Trainer:
     def _fit(self) -> dict:
         cfg = self.cfg
         self._t0 = self._saved_at = time.monotonic()
+        self.meter.start_clock(self._t0)  # the first line's speed counts from here, not from when the trainer was built
         self.model.train()
         eval_every = self.eval_every
         self.cb.on_start({

@@ -318,3 +318,20 @@ def test_on_a_gpu_a_time_based_save_refuses_weights_spoiled_between_checks(tmp_p
     t.step = 14
     with pytest.raises(TrainingDiverged, match="the loss became nan at one of steps 13-14"):
         t._refuse_spoiled_weights(1e-3)
+
+
+def test_the_first_lines_speed_counts_from_the_start_of_training_not_from_building_the_trainer(tmp_path, corpus, monkeypatch):
+    import time
+
+    clock = {"now": 0.0}
+
+    def monotonic():
+        clock["now"] += 0.001  # every look at the clock: a millisecond of work
+        return clock["now"]
+
+    monkeypatch.setattr(time, "monotonic", monotonic)
+    t = make_trainer(tmp_path, corpus, max_steps=10, log_every=10, eval_every=10)
+    clock["now"] += 1000.0  # setup between building and training (a step-0 save, the staged directory swapped in)
+    t.fit()
+    first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["tokens_per_sec"] > first["tokens"] / 1.0  # measured over the training's own second at most, not the 1000 s before
