@@ -118,7 +118,7 @@ def seqtool_loop(data_dir: Path, steps: int, warmup: int, seed: int, c: dict, cu
 
     from seqtool import runs
     from seqtool.train_config import TrainConfig
-    from seqtool.training import Callbacks
+    from seqtool.callbacks import Callbacks
 
     tok, train, val = runs.DataSpec(data_dir).load()
     mcfg = runs.model_config(len(tok.vocab), tok.level, dict(cell="lstm", hidden=c["hidden"], layers=c["layers"], embed_dim=c["embed"],

@@ -220,6 +220,27 @@ class DirLock:
         return False
 
     @classmethod
+    def holder(cls, directory: Path) -> int | None:
+        """The pid of the process that holds ``directory``'s lock now (0 when it wrote none), or None when
+        nobody does. Only reads: the lock file is opened read-only and probed with a shared lock."""
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - no advisory locks on this platform
+            return None
+        try:
+            f = open(Path(directory) / cls.NAME)
+        except OSError:
+            return None
+        with f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
+                pid = f.read().strip()
+                return int(pid) if pid.isdigit() else 0
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        return None
+
+    @classmethod
     def refuse_if_held(cls, directory: Path, option: str = "--out") -> None:
         """Raise if another process holds ``directory``'s lock (checked without taking it for long)."""
         probe = cls()

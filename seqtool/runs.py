@@ -317,10 +317,12 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
 
 
 def _restored(trainer, ckpt: dict, run_dir: Path):
-    """``trainer`` at the checkpoint's position; a run that already used its budget is refused."""
+    """``trainer`` at the checkpoint's position, its metrics.jsonl trimmed to it; a run that already used its
+    budget is refused (and left as it was)."""
     trainer.restore(ckpt)
     done = trainer.budget_used()
     if done is not None:
         raise UsageError(f"--resume {run_dir}: the run has finished ({done}, step {trainer.step:,})",
                          fixes=("give a larger --max-steps, --epochs or --time-budget to train further",))
+    trainer.trim_metrics()
     return trainer

@@ -33,6 +33,10 @@ class Meter:
         self.skipped += 1
         self.tokens += tokens
 
+    def start_clock(self, now: float) -> None:
+        """Time the interval under way from ``now`` (training starts or resumes): setup is not training."""
+        self.since = now
+
     def state_dict(self) -> dict:
         return {"loss": self.loss.detach().cpu().clone(), "norm": self.norm.detach().cpu().clone(), "clipped": self.clipped.detach().cpu().clone(),
                 "steps": self.steps, "skipped": self.skipped, "tokens": self.tokens}

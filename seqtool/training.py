@@ -18,10 +18,12 @@ from pathlib import Path
 
 import torch
 
+from seqtool.callbacks import Callbacks, layer_grad_norms
 from seqtool.checkpoint import save_checkpoint
 from seqtool.devices import autocast_failure, resolve_precision, uses_bf16_kernel
 from seqtool.errors import CheckpointError, OutputError, SeqtoolError
 from seqtool.fsio import atomic_write_bytes
+from seqtool.metrics_file import marked_lines, resumed_lines
 from seqtool.models.state import state_to
 from seqtool.schedule import LRSchedule
 from seqtool.train_config import TrainConfig
@@ -30,23 +32,6 @@ from seqtool.train_meter import Meter
 
 class TrainingDiverged(SeqtoolError):
     """The loss or the gradient became NaN or infinite (more often than --skip-nonfinite allows)."""
-
-
-class Callbacks:
-    """What the trainer reports; the CLI renders it. Every method may be left as is."""
-
-    def on_start(self, info: dict) -> None: ...
-    def on_log(self, record: dict) -> None: ...
-    def on_eval(self, record: dict) -> None: ...
-    def on_end(self, summary: dict) -> None: ...
-
-
-def _metrics_step(line: str) -> int | None:
-    """The step of one metrics.jsonl line, or None for a line a crash cut short."""
-    try:
-        return int(json.loads(line)["step"])
-    except (ValueError, KeyError, TypeError):
-        return None
 
 
 class Trainer:
@@ -85,6 +70,7 @@ class Trainer:
         self.bad_evals = 0
         self.elapsed_before = 0.0
         self.skipped = 0  # steps with a NaN/inf loss or gradient left out (--skip-nonfinite)
+        self.tokens_seen: int | None = 0  # up to the last log line (None: resumed from a checkpoint that did not count them)
         self.saved_step: int | None = None  # the step of the last.pt on disk, when this trainer knows one
         self.eval_every = cfg.eval_every or self.windows
         self.meter = Meter(device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)  # the log interval under way
@@ -109,6 +95,10 @@ class Trainer:
             self.autocast["enabled"] = False
             asked = "bf16" if self.cfg.precision == "bf16" else "auto (bf16)"
             self.precision_note = f"--precision {asked} is not supported for this model on {self.device.type} ({first}); training in fp32"
+
+    def param_count(self) -> int:
+        """Every parameter of the model, trainable or frozen."""
+        return sum(p.numel() for p in self.model.parameters())
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         c = self.cfg
@@ -140,6 +130,7 @@ class Trainer:
             "rng": rng,
             "meter": self.meter.state_dict(),
             "skipped_steps": self.skipped,
+            "tokens_seen": self.tokens_seen,
         }
 
     def restore(self, ckpt: dict) -> None:
@@ -152,13 +143,18 @@ class Trainer:
         self.best_val, self.bad_evals = float(ckpt["best_val"]), int(ckpt["bad_evals"])
         self.elapsed_before = float(ckpt.get("elapsed", 0.0))
         self.skipped, self.saved_step = int(ckpt.get("skipped_steps", 0)), self.step
+        self.tokens_seen = None if ckpt.get("tokens_seen") is None else int(ckpt["tokens_seen"])
         if "meter" in ckpt:  # the steps since the last log line: the resumed run logs the line the whole run would
             self.meter.load_state_dict(ckpt["meter"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         if "cuda" in ckpt["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-        if self.is_main and self.metrics_path.exists():  # drop lines logged after this checkpoint, and a torn last append
-            lines = [ln for ln in self.metrics_path.read_text(errors="replace").splitlines() if _metrics_step(ln) in range(self.step + 1)]
+
+    def trim_metrics(self) -> None:
+        """metrics.jsonl as it was at the restored step, before training goes on: lines logged after the
+        checkpoint, a torn last append and the end mark (``stopped``, ``params``) dropped."""
+        if self.is_main and self.metrics_path.exists():
+            lines = resumed_lines(self.metrics_path.read_text(errors="replace"), self.step)
             try:
                 atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
             except OSError as e:
@@ -218,14 +214,24 @@ class Trainer:
         return OutputError(f"{path}: cannot write ({why}); free some space, then resume with seqtool train --resume {self.run_dir}")
 
     def fit(self) -> dict:
+        """Train until a budget, early stopping or an interrupt; the summary. Why it stopped is also added
+        to metrics.jsonl's last line as ``stopped`` (``diverged`` when it raises TrainingDiverged)."""
+        try:
+            return self._fit()
+        except TrainingDiverged:
+            self._mark_end("diverged", must=False)
+            raise
+
+    def _fit(self) -> dict:
         cfg = self.cfg
         self._t0 = self._saved_at = time.monotonic()
+        self.meter.start_clock(self._t0)  # the first line's speed counts from here, not from when the trainer was built
         self.model.train()
         eval_every = self.eval_every
         self.cb.on_start({
             "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows, "task": self.task.kind,
-            "tokens_per_step": self.task.tokens_per_step, "device": str(self.device), "time_budget": cfg.time_budget,
-            "params": sum(p.numel() for p in self.model.parameters()),
+            "tokens_per_step": self.task.tokens_per_step, "device": str(self.device), "time_budget": cfg.time_budget, "run_dir": str(self.run_dir),
+            "params": self.param_count(),
             "precision": "bf16" if self.autocast["enabled"] or self.bf16_kernel else "fp32", "precision_note": self.precision_note,
         })
         meter = self.meter
@@ -245,7 +251,7 @@ class Trainer:
                     stop_reason = f"early stopping: no validation improvement in {cfg.patience} evaluations"
             elif rec is not None:
                 self._write_metrics(rec)
-                self.cb.on_log(rec)
+                self.cb.on_log(self._with_layer_norms(rec))
             if not just_evaluated and self._save_due():  # bounds what a kill (SIGKILL, power loss) can take
                 self._refuse_spoiled_weights(lr)
                 self.save("last", {"val_loss": last and last["val_loss"]})
@@ -253,16 +259,31 @@ class Trainer:
                 stop_reason = self._budget_reason()
         if self.stop_requested:
             path = self.save("last", {"val_loss": last and last["val_loss"]})
-            summary = self._summary(stop_reason, last, path)
-            self.cb.on_end(summary)
-            return summary
+            return self._end(self._summary(stop_reason, last, path))
         if not just_evaluated:
             # Steps since the last log line are reported with the final validation; when the last step
             # was just logged, its line gains the validation figures.
             last = self._validate(self._record(meter, lr) if meter.steps else last_rec)
-        summary = self._summary(stop_reason, last, self.run_dir / "last.pt")
+        return self._end(self._summary(stop_reason, last, self.run_dir / "last.pt"))
+
+    def _end(self, summary: dict) -> dict:
+        self._mark_end(summary["stopped"])
         self.cb.on_end(summary)
         return summary
+
+    def _mark_end(self, reason: str, must: bool = True) -> None:
+        """Add ``"stopped": reason`` and the parameter count to metrics.jsonl's last line (a line of its own when there is none or it is
+        torn), so a reader of the run (``seqtool runs``) tells a finished run from a killed one. ``must``: a
+        failed write raises (it does not when the run is already failing for another reason)."""
+        if not self.is_main:
+            return
+        try:
+            text = self.metrics_path.read_text(errors="replace") if self.metrics_path.exists() else ""
+            lines = marked_lines(text, {"stopped": reason, "params": self.param_count()}, self.step)
+            atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
+        except OSError as e:
+            if must:
+                raise self._write_failure(self.metrics_path, e) from None
 
     def _train_step(self, meter: "Meter") -> float:
         """One step of the task (an LM window, a batch of labelled examples): forward, backward, clip,
@@ -331,13 +352,20 @@ class Trainer:
 
     def _record(self, meter: "Meter", lr: float) -> dict:
         """One metrics.jsonl line for the steps since the previous one (the meter starts over)."""
+        if self.tokens_seen is not None:
+            self.tokens_seen += meter.tokens
         train_loss, tokens_per_sec, grad_norm, clipped_frac = meter.take()
         return {
             "step": self.step, "epoch": round(self.epoch + self.window / self.windows, 4),
             "train_loss": train_loss, **self.task.train_fields(train_loss),
             "tokens_per_sec": tokens_per_sec, "grad_norm": grad_norm, "clipped_frac": clipped_frac, "lr": lr,
             "skipped_steps": self.skipped, "elapsed": round(self.elapsed_before + self._elapsed(), 3),
+            **({"tokens": self.tokens_seen} if self.tokens_seen is not None else {}),
         }
+
+    def _with_layer_norms(self, payload: dict) -> dict:
+        """A callback payload, with each layer's gradient norm when a callback asked for them."""
+        return {**payload, "layer_grad_norms": layer_grad_norms(self.model)} if getattr(self.cb, "wants_layer_grad_norms", False) else payload
 
     def _validate(self, rec: dict) -> dict:
         """Validate, log, keep best.pt and last.pt; the validation's fields."""
@@ -353,7 +381,7 @@ class Trainer:
         if improved:
             self.save("best", rec)
         self.save("last", rec)
-        self.cb.on_eval({**rec, "best_val": self.best_val, "improved": improved})
+        self.cb.on_eval(self._with_layer_norms({**rec, "best_val": self.best_val, "improved": improved}))
         return fields
 
     def budget_used(self) -> str | None:

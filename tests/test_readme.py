@@ -45,3 +45,10 @@ def test_readme_commands_use_existing_options(cmd):
         if a.startswith("--"):
             name = a.split("=")[0]
             assert name in names, f"{cmd}: {name} is not an option of seqtool {sub}"
+
+
+def test_the_readme_pictures_exist_and_are_pngs():
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert pictures
+    for p in pictures:
+        assert (ROOT / p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", p

@@ -13,7 +13,8 @@ from seqtool.errors import ConfigError, UsageError
 from seqtool.models import CELLS
 from seqtool.text import TokenizerOptions, make_tokenizer
 from seqtool.train_config import TrainConfig, parse_duration
-from seqtool.training import Callbacks, TrainingDiverged
+from seqtool.callbacks import Callbacks
+from seqtool.training import TrainingDiverged
 
 TEXT = "the cat sat on the mat. the dog ate my homework. " * 60 + "\n"
 
@@ -64,6 +65,9 @@ def test_metrics_lines_have_the_documented_fields(tmp_path, corpus):
     for r in recs:
         assert {"step", "epoch", "train_loss", "tokens_per_sec", "grad_norm", "lr"} <= set(r)
         assert all(math.isfinite(r[k]) for k in ("train_loss", "tokens_per_sec", "grad_norm", "lr"))
+    assert [r.get("stopped") for r in recs] == [None] * 5 + ["max steps reached"]
+    tokens = [r["tokens"] for r in recs]  # seen so far: batch x bptt per step, less in an epoch's shorter last window
+    assert tokens[0] == 10 * 8 * 16 and tokens == sorted(tokens) and tokens[-1] <= 60 * 8 * 16  # why it stopped, on the last line only
     val = [r for r in recs if "val_loss" in r]
     assert [r["step"] for r in val] == [30, 60]
     for r in val:
@@ -113,9 +117,13 @@ def test_resume_continues_exactly(tmp_path, corpus):
     ck = torch.load(tmp_path / "split" / "last.pt", weights_only=True)
     ck["data"] = {"dir": str(data_dir)}
     torch.save(ck, tmp_path / "split" / "last.pt")
+    assert json.loads((tmp_path / "split" / "metrics.jsonl").read_text().splitlines()[-1])["stopped"] == "interrupted"
     resumed, _ = runs.resume(tmp_path / "split", {})
     assert resumed.step == 20
+    assert "stopped" not in (tmp_path / "split" / "metrics.jsonl").read_text()  # resumed: it goes on
     resumed.fit()
+    tokens = [[json.loads(x)["tokens"] for x in (tmp_path / d / "metrics.jsonl").read_text().splitlines()] for d in ("whole", "split")]
+    assert tokens[0] == tokens[1] and tokens[0][0] == 8 * 16  # counted across the resume as in one go
     a, b = train_losses(tmp_path / "whole"), train_losses(tmp_path / "split")
     assert sorted(a) == sorted(b) == list(range(1, 41))
     assert [a[s] for s in range(1, 41)] == [b[s] for s in range(1, 41)]  # bit for bit
@@ -170,6 +178,8 @@ def test_a_nan_loss_or_gradient_stops_at_its_step_and_keeps_the_last_good_checkp
 
     ck = load_checkpoint(tmp_path, prefer="last")
     assert ck["step"] == 20
+    last_line = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert (last_line["step"], last_line["stopped"]) == (20, "diverged")
     assert all(torch.isfinite(v).all() for v in ck["model_state"].values())
 
 
@@ -341,3 +351,20 @@ def test_on_a_gpu_a_time_based_save_refuses_weights_spoiled_between_checks(tmp_p
     t.step = 14
     with pytest.raises(TrainingDiverged, match="the loss became nan at one of steps 13-14"):
         t._refuse_spoiled_weights(1e-3)
+
+
+def test_the_first_lines_speed_counts_from_the_start_of_training_not_from_building_the_trainer(tmp_path, corpus, monkeypatch):
+    import time
+
+    clock = {"now": 0.0}
+
+    def monotonic():
+        clock["now"] += 0.001  # every look at the clock: a millisecond of work
+        return clock["now"]
+
+    monkeypatch.setattr(time, "monotonic", monotonic)
+    t = make_trainer(tmp_path, corpus, max_steps=10, log_every=10, eval_every=10)
+    clock["now"] += 1000.0  # setup between building and training (a step-0 save, the staged directory swapped in)
+    t.fit()
+    first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
+    assert first["tokens_per_sec"] > first["tokens"] / 1.0  # measured over the training's own second at most, not the 1000 s before

@@ -25,6 +25,16 @@ class SeqtoolGroup(TyperGroup):
     def list_commands(self, ctx):  # keep the order commands were registered in
         return list(self.commands)
 
+    def get_command(self, ctx, cmd_name):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            no_flag_metavars(command, ctx)
+        return command
+
+    def format_help(self, ctx, formatter):
+        no_flag_metavars(self, ctx)
+        return super().format_help(ctx, formatter)
+
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
@@ -90,6 +100,13 @@ class SeqtoolGroup(TyperGroup):
         return code
 
 
+def no_flag_metavars(command, ctx) -> None:
+    """A flag takes no value, so its --help line shows none (typer would print ``<bool>``)."""
+    for p in (*command.params, command.get_help_option(ctx)):
+        if p is not None and getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+
+
 def command_options(command) -> frozenset[str]:
     """Every option name ``command`` accepts (``--eos`` and ``--no-eos`` both); none for no command."""
     if command is None:
@@ -126,7 +143,7 @@ app = typer.Typer(
     name="seqtool",
     help="Model text as sequences with recurrent networks: tokenize corpora, train language models.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # seqtool --install-completion (bash, zsh, fish, powershell)
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -156,6 +173,8 @@ from seqtool.cli import eval as _eval  # noqa: E402
 from seqtool.cli import grad_report as _grad_report  # noqa: E402
 from seqtool.cli import make_corpus as _make_corpus  # noqa: E402
 from seqtool.cli import predict as _predict  # noqa: E402
+from seqtool.cli import runs as _runs  # noqa: E402
+from seqtool.cli import plot as _plot  # noqa: E402
 
 _demo.register(app)
 _tokenize.register(app)
@@ -165,6 +184,8 @@ _eval.register(app)
 _predict.register(app)
 _grad_report.register(app)
 _make_corpus.register(app)
+_runs.register(app)
+_plot.register(app)
 
 
 def main() -> None:

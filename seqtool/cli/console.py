@@ -15,6 +15,7 @@ from typing import Any, Iterator, Sequence
 
 from rich import box
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 
@@ -63,7 +64,14 @@ class Ui:
             t.add_row(*(_cell(v) for v in r))
         if title and not tty:
             self.out.print(f"{title}:", markup=False)
-        self.out.print(t, markup=False)
+        # In a pipe nobody's screen width applies: every row stays on one line, however wide.
+        screen = self.out.width
+        if not tty:
+            self.out.width = max(screen, Measurement.get(self.out, self.out.options.update_width(10_000), t).maximum)
+        try:
+            self.out.print(t, markup=False)
+        finally:
+            self.out.width = screen
 
     @contextlib.contextmanager
     def progress(self, description: str, total: float | None) -> Iterator["Ticker"]:
@@ -73,14 +81,18 @@ class Ui:
             return
         from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        from rich.table import Column
+
+        whole = Column(no_wrap=True)  # sizes and times are never cut or wrapped: the description and the bar give way
         with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
+            TextColumn("{task.description}", table_column=Column(no_wrap=True, overflow="ellipsis", ratio=1)),
+            BarColumn(bar_width=None, table_column=Column(ratio=1)),
+            DownloadColumn(table_column=whole),
+            TimeElapsedColumn(table_column=whole),
+            TimeRemainingColumn(table_column=whole),
             console=self.err,
             transient=True,
+            expand=True,
         ) as p:
             yield Ticker(p, p.add_task(description, total=total))
 

@@ -42,7 +42,7 @@ def demo_cmd(
 
     from seqtool import demo
     from seqtool.cli.grad_report import render_reports
-    from seqtool.cli.train import ProgressRenderer
+    from seqtool.cli.train_progress import ProgressRenderer
     from seqtool.devices import resolve_device
     from seqtool.fsio import atomic_write_bytes, check_output_dir
 
@@ -67,6 +67,7 @@ def demo_cmd(
              ["model", "steps", "seconds", "validation loss"], rows, numeric=(1, 2, 3))
     report = {"models": [r.to_dict() for r in result.reports]}
     atomic_write_bytes(out / "grad-report.json", (json.dumps(report, indent=1) + "\n").encode())
+    curves_png = _curves_png(out)
     render_reports(ui, result.reports)
     val = {cell: s["val_loss"] for cell, s in result.trained.items()}
     if ui.show_results and None not in val.values() and val["rnn"] <= val["lstm"]:
@@ -74,7 +75,24 @@ def demo_cmd(
                      "memory buys little here, and in a short budget the tanh RNN's cheaper steps can even win. Long "
                      "dependencies are where the difference shows: seqtool make-corpus france --gap 50, then train both "
                      "(benchmarks/RESULTS.md: LSTM 92-100% against 11-24% for the tanh RNN, chance 8%).", 100), markup=False)
+    if curves_png is not None:
+        ui.info(f"\ntraining and validation loss against training time, both models: {curves_png}")
     ui.info(f"\neverything is in {out}/. Next:\n"
             f"  seqtool generate {out}/lstm --prompt \"{prompt}\" --length 500\n"
             f"  seqtool grad-report {out}/lstm {out}/rnn --init --timesteps 200 --plot {out}/gradients.png   (--plot needs seqtool[plot])\n"
+            f"  seqtool plot {out}/lstm {out}/rnn --x time   (the training curves; seqtool runs {out} lists both runs)\n"
             f"  seqtool train sample_corpora/fables.txt --time-budget 10m --out runs/fables   (a bigger model)")
+
+
+def _curves_png(out: Path) -> Path | None:
+    """curves.png: the LSTM's and the RNN's training (dashed) and validation loss against training time, when matplotlib is installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return None
+    from seqtool import curves
+    from seqtool.cli.plot import save_png
+
+    path = out / "curves.png"
+    save_png(curves.panels(curves.read_logs([out / "lstm", out / "rnn"]), ["train_loss", "val_loss"], "time"), "time", False, path, force=False)
+    return path

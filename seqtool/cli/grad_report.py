@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
 import textwrap
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -12,8 +11,9 @@ import typer
 from seqtool.cli import options as opt
 from seqtool.cli.charts import print_log_chart
 from seqtool.cli.console import Ui
+from seqtool.cli.pngs import png_bytes, pyplot, require_matplotlib
 from seqtool.cli.renamed import renamed
-from seqtool.errors import OutputError, UsageError
+from seqtool.errors import UsageError
 from seqtool.fsio import check_new_file, write_new_file
 
 EXAMPLES = """
@@ -140,10 +140,7 @@ def _check_outputs(json_file: Optional[Path], plot: Optional[Path], force: bool)
         if plot.suffix.lower() != ".png":
             raise UsageError(f"--plot {plot}: give a .png file name")
         check_new_file(plot, force, "--plot")
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            raise OutputError("--plot needs matplotlib, which is not installed: pip install 'seqtool[plot]' (or drop --plot)") from None
+        require_matplotlib("--plot", "drop --plot")
 
 
 def _write_outputs(ui: Ui, reports, explanation: str, opts, json_file: Optional[Path], to_stdout: bool, plot: Optional[Path], force: bool) -> None:
@@ -209,12 +206,7 @@ def _chart(ui: Ui, reports) -> None:
 
 
 def _save_plot(reports, path: Path, force: bool) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig, axes = pyplot().subplots(1, 2, figsize=(12, 4.5))
     for r in reports:
         x = r.layers[0].input_grad_norm_by_lag
         axes[0].semilogy([v / x[0] if x[0] > 0 else float("nan") for v in x], label=r.name)
@@ -229,9 +221,4 @@ def _save_plot(reports, path: Path, force: bool) -> None:
         ax.legend(fontsize=8)
         ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=110)
-    finally:
-        plt.close(fig)
-    write_new_file(path, buf.getvalue(), force, "--plot")
+    write_new_file(path, png_bytes(fig), force, "--plot")

@@ -10,6 +10,7 @@ import typer
 from seqtool.cli import options as opt
 from seqtool.cli import train_task as tt
 from seqtool.cli.console import Ui
+from seqtool.cli.train_progress import ProgressRenderer
 from seqtool.models.registry import CELLS
 
 TRAIN = opt.TRAIN
@@ -71,6 +72,8 @@ def train(
     device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 on a CUDA GPU that supports it and, for lstm/gru/rnn, on a CPU with native bf16; else fp32) | fp32 | bf16 (matmuls in bf16, state and loss in fp32).", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["precision"],
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard scalar events (metrics, learning rate, gradient norm per layer) into the run directory, where TensorBoard finds them (needs pip install 'seqtool\\[tensorboard]').")] = False,
+    tensorboard_dir: Annotated[Optional[Path], typer.Option("--tensorboard-dir", help="Write the TensorBoard events here instead of the run directory (implies --tensorboard).", show_default=False)] = None,
     summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
     tok_options: Any = opt.tokenizer_group(level="char", level_why=opt.CHAR_LEVEL_WHY, sequence_levels_only=True),
     io: Any = opt.corpus_io_group(),
@@ -97,7 +100,7 @@ def train(
     ui = Ui(quiet=io.quiet, json_mode=io.json)
     opt.apply_threads(threads)
     budget = parse_duration(time_budget) if time_budget else None
-    callbacks = ProgressRenderer(ui)
+    callbacks = _callbacks(ui, tensorboard, tensorboard_dir)
 
     if resume is not None:
         if data or out:
@@ -197,8 +200,21 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
 
 
 # What --resume may change: the budgets, how often it saves, how many bad steps it skips, and where/how quietly it runs. Everything else is the run's own.
-RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "save_every", "skip_nonfinite", "device", "threads", "quiet", "json_out"}
-RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--save-every", "--skip-nonfinite", "--device", "--threads"}
+RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "save_every", "skip_nonfinite", "device", "threads", "quiet", "json_out",
+                  "tensorboard", "tensorboard_dir"}
+RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--save-every", "--skip-nonfinite", "--device", "--threads",
+                        "--tensorboard", "--tensorboard-dir"}
+
+
+def _callbacks(ui: Ui, tensorboard: bool, tensorboard_dir: Optional[Path]):
+    """The progress renderer, and with --tensorboard(-dir) a TensorBoard event writer beside it (checked installed now)."""
+    if not tensorboard and tensorboard_dir is None:
+        return ProgressRenderer(ui)
+    from seqtool.callbacks import AllOf
+    from seqtool.tensorboard_log import TensorBoardLog, require_tensorboard
+
+    require_tensorboard("--tensorboard-dir" if tensorboard_dir is not None else "--tensorboard")
+    return AllOf(ProgressRenderer(ui), TensorBoardLog(tensorboard_dir))
 
 
 def _typed(ctx: typer.Context, name: str) -> bool:
@@ -293,58 +309,3 @@ def _fit(trainer, ui: Ui, run_dir: Path) -> None:
         terminated = caught and caught[0] == signal.SIGTERM
         ui.warn(f"{'terminated' if terminated else 'interrupted'}; saved {run_dir}/last.pt. Resume with: seqtool train --resume {run_dir}")
         raise typer.Exit(143 if terminated else 130)
-
-
-class ProgressRenderer:
-    """Training callbacks -> a live line on a terminal, plain lines in a pipe, nothing with --quiet."""
-
-    def __init__(self, ui: Ui):
-        self.ui = ui
-        self.live = None
-
-    def on_start(self, info: dict) -> None:
-        self.info = info
-        if info.get("precision_note"):
-            self.ui.warn(info["precision_note"])
-        if self.ui.quiet or not self.ui.err.is_terminal:
-            return
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        total = info["total_steps"]
-        self.live = Progress(TextColumn("[bold]train[/]"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} steps" if total else "{task.completed:,} steps"),
-                             TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=self.ui.err, transient=False)
-        self.live.start()
-        self.task = self.live.add_task("train", total=total or None, completed=info["step"], stats="")
-
-    def _line(self, r: dict) -> str:
-        if r["train_loss"] is None:  # every step since the last line was skipped (--skip-nonfinite)
-            s = f"epoch {r['epoch']:.2f}  loss -  {r['tokens_per_sec']:,.0f} tok/s  lr {r['lr']:.3g}"
-        else:
-            ppl = f"  ppl {r['train_ppl']:.2f}" if "train_ppl" in r else ""
-            s = (f"epoch {r['epoch']:.2f}  loss {r['train_loss']:.4f}{ppl}  {r['tokens_per_sec']:,.0f} tok/s  "
-                 f"|g| {r['grad_norm']:.3g}  lr {r['lr']:.3g}")
-        if r.get("skipped_steps"):
-            s += f"  skipped {r['skipped_steps']}"
-        if "val_ppl" in r:
-            s += f"  val {r['val_loss']:.4f} (ppl {r['val_ppl']:.2f}, {r['val_bits_per_token']:.3f} bits)"
-        elif "val_loss" in r:  # a classifier or tagger: its scores
-            scores = ", ".join(f"{k[4:].replace('_', ' ')} {v:.4f}" for k, v in r.items() if k.startswith("val_") and k != "val_loss")
-            s += f"  val {r['val_loss']:.4f} ({scores})"
-        return s
-
-    def on_log(self, r: dict) -> None:
-        if self.live is not None:
-            self.live.update(self.task, completed=r["step"], stats=self._line(r))
-        elif not self.ui.quiet:
-            self.ui.info(f"step {r['step']:,}  {self._line(r)}")
-
-    def on_eval(self, r: dict) -> None:
-        if self.live is not None:
-            self.live.update(self.task, completed=r["step"], stats=self._line(r))
-            self.live.console.print(f"step {r['step']:,}  {self._line(r)}" + ("  *best*" if r["improved"] else ""), markup=False, highlight=False)
-        elif not self.ui.quiet:
-            self.ui.info(f"step {r['step']:,}  {self._line(r)}" + ("  *best*" if r["improved"] else ""))
-
-    def on_end(self, summary: dict) -> None:
-        if self.live is not None:
-            self.live.stop()

@@ -27,6 +27,13 @@ def test_quick_demo_runs_end_to_end(tmp_path):
     assert "How far back the last prediction reaches" in r.stdout
     for step in range(1, 6):
         assert f"[{step}/5]" in r.stderr
+    # the training curves, where matplotlib is installed (the test extra has it)
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert not (out / "curves.png").exists()
+    else:
+        assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"{out / 'curves.png'}" in r.stderr
     # and the next commands it suggests work on what it made
     g = run("generate", out / "lstm", "--prompt", "The", "--length", "20", "--seed", "1")
     assert g.exit_code == 0, g.output
