@@ -160,13 +160,14 @@ def _reach(profile: np.ndarray, counts: np.ndarray, threshold: float) -> int | N
 
 
 def pick_examples(data: TaskData, count: int, seed: int, source: str) -> TaskData:
-    """At most ``count`` examples of ``data``, a seeded random choice kept in order."""
+    """At most ``count`` examples of ``data``, a seeded random choice kept in order, with their word forms."""
     if not len(data):
         raise CorpusError(f"{source}: no examples to measure on", fixes=("give --data FILE with one input per line",))
     if len(data) <= count:
         return data
     keep = np.sort(np.random.default_rng(seed).choice(len(data), size=count, replace=False))
-    return TaskData([data.seqs[i] for i in keep], [data.targets[i] for i in keep], data.kind)
+    form_ids = None if data.form_ids is None else [data.form_ids[i] for i in keep]  # the form table stays whole
+    return TaskData([data.seqs[i] for i in keep], [data.targets[i] for i in keep], data.kind, data.forms, form_ids)
 
 
 def _decile_profile(rel: np.ndarray, n: int, sums: np.ndarray, counts: np.ndarray) -> None:

@@ -174,3 +174,16 @@ def test_tagger_with_character_features_takes_gradients_of_the_word_vectors_with
         if 0 <= 1 + d < 4:
             assert float(norms[1, 0, k]) == pytest.approx(float(ref[1 + d]), rel=1e-9, abs=1e-14)
     assert float(norms[1, 0, 2]) > 0 and float(norms[1, 0, 4]) > 0  # its own word and the one two to the right
+
+
+def test_a_character_feature_tagger_measured_on_fewer_examples_than_it_has_keeps_the_characters():
+    from seqtool.models.charfeat import CharEncoder, char_alphabet, form_table
+
+    sents = [["Abc", "de", "fgh"], ["kl", "Abc"], ["de", "kl", "mn", "o"], ["fgh"]]
+    alphabet = char_alphabet(w for s in sents for w in s)
+    forms, form_ids = form_table(sents, alphabet)
+    data = TaskData([np.arange(1, len(s) + 1, dtype=np.int64) for s in sents], [np.zeros(len(s), dtype=np.int64) for s in sents], "tag", forms, form_ids)
+    torch.manual_seed(0)
+    model = SequenceTagger(_cfg(), 4, bidirectional=True, chars=CharEncoder("cnn", len(alphabet), 4, 3)).double().eval()
+    flow = tagger_flow(model, data, GradOptions(steps=2, windows=2, seed=0), "m", "init", "cpu")
+    assert flow.examples == 2 and flow.by_offset[2] == 1.0
