@@ -24,7 +24,8 @@ def runs(tmp_path_factory):
                                      for i in range(60)))
     (d / "t.conll").write_text("\n\n".join("\n".join(f"{w} {'B-PER' if w == 'Ana' else 'O'}" for w in rng.choices(["Ana", "saw", "the", "cat"], k=rng.randint(2, 7)))
                                            for _ in range(40)) + "\n")
-    for name, args in (("cls", [d / "l.tsv", "--task", "classify"]), ("fwd", [d / "t.conll", "--task", "tag", "--no-bidirectional"])):
+    for name, args in (("cls", [d / "l.tsv", "--task", "classify"]), ("fwd", [d / "t.conll", "--task", "tag", "--no-bidirectional"]),
+                       ("chr", [d / "t.conll", "--task", "tag", "--char-features", "cnn", "--char-dim", "4", "--char-hidden", "4"])):
         r = run("train", *args, *TINY, "--out", d / name)
         assert r.exit_code == 0, r.output
     (d / "lm").mkdir()
@@ -69,6 +70,18 @@ def test_grad_report_of_a_forward_tagger_finds_no_right_context(runs):
     assert m["by_offset"][3] == 1.0 and m["by_offset"][4:] == [0.0] * 3 and m["reach_right"] == 0
     r = run("grad-report", runs / "fwd", "--timesteps", "3")
     assert "reach right" in r.stdout and "offset d" in r.stdout and "A forward-only tagger" in r.stdout
+
+
+def test_grad_report_of_a_character_feature_tagger_on_given_lines_and_on_a_sample_of_its_validation(runs, tmp_path):
+    p = tmp_path / "in.txt"
+    p.write_text("Ana saw Bob\nthe cat\n")
+    r = run("grad-report", runs / "chr", "--data", p, "--timesteps", "2", "--json")
+    assert r.exit_code == 0, r.output
+    m = json.loads(r.stdout)["models"][0]
+    assert m["examples"] == 2 and m["by_offset"][2] == 1.0 and m["by_offset"][3] > 0  # a bidirectional tagger reads the right
+    r = run("grad-report", runs / "chr", "--windows", "2", "--timesteps", "2", "--json")  # fewer than its validation sentences
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["models"][0]["examples"] == 2
 
 
 @pytest.mark.parametrize("extra, message", [
