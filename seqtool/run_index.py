@@ -61,14 +61,16 @@ FIELDS = tuple(f.name for f in dataclasses.fields(RunSummary))
 
 
 def find_runs(dirs: Iterable[Path], depth: int = 3) -> list[Path]:
-    """Run directories at or below each of ``dirs`` (up to ``depth`` levels; hidden directories skipped)."""
-    found: list[Path] = []
+    """Run directories at or below each of ``dirs`` (up to ``depth`` levels; hidden directories skipped), each once
+    however many of ``dirs`` reach it, in the order first found."""
+    found: dict[Path, Path] = {}  # resolved path -> the path as found
     for d in dirs:
         d = Path(d)
         if not d.is_dir():
             raise ConfigError(f"{d}: no such directory; give directories holding seqtool runs (seqtool train --out)")
-        found.extend(_walk(d, depth))
-    return found
+        for r in _walk(d, depth):
+            found.setdefault(r.resolve(), r)
+    return list(found.values())
 
 
 def _walk(d: Path, depth: int) -> list[Path]:

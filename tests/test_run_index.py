@@ -129,6 +129,13 @@ def test_find_runs_looks_below_and_skips_hidden_directories(tmp_path):
         find_runs([tmp_path / "nope"])
 
 
+def test_find_runs_lists_a_run_once_when_the_directories_given_overlap(tmp_path):
+    make_run(tmp_path / "a", lm_lines())
+    make_run(tmp_path / "group" / "b", lm_lines())
+    found = find_runs([tmp_path / "group" / "b", tmp_path, tmp_path / "a", tmp_path / "group" / ".." / "a"])
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["group/b", "a"]
+
+
 def test_select_filters_and_sorts_with_missing_values_last(tmp_path):
     a = summarize(make_run(tmp_path / "a", lm_lines()))
     b = summarize(make_run(tmp_path / "b", lm_lines(), model={"cell": "rnn"}))
