@@ -86,8 +86,9 @@ def task_tokenizer_options(kind: str, tok_options, level_given: bool):
 
 
 def as_text(kind: str, xs: list) -> str:
-    """Examples as the tokenizer reads them: one per line; a tagged sentence's tokens joined by spaces."""
-    return "\n".join(" ".join(x) for x in xs) if kind == "tag" else "\n".join(xs)
+    """Examples as the tokenizer reads them: one per line, each ended by a line end (so a last example without a
+    token is still a line of its own); a tagged sentence's tokens joined by spaces."""
+    return "".join((" ".join(x) if kind == "tag" else x) + "\n" for x in xs)
 
 
 def encode(tok, kind: str, xs: list, ys: list, names: list[str], source: str, alphabet: str = "") -> tuple[TaskData, int]:

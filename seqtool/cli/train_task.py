@@ -81,7 +81,7 @@ def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_gi
     runs.check_model_fits(stand_in)
     (xs, ys), (vx, vy) = task_runs.read_splits(inputs, data, io.val, io.val_fraction, tcfg.seed)
     names = task_runs.names_of(inputs.kind, ys, vy, data[0])
-    tok = make_tokenizer(opts).fit([task_runs.as_text(inputs.kind, xs) + "\n"])
+    tok = make_tokenizer(opts).fit([task_runs.as_text(inputs.kind, xs)])
     alphabet = task_runs.alphabet_of(xs) if head.get("char_features", "none") != "none" else ""  # training tokens only
     train, dropped = task_runs.encode(tok, inputs.kind, xs, ys, names, data[0], alphabet)
     val, vdropped = task_runs.encode(tok, inputs.kind, vx, vy, names, (io.val or data)[0], alphabet)
