@@ -15,7 +15,8 @@ from seqtool.metrics_file import END_FIELDS, MetricsLog
 X_AXES = {"steps": "steps", "tokens": "tokens seen", "time": "training time (s)"}
 X_FIELDS = {"steps": "step", "tokens": "tokens", "time": "elapsed"}
 DEFAULT_METRICS = ("train_loss", "val_loss")
-NOT_METRICS = {"step", "epoch", "tokens", *END_FIELDS}
+POSITIONS = ("step", "epoch", "tokens")  # where in training a line was written, not a measurement
+NOT_METRICS = {*POSITIONS, *END_FIELDS}
 
 
 @dataclass
@@ -66,6 +67,9 @@ def panels(logs: dict[str, list[dict]], metrics: list[str] | None, x: str) -> li
     metrics = list(metrics or DEFAULT_METRICS)
     recorded = sorted({k for recs in logs.values() for r in recs for k, v in r.items() if _is_num(v)} - NOT_METRICS)
     for m in metrics:
+        if m in POSITIONS:
+            raise UsageError(f"--metric {m}: a position in training, not a metric; --x steps|tokens|time chooses the axis; "
+                             f"plottable fields: {', '.join(recorded) or 'none (no lines logged yet)'}")
         if m not in recorded:
             raise UsageError(f"--metric {m}: no run recorded it; recorded fields: {', '.join(recorded) or 'none (no lines logged yet)'}")
     out: dict[str, Panel] = {}
