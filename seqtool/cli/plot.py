@@ -66,7 +66,7 @@ def _print_charts(ui: Ui, panels, x: str, log: bool) -> None:
     for p in panels:
         rows = line_chart({c.label: (c.x, c.y) for c in p.curves}, X_AXES[x], width=width, log=log)
         if not rows:
-            ui.info(f"{p.title}: nothing to plot yet")
+            ui.info(f"{p.title}: no positive value to draw on a log scale (drop --log)" if log and p.curves else f"{p.title}: nothing to plot yet")
             continue
         ui.out.print(f"\n{p.title}{' (log scale)' if log else ''} against {X_AXES[x]}", markup=False)
         render(ui.out, rows, [c.label for c in p.curves])

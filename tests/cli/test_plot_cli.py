@@ -71,3 +71,10 @@ def test_bad_options_are_one_line(two_runs, args, code, message):
 def test_a_directory_without_metrics_is_named(tmp_path):
     (tmp_path / "nothing").mkdir()
     one_line_error(run("plot", tmp_path / "nothing"), 1, "nothing: has no metrics.jsonl; give run directories made by seqtool train --out")
+
+
+def test_a_log_scale_of_a_field_with_no_positive_value_says_so(tmp_path):
+    d = write_run(tmp_path / "z", [{**ln, "skipped_steps": 0} for ln in LINES])
+    r = run("plot", d, "--metric", "skipped_steps", "--log")
+    assert r.exit_code == 0, r.output
+    assert "skipped_steps: no positive value to draw on a log scale (drop --log)" in r.stderr and "nothing to plot yet" not in r.stderr
