@@ -68,8 +68,8 @@ def panels(logs: dict[str, list[dict]], metrics: list[str] | None, x: str) -> li
     recorded = sorted({k for recs in logs.values() for r in recs for k, v in r.items() if _is_num(v)} - NOT_METRICS)
     for m in metrics:
         if m in POSITIONS:
-            raise UsageError(f"--metric {m}: a position in training, not a metric; --x steps|tokens|time chooses the axis; "
-                             f"plottable fields: {', '.join(recorded) or 'none (no lines logged yet)'}")
+            raise UsageError(f"--metric {m}: a position in training, not a metric; plottable fields: {', '.join(recorded) or 'none'}",
+                             fixes=("give the axis as --x steps, --x tokens or --x time",))
         if m not in recorded:
             raise UsageError(f"--metric {m}: no run recorded it; recorded fields: {', '.join(recorded) or 'none (no lines logged yet)'}")
     out: dict[str, Panel] = {}
