@@ -43,6 +43,10 @@ class TaskInputs:
             return read_labelled(path, self.format, self.label_column, self.errors)
         return read_tagged(path, self.format, self.tag_column, self.tag_field, self.errors)
 
+    def reading(self) -> dict:
+        """How the training files were read, recorded with the run: eval reads its files the same way unless told otherwise."""
+        return {"format": self.format, "label_column": self.label_column, "tag_column": self.tag_column, "tag_field": self.tag_field}
+
 
 def _examples(raw, kind: str) -> tuple[list, list]:
     """(texts or token lists, labels or tag lists) of a read corpus."""
@@ -164,11 +168,11 @@ def load_data(directory: Path, kind: str) -> tuple[TaskData, TaskData]:
 
 def spec_for(kind: str, names: list[str], train: TaskData, pool: str, bidirectional: bool | None, crf: bool, weights: str | None,
              char_features: str = "none", char_dim: int | None = None, char_hidden: int | None = None, word_dropout: float = 0.0,
-             alphabet: str = "") -> TaskSpec:
+             alphabet: str = "", reading: dict | None = None) -> TaskSpec:
     cw = class_weights(np.array(train.targets), len(names)).tolist() if weights == "auto" else None
     bi = (kind == "tag") if bidirectional is None else bidirectional  # taggers read both ways by default
     chars = {"char_dim": char_dim, "char_hidden": char_hidden}
-    return TaskSpec(kind, names, pool, bi, crf, cw, char_features, alphabet=alphabet, word_dropout=word_dropout,
+    return TaskSpec(kind, names, pool, bi, crf, cw, char_features, alphabet=alphabet, word_dropout=word_dropout, reading=reading or {},
                     **{k: v for k, v in chars.items() if v is not None})
 
 

@@ -49,8 +49,8 @@ def eval_cmd(
     json_out: opt.Json = False,
     data_format: tt.Format = None,
     label_column: tt.LabelColumn = None,
-    tag_column: tt.TagColumn = -1,
-    tag_field: tt.TagField = "upos",
+    tag_column: tt.TagColumn = None,
+    tag_field: tt.TagField = None,
 ) -> None:
     from seqtool import evaluation
     from seqtool.checkpoint import load_model

@@ -160,7 +160,8 @@ def eval_task(ui: Ui, checkpoint: Path, files: list[str], device: str, inputs_kw
     from seqtool.devices import resolve_device
 
     loaded = task_runs.load_task_model(checkpoint, resolve_device(device))
-    inputs = task_runs.TaskInputs(loaded.spec.kind, **inputs_kw)
+    given = {k: v for k, v in inputs_kw.items() if v is not None}  # the rest: as the run read its training files
+    inputs = task_runs.TaskInputs(loaded.spec.kind, **{**loaded.spec.reading, **given})
     results = []
     for f in files:
         xs, ys = task_runs._examples(inputs.read(f), loaded.spec.kind)

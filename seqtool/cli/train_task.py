@@ -18,8 +18,8 @@ TASK = "Task (classify, tag)"
 Task = Annotated[str, typer.Option("--task", help="lm (a language model) | classify (a label per text: the lecture's sequence-to-one design) | tag (a label per token: part of speech, named entities).", rich_help_panel=TASK)]
 Format = Annotated[Optional[str], typer.Option("--format", help="classify: tsv | sst | folders; tag: conll | conllu \\[detected].", rich_help_panel=TASK, show_default=False)]
 LabelColumn = Annotated[Optional[str], typer.Option("--label-column", help="tsv: which column holds the label, first | last \\[detected].", rich_help_panel=TASK, show_default=False)]
-TagColumn = Annotated[int, typer.Option("--tag-column", help="conll: the tag's column (0 is the token; -1 the last).", rich_help_panel=TASK)]
-TagField = Annotated[str, typer.Option("--tag-field", help="conllu: upos | xpos.", rich_help_panel=TASK)]
+TagColumn = Annotated[Optional[int], typer.Option("--tag-column", help="conll: the tag's column (0 is the token; -1 the last); eval: as the run was trained \\[-1].", rich_help_panel=TASK, show_default=False)]
+TagField = Annotated[Optional[str], typer.Option("--tag-field", help="conllu: upos | xpos; eval: as the run was trained \\[upos].", rich_help_panel=TASK, show_default=False)]
 Pool = Annotated[str, typer.Option("--pool", help="classify: what the label is read from: last (the state after the last token) | mean | max | attention.", rich_help_panel=TASK)]
 Bidirectional = Annotated[Optional[bool], typer.Option("--bidirectional/--no-bidirectional", help="A second recurrent stack reads each sequence backwards \\[tag: on, classify: off].", rich_help_panel=TASK, show_default=False)]
 Crf = Annotated[bool, typer.Option("--crf", help="tag: a linear-chain CRF output layer, decoded with Viterbi (Lample et al. 2016).", rich_help_panel=TASK)]
@@ -87,7 +87,7 @@ def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_gi
     val, vdropped = task_runs.encode(tok, inputs.kind, vx, vy, names, (io.val or data)[0], alphabet)
     if dropped or vdropped:
         ui.warn(f"{dropped + vdropped:,} texts had no tokens at --level {opts.level} and were left out")
-    spec = task_runs.spec_for(inputs.kind, names, train, **head, alphabet=alphabet)
+    spec = task_runs.spec_for(inputs.kind, names, train, **head, alphabet=alphabet, reading=inputs.reading())
     mcfg = runs.model_config(len(tok.vocab), tok.level, {**given, "tie_weights": False, "adaptive_cutoffs": None})
     if summary:
         _print_task_summary(ui, mcfg, spec)

@@ -33,6 +33,7 @@ class TaskSpec:
     char_hidden: int = 64  # lstm: units per direction; cnn: filters
     alphabet: str = ""  # the training tokens' characters; char id = position + 2
     word_dropout: float = 0.0  # training: probability that a token id becomes the OOV id
+    reading: dict = dataclasses.field(default_factory=dict)  # how train read its files (format, columns): eval's defaults
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

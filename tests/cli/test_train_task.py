@@ -187,3 +187,16 @@ def test_summary_of_a_classifier_and_a_tagger(labelled, tagged, args, layers):
     assert [x["layer"] for x in s["layers"]] == layers
     model = build_head(ModelConfig(**s["config"]), TaskSpec.from_dict(s["task"]))
     assert s["total_params"] == sum(p.numel() for p in model.parameters()) == sum(x["params"] for x in s["layers"])
+
+
+def test_eval_reads_files_as_the_run_was_trained_unless_told_otherwise(tmp_path, tagged):
+    out = tmp_path / "pos"
+    r = run("train", tagged, "--task", "tag", "--tag-column", "1", "--out", out, "--max-steps", "2", "--eval-every", "2",
+            "--hidden", "8", "--embed-dim", "8", "--quiet", "--threads", "1")
+    assert r.exit_code == 0, r.output
+    e = run("eval", out, tagged, "--json")  # no --tag-column: the run's column 1 (all X), not the last (B-PER/I-PER/O)
+    assert e.exit_code == 0, e.output
+    f = json.loads(e.stdout)["files"][0]
+    assert f["unseen_labels"] == 0 and f["token_accuracy"] == 1.0, f
+    told = run("eval", out, tagged, "--json", "--tag-column", "-1")
+    assert json.loads(told.stdout)["files"][0]["unseen_labels"] > 0  # an explicit option still wins
