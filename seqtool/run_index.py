@@ -177,7 +177,7 @@ def _num(v: Any, kind=float):
 
 def select(runs: list[RunSummary], where: list[str], sort: str | None) -> list[RunSummary]:
     """``runs`` filtered by ``key=value`` conditions (all must hold) and sorted by a field (``-field``: descending;
-    runs without a value last)."""
+    runs without a value last). ``best`` sorts best first: lowest validation loss, highest accuracy or F1."""
     for cond in where:
         key, sep, value = cond.partition("=")
         key = key.strip()
@@ -189,7 +189,10 @@ def select(runs: list[RunSummary], where: list[str], sort: str | None) -> list[R
         if key not in FIELDS:
             raise UsageError(f"--sort {sort!r}: not a field; give one of {', '.join(FIELDS)} (a leading - sorts descending)")
         present = [r for r in runs if getattr(r, key) is not None]
-        present.sort(key=lambda r: getattr(r, key), reverse=descending)
+        if key == "best":  # a language model's best is a loss, a task run's a score (higher is better)
+            present.sort(key=lambda r: r.best if r.metric == "val_loss" else -r.best, reverse=descending)
+        else:
+            present.sort(key=lambda r: getattr(r, key), reverse=descending)
         runs = present + [r for r in runs if getattr(r, key) is None]
     return runs
 

@@ -145,6 +145,11 @@ def test_select_filters_and_sorts_with_missing_values_last(tmp_path):
     assert [r.name for r in select([a, b, c], ["cell=lstm", "steps=30"], None)] == ["a"]
     assert [r.name for r in select([a, b, c], [], "best")] == ["b", "a", "c"]
     assert [r.name for r in select([a, b, c], [], "-best")] == ["a", "b", "c"]
+    hi, lo = summarize(make_run(tmp_path / "hi", lm_lines())), summarize(make_run(tmp_path / "lo", lm_lines()))
+    hi.metric = lo.metric = "val_accuracy"  # task runs: a higher score is better
+    hi.best, lo.best = 0.9, 0.6
+    assert [r.name for r in select([lo, hi], [], "best")] == ["hi", "lo"]
+    assert [r.name for r in select([lo, hi], [], "-best")] == ["lo", "hi"]
     with pytest.raises(UsageError, match="--where 'colour=red'"):
         select([a], ["colour=red"], None)
     with pytest.raises(UsageError, match="--where 'cell'"):

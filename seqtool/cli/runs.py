@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
 
 def runs(
     dirs: Annotated[Optional[list[Path]], typer.Argument(help="Run directories, or directories holding them (searched 3 levels deep). \\[default: runs/]", show_default=False)] = None,
-    sort: Annotated[Optional[str], typer.Option("--sort", help="Order by a field (best, steps, elapsed, tokens_per_sec, name ...; see --json for all); a leading - sorts descending.", show_default=False)] = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", help="Order by a field (best: best first, by loss or by score; steps, elapsed, tokens_per_sec, name ...; see --json for all); a leading - reverses.", show_default=False)] = None,
     where: Annotated[Optional[list[str]], typer.Option("--where", help="Keep runs whose FIELD equals VALUE (FIELD=VALUE, e.g. cell=lstm or status=finished); repeat to require several.", show_default=False)] = None,
     quiet: opt.Quiet = False,
     json_out: opt.Json = False,
