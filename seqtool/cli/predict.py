@@ -56,6 +56,8 @@ def predict_cmd(
     ui = Ui(quiet=quiet, json_mode=json_out)
     loaded = task_runs.load_task_model(checkpoint, resolve_device(device))
     kind, labels = loaded.spec.kind, loaded.spec.labels
+    if inline and kind == "classify":
+        raise UsageError("--inline marks a tagger's entities in the sentence; a classifier prints one label per line (drop --inline)")
     if explain and kind == "tag":
         raise UsageError("--explain shows a classifier's per-token saliency; for how far a tagger's context reaches use seqtool grad-report RUN")
     stream = sys.stdin if file == "-" else _open(file, errors)

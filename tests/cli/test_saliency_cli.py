@@ -143,6 +143,7 @@ def test_predict_explain_on_a_terminal_colours_each_token(runs, monkeypatch):
     assert "good\x1b[0m" in r.stdout and "film\x1b[0m" in r.stdout
 
 
-def test_predict_explain_needs_a_classifier(runs):
+def test_predict_explain_needs_a_classifier_and_inline_a_tagger(runs):
     one_line_error(run("predict", runs / "fwd", "--explain", input="Ana saw the cat\n"), 2, "--explain shows a classifier's per-token saliency")
+    one_line_error(run("predict", runs / "cls", "--inline", input="the good film\n"), 2, "--inline marks a tagger's entities")
     one_line_error(run("predict", _path(runs, "lm"), "--explain", input="the cat\n"), 1, "a language model, not a classifier or tagger")
