@@ -73,6 +73,12 @@ class LabelTask:
     def drop(self) -> None:
         pass
 
+    def checkpoint_carry(self, model):
+        return None
+
+    def restore_carry(self, full, model) -> None:
+        pass
+
     def validate(self, model, autocast: dict) -> tuple[float, float, dict]:
         with torch.autocast(**autocast):
             s = score(model, self.val, self.spec.labels, self.device, self.batch_size)

@@ -1,0 +1,102 @@
+"""Distributed training (torchrun, DDP, gloo): 2 processes x batch B/2 train exactly as 1 process x batch B.
+
+The reference is a plain in-process ``seqtool train``; the distributed runs are real torchrun launches
+(``python -m torch.distributed.run --standalone --nproc-per-node 2 -m seqtool train ...``), one thread
+per process, tiny LSTM models and a few steps, fp32 and dropout 0, so per-step losses, validation
+losses and final weights must agree to 1e-5.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from seqtool.data import batchify
+from seqtool.distributed import Dist
+from seqtool.errors import UsageError
+from tests.cli.helpers import run
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = "".join(f"the {w} sat on the mat and the dog ran after it {i % 7}.\n" for i, w in enumerate(["cat", "bird", "fox", "cow"] * 60))
+MODEL = ["--level", "char", "--cell", "lstm", "--hidden", "16", "--layers", "1", "--dropout", "0", "--batch-size", "4", "--bptt", "8",
+         "--log-every", "1", "--eval-every", "3", "--schedule", "none", "--seed", "3", "--precision", "fp32", "--device", "cpu", "--quiet"]
+
+
+def torchrun(*args, nproc: int = 2, timeout: float = 120) -> subprocess.CompletedProcess:
+    """``seqtool ARGS`` under torchrun with ``nproc`` processes of one thread each."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc), "-m", "seqtool", *map(str, args)]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def losses(run_dir: Path) -> list[tuple[int, float, float | None]]:
+    lines = [json.loads(ln) for ln in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r["train_loss"], r.get("val_loss")) for r in lines]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Per-step training and validation losses, weights and carried state agree to 1e-5."""
+    la, lb = losses(a), losses(b)
+    assert [s for s, *_ in la] == [s for s, *_ in lb]
+    for (step, ta, va), (_, tb, vb) in zip(la, lb):
+        assert ta == pytest.approx(tb, abs=1e-5), step
+        assert (va is None) == (vb is None) and (va is None or va == pytest.approx(vb, abs=1e-5)), step
+    ca, cb = (torch.load(d / "last.pt", weights_only=True) for d in (a, b))
+    assert ca["step"] == cb["step"]
+    for k, v in ca["model_state"].items():
+        torch.testing.assert_close(cb["model_state"][k], v, rtol=0, atol=1e-5)
+    for x, y in zip(ca["hidden"], cb["hidden"]):  # the state of all columns, gathered from both processes
+        torch.testing.assert_close(y, x, rtol=0, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Path:
+    p = tmp_path_factory.mktemp("corpus") / "c.txt"
+    p.write_text(TEXT)
+    return p
+
+
+@pytest.fixture(scope="module")
+def reference(corpus, tmp_path_factory) -> Path:
+    """One plain process, batch 4, 6 steps."""
+    out = tmp_path_factory.mktemp("ref") / "run"
+    r = run("train", corpus, *MODEL, "--max-steps", 6, "--out", out)
+    assert r.exit_code == 0, r.output
+    return out
+
+
+def test_a_process_takes_its_contiguous_share_of_the_columns():
+    ids = np.arange(103)
+    full = batchify(ids, 4)
+    parts = [batchify(ids, 4, columns=Dist(r, 2, r).share(4)) for r in range(2)]
+    assert torch.equal(torch.cat(parts, dim=1), full)
+    assert [Dist(r, 3, r).share(4) for r in range(3)] == [(0, 1), (1, 2), (2, 4)]  # uneven: validation shares
+
+
+def test_a_batch_that_does_not_split_over_the_processes_is_refused():
+    from seqtool.tasks.lm import LMTask
+    from seqtool.train_config import TrainConfig
+
+    cfg = TrainConfig(batch_size=3, bptt=4, max_steps=1)
+    with pytest.raises(UsageError, match="--batch-size 3 does not split evenly over 2 processes"):
+        LMTask(cfg, np.arange(200), np.arange(50), torch.device("cpu"), Dist(0, 2, 0))
+
+
+@pytest.mark.slow
+def test_two_processes_train_as_one_with_the_whole_batch(corpus, reference, tmp_path):
+    out = tmp_path / "run"
+    r = torchrun("train", corpus, *MODEL, "--max-steps", 6, "--out", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert_same_run(reference, out)
+    # The same run directory, config and all, but for the world size.
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in reference.iterdir())
+    ours, theirs = (json.loads((d / "config.json").read_text()) for d in (out, reference))
+    assert ours.pop("world_size") == 2 and ours == theirs
+    assert "module." not in "".join(torch.load(out / "last.pt", weights_only=True)["model_state"])
+    assert not list(tmp_path.glob(".*"))  # no staging directory left behind by any process
