@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import re
 from dataclasses import dataclass
 
 import torch
@@ -28,11 +29,17 @@ class DistributedError(SeqtoolError):
     """Another process of a distributed run failed or stopped answering."""
 
 
+# How long the other processes wait for process 0 to prepare the run (tokenizing a large corpus takes a while);
+# a process 0 that dies meanwhile closes its connections, and they fail at once.
+SETUP_TIMEOUT = datetime.timedelta(days=1)
+
+
 @dataclass
 class Dist:
     rank: int
     world: int
     local_rank: int
+    setup_group: object = None  # a gloo group for rank0_first, with SETUP_TIMEOUT instead of --dist-timeout
 
     @property
     def is_main(self) -> bool:
@@ -70,10 +77,10 @@ class Dist:
         return torch.cat(parts, dim=dim)
 
     def broadcast(self, obj):
-        """Rank 0's ``obj`` on every rank (a small picklable value: a setup's outcome)."""
+        """Rank 0's ``obj`` on every rank (a small picklable value: a setup's outcome), waiting up to SETUP_TIMEOUT."""
         box = [obj]
         with _translated():
-            td.broadcast_object_list(box, src=0)
+            td.broadcast_object_list(box, src=0, group=self.setup_group)
         return box[0]
 
     def wrap(self, model: torch.nn.Module, device: torch.device) -> "DistributedModel":
@@ -131,7 +138,7 @@ def from_env(timeout_s: float) -> Dist | None:
     except (RuntimeError, ValueError) as e:
         raise DistributedError(f"cannot join the process group at {os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} "
                                f"({_first_line(e)}); check the torchrun rendezvous options") from None
-    return Dist(td.get_rank(), td.get_world_size(), int(os.environ["LOCAL_RANK"]))
+    return Dist(td.get_rank(), td.get_world_size(), int(os.environ["LOCAL_RANK"]), td.new_group(backend="gloo", timeout=SETUP_TIMEOUT))
 
 
 def shutdown(dist: Dist | None) -> None:
@@ -143,14 +150,25 @@ def shutdown(dist: Dist | None) -> None:
 def _translated():
     try:
         yield
-    except RuntimeError as e:  # DistBackendError, DistNetworkError, gloo's "Connection closed by peer", timeouts
+    except RuntimeError as e:
+        if not is_comm_error(e):
+            raise
         raise lost_peer(e) from None
 
 
-def lost_peer(e: BaseException) -> DistributedError:
+def is_comm_error(e: RuntimeError) -> bool:
+    """A collective failed (DistBackendError, DistNetworkError, gloo's "Connection reset by peer", a timeout)."""
+    return isinstance(e, td.DistError) or any(w in str(e) for w in ("gloo", "NCCL", "Connection", "Timed out", "timed out"))
+
+
+def lost_peer(e: BaseException, kept: str = "the run's last.pt", run_dir=None) -> DistributedError:
+    """The one line for a failed collective; ``e``: the backend's error, or a lost_peer error to say again with what the trainer knows."""
     rank = td.get_rank() if td.is_initialized() else os.environ.get("RANK", "?")
-    return DistributedError(f"rank {rank}: another process of the run failed or stopped answering ({_first_line(e)}); "
-                            "the run's last.pt is kept: resume it with seqtool train --resume")
+    cause = getattr(e, "cause", None) or re.sub(r"^\[[^\]]*\]\s*", "", _first_line(e))  # without gloo's "[.../pair.cc:537]"
+    err = DistributedError(f"rank {rank}: another process of the run failed or stopped answering ({cause}); "
+                           f"{kept} is kept: resume with seqtool train --resume {run_dir or 'RUN_DIR'}")
+    err.cause = cause
+    return err
 
 
 def _first_line(e: BaseException) -> str:
@@ -170,8 +188,11 @@ def rank0_first(dist: Dist | None, setup_main, setup_others):
             dist.broadcast(_first_line(e))
             raise
         dist.broadcast(None)
+        dist.broadcast(None)  # the others are ready
         return result
     failed = dist.broadcast(None)
     if failed is not None:
         raise DistributedError(f"rank {dist.rank}: process 0 could not start the run ({failed})")
-    return setup_others()
+    result = setup_others()
+    dist.broadcast(None)  # process 0 waits here (not in training's first collective, under --dist-timeout) for the others to be ready
+    return result

@@ -214,6 +214,18 @@ class Trainer:
         return OutputError(f"{path}: cannot write ({why}); free some space, then resume with seqtool train --resume {self.run_dir}")
 
     def fit(self) -> dict:
+        """Train until a budget, --patience or a signal stops the run; the end-of-run summary."""
+        try:
+            return self._fit()
+        except (RuntimeError, SeqtoolError) as e:  # a collective (DDP's all-reduce in backward, ours) when another process died or hangs
+            from seqtool.distributed import DistributedError, is_comm_error, lost_peer
+
+            if self.dist is None or not (isinstance(e, DistributedError) or (isinstance(e, RuntimeError) and is_comm_error(e))):
+                raise
+            kept = f"{self.run_dir / 'last.pt'} (step {self.saved_step:,})" if self.saved_step is not None else "no checkpoint"
+            raise lost_peer(e, kept, self.run_dir) from None
+
+    def _fit(self) -> dict:
         cfg = self.cfg
         self._t0 = self._saved_at = time.monotonic()
         self.model.train()
@@ -376,7 +388,8 @@ class Trainer:
         if self.dist is None:
             return self._budget_reason()
         interrupted, late = self.dist.sum([float(self.stop_requested), float(self._time_up())], self.device)
-        self.stop_requested = interrupted > 0
+        if interrupted > 0:  # only ever set here: a signal handler may have set it during the all_reduce
+            self.stop_requested = True
         return self._budget_reason(time_up=late > 0)
 
     def _time_up(self) -> bool:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +36,33 @@ def torchrun(*args, nproc: int = 2, timeout: float = 120) -> subprocess.Complete
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc), "-m", "seqtool", *map(str, args)]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def spawn(*args, world: int = 2) -> list[subprocess.Popen]:
+    """The processes of a distributed ``seqtool ARGS`` started by hand, in torchrun's environment but without its
+    agent (which would stop the others itself when one fails)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "WORLD_SIZE": str(world)}
+    return [subprocess.Popen([sys.executable, "-m", "seqtool", *map(str, args)], env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in range(world)]
+
+
+def wait_for_steps(run_dir: Path, n: int, procs: list[subprocess.Popen]) -> None:
+    """Until ``run_dir``'s metrics.jsonl has ``n`` lines (the processes are training)."""
+    deadline = time.monotonic() + 90
+    path = run_dir / "metrics.jsonl"
+    while not (path.exists() and len(path.read_text().splitlines()) >= n):
+        assert all(p.poll() is None for p in procs), [p.communicate()[1][-2000:] for p in procs]
+        assert time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.1)
+
+
+def finish(procs: list[subprocess.Popen]) -> list[tuple[int, str, str]]:
+    """(exit code, stdout, stderr) of each process; a hang fails the test (bounded wait)."""
+    outputs = [p.communicate(timeout=90) for p in procs]
+    return [(p.returncode, *o) for p, o in zip(procs, outputs)]
 
 
 def losses(run_dir: Path) -> list[tuple[int, float, float | None]]:
@@ -100,3 +130,41 @@ def test_two_processes_train_as_one_with_the_whole_batch(corpus, reference, tmp_
     assert ours.pop("world_size") == 2 and ours == theirs
     assert "module." not in "".join(torch.load(out / "last.pt", weights_only=True)["model_state"])
     assert not list(tmp_path.glob(".*"))  # no staging directory left behind by any process
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_process_stops_every_process_at_the_same_step(corpus, tmp_path):
+    out = tmp_path / "run"
+    procs = spawn("train", corpus, *MODEL, "--max-steps", 100_000, "--out", out)
+    wait_for_steps(out, 3, procs)
+    procs[1].send_signal(signal.SIGTERM)
+    (rc0, _, err0), (rc1, _, err1) = finish(procs)
+    assert (rc0, rc1) == (130, 143), (err0[-2000:], err1[-2000:])  # had they stopped at different steps, process 0 would have failed
+    saved = torch.load(out / "last.pt", weights_only=True)["step"]
+    assert saved == losses(out)[-1][0] > 3  # process 0 saved once, at the step where all stopped
+    assert "interrupted; saved" in err0 and "saved" not in err1.replace("saving", "")
+
+
+@pytest.mark.slow
+def test_a_time_budget_stops_every_process_at_the_same_step(corpus, tmp_path):
+    out = tmp_path / "run"
+    results = finish(spawn("train", corpus, *MODEL, "--time-budget", 1, "--eval-every", 1000, "--json", "--out", out))
+    assert [rc for rc, *_ in results] == [0, 0], [err[-2000:] for *_, err in results]
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == losses(out)[-1][0]
+    assert json.loads(results[0][1])["stopped"] == "time budget used" and results[1][1] == ""  # results from process 0 only
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGSTOP], ids=["killed", "hung"])
+def test_a_process_that_dies_or_hangs_makes_the_others_fail_with_one_line(corpus, tmp_path, sig):
+    out = tmp_path / "run"
+    procs = spawn("train", corpus, *MODEL, "--max-steps", 100_000, "--dist-timeout", 5, "--out", out)
+    try:
+        wait_for_steps(out, 3, procs)
+        procs[1].send_signal(sig)  # SIGSTOP: alive but silent, so only the process-group timeout can end the wait
+        rc0, _, err0 = finish(procs[:1])[0]
+    finally:
+        procs[1].kill()
+        procs[1].wait()
+    assert rc0 == 1 and len(err0.strip().splitlines()) == 1, err0[-2000:]
+    assert "another process of the run failed or stopped answering" in err0 and f"--resume {out}" in err0
