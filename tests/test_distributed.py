@@ -168,3 +168,20 @@ def test_a_process_that_dies_or_hangs_makes_the_others_fail_with_one_line(corpus
         procs[1].wait()
     assert rc0 == 1 and len(err0.strip().splitlines()) == 1, err0[-2000:]
     assert "another process of the run failed or stopped answering" in err0 and f"--resume {out}" in err0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("first, then", [(2, 1), (1, 2)], ids=["2-then-1", "1-then-2"])
+def test_a_run_resumes_on_another_number_of_processes_exactly(corpus, reference, tmp_path, first, then):
+    def train(nproc, *args):
+        if nproc == 1:
+            r = run("train", *args)
+            assert r.exit_code == 0, r.output
+        else:
+            r = torchrun("train", *args, nproc=nproc)
+            assert r.returncode == 0, r.stderr[-3000:]
+
+    out = tmp_path / "run"
+    train(first, corpus, *MODEL, "--max-steps", 3, "--out", out)
+    train(then, "--resume", out, "--max-steps", 6, "--quiet")
+    assert_same_run(reference, out)  # weights, optimizer moments and each column's carried state went across
