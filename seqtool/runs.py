@@ -308,7 +308,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     if "task" in ckpt:  # a classifier or tagger run (train --task): its own data and head
         from seqtool import task_runs
 
-        trainer, tok = task_runs.resume_trainer(run_dir, ckpt, mcfg, tcfg, resolve_device(tcfg.device), callbacks)
+        trainer, tok = task_runs.resume_trainer(run_dir, ckpt, mcfg, tcfg, resolve_device(tcfg.device), callbacks, dist)
         return _restored(trainer, ckpt, run_dir), tok
     data = DataSpec.from_record(run_dir, ckpt["data"])
     if not data.dir.exists():

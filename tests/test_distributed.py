@@ -81,7 +81,8 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert ca["step"] == cb["step"]
     for k, v in ca["model_state"].items():
         torch.testing.assert_close(cb["model_state"][k], v, rtol=0, atol=1e-5)
-    for x, y in zip(ca["hidden"], cb["hidden"]):  # the state of all columns, gathered from both processes
+    assert (ca["hidden"] is None) == (cb["hidden"] is None)  # None: a classifier or tagger carries nothing
+    for x, y in zip(ca["hidden"] or (), cb["hidden"] or ()):  # the state of all columns, gathered from both processes
         torch.testing.assert_close(y, x, rtol=0, atol=1e-5)
 
 
@@ -185,3 +186,33 @@ def test_a_run_resumes_on_another_number_of_processes_exactly(corpus, reference,
     train(first, corpus, *MODEL, "--max-steps", 3, "--out", out)
     train(then, "--resume", out, "--max-steps", 6, "--quiet")
     assert_same_run(reference, out)  # weights, optimizer moments and each column's carried state went across
+
+
+def labelled_file(directory: Path, kind: str) -> Path:
+    """A small imbalanced classification set (tsv) or NER-like tagging set (conll)."""
+    words = "the a film story plot actor scene was is and it this".split()
+    if kind == "classify":
+        lines = [f"{'pos' if i % 3 == 0 else 'neg'}\t{' '.join(words[(i * k) % 12] for k in range(2 + i % 7))} {'good' if i % 3 == 0 else 'bad'}"
+                 for i in range(90)]
+        p = directory / "l.tsv"
+        p.write_text("\n".join(lines) + "\n")
+        return p
+    sents = ["\n".join([f"{words[(i + k) % 12]} X O" for k in range(1 + i % 5)] + ["Ana X B-PER", "Smith X I-PER"]) for i in range(90)]
+    p = directory / "t.conll"
+    p.write_text("\n\n".join(sents) + "\n")
+    return p
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", [["--task", "classify", "--class-weights", "auto"], ["--task", "tag", "--tag-column", "2"]], ids=["classify", "tag"])
+def test_two_processes_train_a_classifier_or_tagger_as_one(tmp_path, task):
+    """Batches of 7 split 3 + 4 (and a last batch smaller still): each process's loss is weighted by its share of
+    the batch's examples (class weights) or tokens, so the updates are the single process's."""
+    data = labelled_file(tmp_path, task[1])
+    args = ["train", data, *task, "--hidden", "12", "--embed-dim", "8", "--layers", "1", "--dropout", "0", "--batch-size", "7",
+            "--log-every", "1", "--eval-every", "4", "--max-steps", "8", "--schedule", "none", "--seed", "5", "--device", "cpu", "--quiet"]
+    r = run(*args, "--out", tmp_path / "one")
+    assert r.exit_code == 0, r.output
+    r = torchrun(*args, "--out", tmp_path / "two")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert_same_run(tmp_path / "one", tmp_path / "two")

@@ -124,17 +124,15 @@ def train(
     given = {**opt.model_given(model), "freeze_embeddings": freeze_embeddings}
 
     if task != "lm":
-        from seqtool.distributed import in_env
+        from seqtool.distributed import rank0_first
         from seqtool.task_runs import TaskInputs
-
-        if in_env():
-            raise UsageError(f"--task {task}: distributed training (torchrun) is for language models so far; run it as one process")
 
         inputs = TaskInputs(task, data_format, label_column, tag_column, tag_field, io.errors)
         head = {"pool": pool, "bidirectional": bidirectional, "crf": crf, "weights": class_weights}
-        with DirLock() as lock:
-            trainer = tt.start_task_run(ui, data, out, io, tok_options, _typed(ctx, "level"), inputs, tcfg, given, head, pretrained_embeddings,
-                                        callbacks, lock, summary)
+        with _joined(ui, dist_timeout, not summary) as dist, DirLock() as lock:
+            trainer = rank0_first(dist, lambda: tt.start_task_run(ui, data, out, io, tok_options, _typed(ctx, "level"), inputs, tcfg, given, head,
+                                                                  pretrained_embeddings, callbacks, lock, summary, dist),
+                                  lambda: runs.resume(out, {}, None, None, dist)[0])
             if trainer is not None:  # None: --summary printed the model
                 _fit(trainer, ui, out)
         return
@@ -155,11 +153,12 @@ def train(
 
 
 @contextlib.contextmanager
-def _joined(ui: Ui, timeout: float):
-    """The process group of a torchrun launch (None for a plain run), left at the end; only process 0 prints progress and results."""
+def _joined(ui: Ui, timeout: float, join: bool = True):
+    """The process group of a torchrun launch (None for a plain run, or ``join`` False), left at the end; only process 0 prints
+    progress and results."""
     from seqtool import distributed
 
-    dist = distributed.from_env(timeout)
+    dist = distributed.from_env(timeout) if join else None
     if dist is not None and not dist.is_main:
         ui.quiet, ui.json_mode = True, False
     try:

@@ -68,8 +68,12 @@ class EpochBatches:
 
     def next(self):
         """The next batch (ids, lengths, targets), then the position moves on (to the next epoch at the end)."""
+        return self.data.batch(self.next_indices())
+
+    def next_indices(self) -> np.ndarray:
+        """The examples of the next batch, then the position moves on (to the next epoch at the end)."""
         plan = self._plan()
-        out = self.data.batch(plan[self.index])
+        out = plan[self.index]
         self.index += 1
         if self.index >= len(plan):
             self.epoch, self.index, self._order = self.epoch + 1, 0, None

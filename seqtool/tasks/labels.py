@@ -5,6 +5,10 @@ tag names (index = output unit), the head's options. ``build_head`` makes the mo
 ``LabelTask`` gives the trainer one bucketed batch per step (epoch order seeded, so resume replays
 it), the loss (optionally class-weighted), and validation: the task's scores, with the run's best
 checkpoint chosen by accuracy (classify) or entity F1 / token accuracy (tag), not by the loss.
+
+On a distributed run each process takes its contiguous slice of every planned batch, and weights
+its loss by its slice's share of the batch's denominator (examples, tokens, or class weights), so
+DDP's gradient average is the gradient of the whole batch's loss: N processes train as one.
 """
 from __future__ import annotations
 
@@ -47,8 +51,8 @@ def build_head(mcfg, spec: TaskSpec):
 
 
 class LabelTask:
-    def __init__(self, spec: TaskSpec, train: TaskData, val: TaskData, batch_size: int, seed: int, device: torch.device):
-        self.spec, self.train, self.val, self.device = spec, train, val, device
+    def __init__(self, spec: TaskSpec, train: TaskData, val: TaskData, batch_size: int, seed: int, device: torch.device, dist=None):
+        self.spec, self.train, self.val, self.device, self.dist = spec, train, val, device, dist
         self.kind = spec.kind
         self.batches = EpochBatches(train, batch_size, seed)
         self.per_epoch = self.batches.per_epoch  # the same count every epoch: only the order changes
@@ -64,8 +68,23 @@ class LabelTask:
 
     def loss(self, model, window: int, epoch: int):
         self.batches.load_state_dict({"epoch": epoch, "index": window})
-        ids, lengths, targets = (t.to(self.device) for t in self.batches.next())
-        return model.loss(ids, lengths, targets, self.weight), None, int(lengths.sum())
+        idx = self.batches.next_indices()
+        if self.dist is None:
+            ids, lengths, targets = (t.to(self.device) for t in self.train.batch(idx))
+            return model.loss(ids, lengths, targets, self.weight), None, int(lengths.sum())
+        lo, hi = self.dist.share(len(idx))
+        scale = self.dist.world * self._denominator(idx[lo:hi]) / self._denominator(idx)
+        ids, lengths, targets = (t.to(self.device) for t in self.train.batch(idx[lo:hi] if hi > lo else idx[:1]))
+        # A process left without an example runs one weighted 0: DDP needs a backward from every process.
+        return model.loss(ids, lengths, targets, self.weight) * scale, None, int(lengths.sum()) if hi > lo else 0
+
+    def _denominator(self, idx: np.ndarray) -> float:
+        """What the model's loss divides by for these examples: examples (or their class weights), tokens (or their tags'
+        weights), sentences (a CRF)."""
+        if self.kind == "tag" and self.spec.crf or (self.kind == "classify" and self.weight is None):
+            return float(len(idx))
+        ys = np.array([self.train.targets[i] for i in idx]) if self.kind == "classify" else np.concatenate([self.train.targets[i] for i in idx] or [[]])
+        return float(len(ys)) if self.weight is None else float(np.asarray(self.spec.class_weights)[ys.astype(np.int64)].sum())
 
     def keep(self, model, state) -> None:
         pass
