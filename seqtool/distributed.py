@@ -141,6 +141,36 @@ def from_env(timeout_s: float) -> Dist | None:
     return Dist(td.get_rank(), td.get_world_size(), int(os.environ["LOCAL_RANK"]), td.new_group(backend="gloo", timeout=SETUP_TIMEOUT))
 
 
+def launch(nproc: int, argv: list[str]) -> int:
+    """``seqtool ARGV`` in ``nproc`` processes on this machine, started and watched by torchrun's elastic agent
+    (``torchrun --standalone --nproc-per-node NPROC -m seqtool ARGV``); the exit code of the first that failed, else 0."""
+    import logging
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import get_args_parser, run
+
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the processes say what failed, in one line
+    try:
+        run(get_args_parser().parse_args(["--standalone", f"--nproc-per-node={nproc}", "-m", "seqtool", *argv]))
+    except ChildFailedError as e:  # the agent stops the others (SIGTERM) once one fails: prefer an exit code a process chose
+        codes = [f.exitcode for _, f in sorted(e.failures.items())]
+        return next((c for c in codes if c > 0), 128 - min(codes))  # else killed by a signal: 128 + its number, as a shell says
+    return 0
+
+
+def without_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` without ``name VALUE`` or ``name=VALUE``."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == name:
+            skip = True
+        elif not a.startswith(name + "="):
+            out.append(a)
+    return out
+
+
 def shutdown(dist: Dist | None) -> None:
     if dist is not None and td.is_initialized():
         td.destroy_process_group()
@@ -185,14 +215,16 @@ def rank0_first(dist: Dist | None, setup_main, setup_others):
         try:
             result = setup_main()
         except BaseException as e:
-            dist.broadcast(_first_line(e))
+            dist.broadcast((_first_line(e), getattr(e, "exit_code", 1)))
             raise
         dist.broadcast(None)
         dist.broadcast(None)  # the others are ready
         return result
     failed = dist.broadcast(None)
     if failed is not None:
-        raise DistributedError(f"rank {dist.rank}: process 0 could not start the run ({failed})")
+        err = DistributedError(f"rank {dist.rank}: process 0 could not start the run ({failed[0]})")
+        err.exit_code, err.same_on_every_process = failed[1], True  # process 0 says why, and the exit code is its
+        raise err
     result = setup_others()
     dist.broadcast(None)  # process 0 waits here (not in training's first collective, under --dist-timeout) for the others to be ready
     return result

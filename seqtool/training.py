@@ -34,6 +34,8 @@ from seqtool.train_meter import Meter
 class TrainingDiverged(SeqtoolError):
     """The loss or the gradient became NaN or infinite (more often than --skip-nonfinite allows)."""
 
+    same_on_every_process = True  # a distributed run checks the global loss and gradient norm
+
 
 class Callbacks:
     """What the trainer reports; the CLI renders it. Every method may be left as is."""

@@ -216,3 +216,31 @@ def test_two_processes_train_a_classifier_or_tagger_as_one(tmp_path, task):
     r = torchrun(*args, "--out", tmp_path / "two")
     assert r.returncode == 0, r.stderr[-3000:]
     assert_same_run(tmp_path / "one", tmp_path / "two")
+
+
+def seqtool(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "seqtool", *map(str, args)], env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_nproc_launches_the_processes_itself(corpus, reference, tmp_path):
+    r = seqtool("train", corpus, *MODEL, "--max-steps", 6, "--nproc", 2, "--out", tmp_path / "run")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert_same_run(reference, tmp_path / "run")
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["world_size"] == 2
+
+
+@pytest.mark.slow
+def test_a_batch_that_does_not_split_is_one_line_from_all_the_processes(corpus, tmp_path):
+    r = seqtool("train", corpus, *MODEL, "--batch-size", 3, "--max-steps", 2, "--nproc", 2, "--out", tmp_path / "run")
+    assert r.returncode == 2 and r.stderr.strip().splitlines() == [
+        "seqtool: error: --batch-size 3 does not split evenly over 2 processes; give a multiple of 2 (the global batch, shared out by column)"], r.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_nan_loss_stops_every_process_at_the_same_step_with_one_line(corpus, tmp_path):
+    r = seqtool("train", corpus, *MODEL, "--optimizer", "sgd", "--lr", "1e38", "--clip-norm", 0, "--max-steps", 20, "--nproc", 2, "--out", tmp_path / "run")
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr[-3000:]
+    assert "the loss became inf at step" in r.stderr  # the global loss: every process saw it at the same step

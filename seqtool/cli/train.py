@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -70,6 +71,9 @@ def train(
     device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on a CUDA GPU that supports it, else fp32) | fp32 | bf16.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["precision"],
+    nproc: Annotated[int, typer.Option("--nproc", help="Train in this many processes on this machine (torchrun's elastic agent, DDP): "
+                                       "one per GPU, or CPU processes of --threads each. For several machines run torchrun yourself (see the README).",
+                                       rich_help_panel=TRAIN)] = 1,
     dist_timeout: Annotated[float, typer.Option("--dist-timeout", help="Under torchrun: seconds a process waits for the others in a collective before the run fails with an error (a process that died or hangs).",
                                                 rich_help_panel=TRAIN)] = 600.0,
     summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
@@ -92,6 +96,12 @@ def train(
     from seqtool.train_config import TrainConfig, parse_duration
 
     ui = Ui(quiet=io.quiet, json_mode=io.json)
+    if nproc < 1:
+        raise UsageError(f"--nproc {nproc}: give 1 or more processes")
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start it, with this command line as each process's
+        from seqtool import distributed
+
+        raise typer.Exit(distributed.launch(nproc, distributed.without_option(ctx.find_root().command.argv, "--nproc")))
     opt.apply_threads(threads)
     budget = parse_duration(time_budget) if time_budget else None
     callbacks = ProgressRenderer(ui)
@@ -121,6 +131,10 @@ def train(
         patience=patience, carry_state=carry_state, log_every=log_every, eval_every=eval_every, seed=seed, device=device, precision=precision, skip_nonfinite=skip_nonfinite,
         **({} if save_every is None else {"save_every": save_every}),
     ).validate()
+    if task == "lm":  # before any tokenizing; a resumed run is checked by LMTask
+        from seqtool.tasks.lm import check_split
+
+        check_split(tcfg.batch_size, int(os.environ.get("WORLD_SIZE", "1")))
     given = {**opt.model_given(model), "freeze_embeddings": freeze_embeddings}
 
     if task != "lm":
@@ -216,8 +230,8 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
 
 
 # What --resume may change: the budgets, how often it saves, how many bad steps it skips, and where/how quietly it runs. Everything else is the run's own.
-RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "save_every", "skip_nonfinite", "device", "threads", "quiet", "json_out", "dist_timeout"}
-RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--save-every", "--skip-nonfinite", "--device", "--threads", "--dist-timeout"}
+RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "save_every", "skip_nonfinite", "device", "threads", "quiet", "json_out", "dist_timeout", "nproc"}
+RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--save-every", "--skip-nonfinite", "--device", "--threads", "--dist-timeout", "--nproc"}
 
 
 def _typed(ctx: typer.Context, name: str) -> bool:

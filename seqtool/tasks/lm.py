@@ -33,6 +33,13 @@ def loss_fields(prefix: str, loss: float | None) -> dict:
     return {f"{prefix}_ppl": None if loss is None else ppl(loss), f"{prefix}_bits_per_token": None if loss is None else loss / math.log(2)}
 
 
+def check_split(batch_size: int, world: int) -> None:
+    """A distributed run shares the B columns out evenly: B must be a multiple of the process count."""
+    if batch_size % world:
+        raise UsageError(f"--batch-size {batch_size} does not split evenly over {world} processes; give a multiple of {world} "
+                         "(the global batch, shared out by column)")
+
+
 class LMTask:
     kind = "lm"
 
@@ -46,9 +53,8 @@ class LMTask:
         eval_b = max(1, min(cfg.eval_batch_size, len(val_ids) // 2))
         if len(val_ids) < 2 * eval_b or len(val_ids) < 2:
             raise ConfigError(f"the validation text has {len(val_ids)} tokens; it needs at least 2; give more validation text")
-        if dist is not None and cfg.batch_size % dist.world:
-            raise UsageError(f"--batch-size {cfg.batch_size} does not split evenly over {dist.world} processes; "
-                             f"give a multiple of {dist.world} (the global batch, shared out by column)")
+        if dist is not None:
+            check_split(cfg.batch_size, dist.world)
         self.bptt, self.carry_state, self.dist = cfg.bptt, cfg.carry_state, dist
         self.columns = dist.share(cfg.batch_size) if dist else None  # this process's columns [lo, hi) of B
         self.train_data = batchify(train_ids, cfg.batch_size, device, self.columns)  # (S, B) or (S, B/N)
