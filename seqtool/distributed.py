@@ -63,11 +63,16 @@ class Dist:
             td.all_reduce(t)
         return t.tolist()
 
-    def sum_tensor(self, t: torch.Tensor) -> torch.Tensor:
-        """``t`` summed over all ranks, in place (one all_reduce, no host sync)."""
+    def step_totals(self, loss: torch.Tensor, tokens: int) -> tuple[torch.Tensor, int]:
+        """A training step's loss as the mean over all ranks, and its tokens summed over them (one all_reduce).
+
+        Each rank's loss is a mean over its share; a task whose shares differ in size weights its loss
+        so that this mean is the mean over the whole batch (as DDP's gradient average is).
+        """
+        both = torch.stack([loss.detach().float(), torch.tensor(float(tokens), device=loss.device)])
         with _translated():
-            td.all_reduce(t)
-        return t
+            td.all_reduce(both)
+        return both[0] / self.world, int(both[1])
 
     def gather(self, t: torch.Tensor, dim: int) -> torch.Tensor:
         """The ranks' ``t`` (the same shape on each) joined along ``dim`` in rank order."""
@@ -151,7 +156,9 @@ def launch(nproc: int, argv: list[str]) -> int:
 
     logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the processes say what failed, in one line
     try:
-        run(get_args_parser().parse_args(["--standalone", f"--nproc-per-node={nproc}", "-m", "seqtool", *argv]))
+        args = get_args_parser().parse_args(["-m", "seqtool", *argv])
+        args.standalone, args.nproc_per_node = True, str(nproc)  # a rendezvous on a free local port; nproc workers
+        run(args)
     except ChildFailedError as e:  # the agent stops the others (SIGTERM) once one fails: prefer an exit code a process chose
         codes = [f.exitcode for _, f in sorted(e.failures.items())]
         return next((c for c in codes if c > 0), 128 - min(codes))  # else killed by a signal: 128 + its number, as a shell says

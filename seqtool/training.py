@@ -288,7 +288,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # under DDP: the gradients averaged over the processes
         if self.dist is not None:
-            loss, tokens = self._global(loss, tokens)
+            loss, tokens = self.dist.step_totals(loss, tokens)
         # Clip the global gradient norm (Pascanu et al. 2013): exploding gradients, the RNN lecture's (see
         # README) "Vanishing and Exploding Gradient Problem". The norm is returned before clipping.
         norm = torch.nn.utils.clip_grad_norm_(self.params, meter.clip)
@@ -307,16 +307,6 @@ class Trainer:
             self.window = 0
             self.epoch += 1
         return lr
-
-    def _global(self, loss: torch.Tensor, tokens: int) -> tuple[torch.Tensor, int]:
-        """The step's loss as the mean over all processes and its tokens summed over them (one all_reduce).
-
-        Each process's loss is a mean over its share; a task whose shares differ in size weights its
-        loss so that this mean is the mean over the whole batch (as DDP's gradient average is).
-        """
-        both = torch.stack([loss.detach().float(), torch.tensor(float(tokens), device=loss.device)])
-        self.dist.sum_tensor(both)
-        return both[0] / self.dist.world, int(both[1])
 
     def _check_now(self) -> bool:
         """Whether this step's loss and gradient norm are checked before the update.
