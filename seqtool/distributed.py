@@ -151,6 +151,7 @@ def launch(nproc: int, argv: list[str]) -> int:
     (``torchrun --standalone --nproc-per-node NPROC -m seqtool ARGV``); the exit code of the first that failed, else 0."""
     import logging
 
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
@@ -162,6 +163,8 @@ def launch(nproc: int, argv: list[str]) -> int:
     except ChildFailedError as e:  # the agent stops the others (SIGTERM) once one fails: prefer an exit code a process chose
         codes = [f.exitcode for _, f in sorted(e.failures.items())]
         return next((c for c in codes if c > 0), 128 - min(codes))  # else killed by a signal: 128 + its number, as a shell says
+    except SignalException as e:  # SIGTERM/Ctrl-C to this process: the agent passed it on, the processes saved and stopped
+        return 128 + int(e.sigval)
     return 0
 
 

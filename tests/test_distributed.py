@@ -244,3 +244,23 @@ def test_a_nan_loss_stops_every_process_at_the_same_step_with_one_line(corpus, t
     r = seqtool("train", corpus, *MODEL, "--optimizer", "sgd", "--lr", "1e38", "--clip-norm", 0, "--max-steps", 20, "--nproc", 2, "--out", tmp_path / "run")
     assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr[-3000:]
     assert "the loss became inf at step" in r.stderr  # the global loss: every process saw it at the same step
+
+
+@pytest.mark.slow
+def test_sigterm_to_every_process_of_an_nproc_run_stops_it_cleanly(corpus, tmp_path):
+    """A scheduler signals the launcher and each process; torchrun's agent then forwards its own SIGTERM: one request,
+    not a second that would abort the save."""
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    launcher = subprocess.Popen([sys.executable, "-m", "seqtool", "train", str(corpus), *MODEL, "--max-steps", "100000", "--nproc", "2", "--out", str(out)],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_steps(out, 3, [launcher])
+        workers = [int(p) for p in subprocess.run(["pgrep", "-P", str(launcher.pid)], capture_output=True, text=True).stdout.split()]
+        for pid in [launcher.pid, *workers]:
+            os.kill(pid, signal.SIGTERM)
+        (rc, _, err), = finish([launcher])
+    finally:
+        launcher.kill()
+    assert rc == 143, err[-2000:]
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == losses(out)[-1][0] > 3, err[-2000:]

@@ -316,11 +316,15 @@ def _fit(trainer, ui: Ui, run_dir: Path) -> None:
         signal.signal(sig, old if callable(old) or old in (signal.SIG_DFL, signal.SIG_IGN) else signal.default_int_handler)
 
     def on_signal(signum, frame):
+        if caught and trainer.dist is not None and signum == signal.SIGTERM:
+            return  # torchrun's agent forwards the SIGTERM a scheduler sent to every process: the same request, not a second one
         caught.append(signum)
         trainer.stop_requested = True
         name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-        ui.warn(f"{name}: stopping after this step and saving last.pt ({name} again to abort at once)")
-        restore(signum)
+        again = "" if trainer.dist is not None and signum == signal.SIGTERM else f" ({name} again to abort at once)"
+        ui.warn(f"{name}: stopping after this step and saving last.pt{again}")
+        if again:  # else this handler stays, to let the agent's copy pass
+            restore(signum)
 
     for sig in previous:
         signal.signal(sig, on_signal)
