@@ -37,18 +37,21 @@ def tokens_needed(batch_size: int, bptt: int) -> int:
     return batch_size * (bptt + 1)
 
 
-def batchify(ids: np.ndarray, batch_size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+def batchify(ids: np.ndarray, batch_size: int, device: torch.device | str = "cpu", columns: tuple[int, int] | None = None) -> torch.Tensor:
     """Lay a 1-D stream out as (steps, batch_size) columns, dropping the remainder that does not fit.
 
     Column b holds the b-th contiguous slice of the corpus. Stored as int32 (the stream may be
-    large); windows are widened to int64 when they are taken.
+    large); windows are widened to int64 when they are taken. ``columns`` = (lo, hi) keeps only
+    columns lo..hi-1 (one process's share of a distributed run), reading only their slice of ``ids``
+    (a memory map stays on disk elsewhere).
     """
     steps = len(ids) // batch_size
     if steps < 2:
         raise ConfigError(
             f"{len(ids)} tokens are too few for --batch-size {batch_size}; need at least {2 * batch_size}"
         )
-    cols = np.asarray(ids[: steps * batch_size], dtype=np.int32).reshape(batch_size, steps)  # (B, S)
+    lo, hi = columns or (0, batch_size)
+    cols = np.asarray(ids[lo * steps : hi * steps], dtype=np.int32).reshape(hi - lo, steps)  # (B, S)
     return torch.from_numpy(np.ascontiguousarray(cols.T)).to(device)  # (S, B)
 
 

@@ -20,6 +20,7 @@ class SeqtoolError(Exception):
     """
 
     exit_code = 1
+    same_on_every_process = False  # under torchrun every process meets it alike: process 0 alone says it
 
     def __init__(self, message: str = "", *, fixes: tuple[str, ...] | list[str] = ()):
         self.message = message
@@ -66,6 +67,7 @@ class UsageError(SeqtoolError):
     """Options that cannot be used together, or a value outside its allowed range."""
 
     exit_code = 2
+    same_on_every_process = True  # the same command line on every process
 
 
 class OutputError(SeqtoolError):

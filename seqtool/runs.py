@@ -179,8 +179,9 @@ def check_model_fits(mcfg: ModelConfig) -> None:
                    fixes=("lower --hidden, --layers or --embed-dim",))
 
 
-def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec, task: dict | None = None) -> dict:
-    """config.json and tokenizer.json of a run; ``task``: a classifier's or tagger's record (task_runs.TaskSpec)."""
+def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec, task: dict | None = None, world_size: int = 1) -> dict:
+    """config.json and tokenizer.json of a run; ``task``: a classifier's or tagger's record (task_runs.TaskSpec);
+    ``world_size``: the processes of a distributed run (recorded when more than one)."""
     config = {
         "seqtool_version": __version__,
         "model": mcfg.to_dict(),
@@ -188,6 +189,7 @@ def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec,
         "data": data.record(),
         "level": tok.level,
         **({"task": task} if task is not None else {}),
+        **({"world_size": world_size} if world_size > 1 else {}),
     }
     atomic_write_bytes(run_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
     tok.save(run_dir / "tokenizer.json")
@@ -219,6 +221,7 @@ def build_trainer(
     callbacks=None,
     pretrained: Path | None = None,
     notify: Callable[[str], None] | None = None,
+    dist=None,
 ):
     import torch
 
@@ -231,9 +234,10 @@ def build_trainer(
     model = build_model(mcfg)
     if pretrained is not None:
         attach_pretrained(model, mcfg, tok, pretrained, tcfg.seed, notify)
+    device = dist.device(device) if dist is not None else device  # a GPU per process
     model.to(device)
     extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": data.record(), "seqtool_version": __version__}
-    return Trainer(model, tcfg, LMTask(tcfg, train_ids, val_ids, device), run_dir, extra, device, callbacks)
+    return Trainer(model, tcfg, LMTask(tcfg, train_ids, val_ids, device, dist), run_dir, extra, device, callbacks, dist)
 
 
 def read_run_config(run_dir: Path) -> dict:
@@ -274,10 +278,11 @@ def _check_same_model(ckpt: dict, config: dict, config_path: Path) -> None:
                                   "the checkpoint belongs to another run")
 
 
-def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLock | None = None):
+def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLock | None = None, dist=None):
     """A Trainer that continues ``run_dir`` from its ``last.pt`` exactly where it stopped.
 
     ``lock`` (held by the caller until training ends) is taken before anything in the run is read or rewritten.
+    ``dist``: a process of a distributed run (the processes other than 0 take no lock: process 0 holds it).
     """
     from seqtool.checkpoint import load_checkpoint
     from seqtool.devices import resolve_device
@@ -303,7 +308,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     if "task" in ckpt:  # a classifier or tagger run (train --task): its own data and head
         from seqtool import task_runs
 
-        trainer, tok = task_runs.resume_trainer(run_dir, ckpt, mcfg, tcfg, resolve_device(tcfg.device), callbacks)
+        trainer, tok = task_runs.resume_trainer(run_dir, ckpt, mcfg, tcfg, resolve_device(tcfg.device), callbacks, dist)
         return _restored(trainer, ckpt, run_dir), tok
     data = DataSpec.from_record(run_dir, ckpt["data"])
     if not data.dir.exists():
@@ -312,7 +317,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
     if tok.to_dict()["vocab"] != ckpt["tokenizer"]["vocab"] or tok.level != ckpt["tokenizer"]["level"]:
         raise CheckpointError(f"--resume {run_dir}: the tokenizer in {data.dir} does not match the checkpoint's; the data was re-tokenized differently")
     device = resolve_device(tcfg.device)
-    trainer = build_trainer(run_dir, mcfg, tcfg, tok, train_ids, val_ids, data, device, callbacks)
+    trainer = build_trainer(run_dir, mcfg, tcfg, tok, train_ids, val_ids, data, device, callbacks, dist=dist)
     return _restored(trainer, ckpt, run_dir), tok
 
 

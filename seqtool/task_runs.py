@@ -177,7 +177,7 @@ def spec_for(kind: str, names: list[str], train: TaskData, pool: str, bidirectio
 
 
 def build_trainer(run_dir: Path, mcfg, tcfg, tok, spec: TaskSpec, train: TaskData, val: TaskData, device, callbacks=None,
-                  pretrained: Path | None = None, notify: Callable[[str], None] | None = None):
+                  pretrained: Path | None = None, notify: Callable[[str], None] | None = None, dist=None):
     import torch
 
     from seqtool.runs import attach_pretrained, check_model_fits
@@ -189,20 +189,21 @@ def build_trainer(run_dir: Path, mcfg, tcfg, tok, spec: TaskSpec, train: TaskDat
     model = build_head(mcfg, spec)
     if pretrained is not None:
         attach_pretrained(model, mcfg, tok, pretrained, tcfg.seed, notify)
+    device = dist.device(device) if dist is not None else device  # a GPU per process
     model.to(device)
     extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": {"dir": "data"}, "task": spec.to_dict(), "seqtool_version": __version__}
-    task = LabelTask(spec, train, val, tcfg.batch_size, tcfg.seed, device, tok.vocab.oov_id)
-    return Trainer(model, tcfg, task, run_dir, extra, device, callbacks)
+    task = LabelTask(spec, train, val, tcfg.batch_size, tcfg.seed, device, tok.vocab.oov_id, dist)
+    return Trainer(model, tcfg, task, run_dir, extra, device, callbacks, dist)
 
 
-def resume_trainer(run_dir: Path, ckpt: dict, mcfg, tcfg, device, callbacks=None):
+def resume_trainer(run_dir: Path, ckpt: dict, mcfg, tcfg, device, callbacks=None, dist=None):
     """The Trainer of a task run, from its own data/task.npz and last.pt (called by ``runs.resume``)."""
     from seqtool.text.tokenizers import tokenizer_from_dict
 
     spec = TaskSpec.from_dict(ckpt["task"])
     train, val = load_data(Path(run_dir) / "data", spec.kind)
     tok = tokenizer_from_dict(ckpt["tokenizer"], source=ckpt["path"])
-    return build_trainer(run_dir, mcfg, tcfg, tok, spec, train, val, device, callbacks), tok
+    return build_trainer(run_dir, mcfg, tcfg, tok, spec, train, val, device, callbacks, dist=dist), tok
 
 
 # ----------------------------------------------------------------------------- using a trained run

@@ -7,7 +7,10 @@ the run directory (metrics.jsonl, best.pt, last.pt). What is trained on comes fr
 epoch, gives the loss of step ``window`` of the epoch (and a state to carry to the next one),
 validates, and names its metrics; the trainer does the rest the same way for all of them:
 learning-rate schedule, clipping, NaN checks, budgets, best/last checkpoints, exact resume.
-A distributed wrapper (torchrun/DDP) can pass ``is_main``; only the main process writes files.
+On a distributed run (torchrun; ``dist``, a ``seqtool.distributed.Dist``) every process runs this
+loop on its share of the task, the model under DDP; the loss and token counts of a step are summed
+over the processes (the loss reported is the global mean), the decision to stop is agreed after
+every step (a signal, the time budget on any process), and only process 0 writes files.
 """
 from __future__ import annotations
 
@@ -33,6 +36,8 @@ from seqtool.train_meter import Meter
 class TrainingDiverged(SeqtoolError):
     """The loss or the gradient became NaN or infinite (more often than --skip-nonfinite allows)."""
 
+    same_on_every_process = True  # a distributed run checks the global loss and gradient norm
+
 
 class Trainer:
     def __init__(
@@ -44,12 +49,14 @@ class Trainer:
         checkpoint_extra: dict,
         device: torch.device,
         callbacks: Callbacks | None = None,
-        is_main: bool = True,
+        dist=None,
     ):
         self.model, self.cfg, self.run_dir, self.device = model, cfg.validate(), Path(run_dir), device
         self.extra = checkpoint_extra  # model_config, tokenizer, data description: saved in every checkpoint
         self.cb = callbacks or Callbacks()
-        self.is_main = is_main
+        self.dist = dist
+        self.is_main = dist is None or dist.is_main
+        self.net = model  # what the task's loss runs: the model, or the model under DDP once fit starts
         self.stop_requested = False
         self.task = task
         self.windows = task.per_epoch  # steps in one epoch
@@ -123,7 +130,7 @@ class Trainer:
             "step": self.step,
             "epoch": self.epoch,
             "window": self.window,
-            "hidden": state_to(self.task.carry, "cpu"),
+            "hidden": state_to(self.task.checkpoint_carry(self.model), "cpu"),  # all columns, whatever the process count
             "best_val": self.best_val,
             "bad_evals": self.bad_evals,
             "elapsed": self.elapsed_before + self._elapsed(),
@@ -139,7 +146,7 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         self.schedule.load_state_dict(ckpt["schedule_state"])
         self.step, self.epoch, self.window = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt["window"])
-        self.task.carry = state_to(ckpt.get("hidden"), self.device)
+        self.task.restore_carry(state_to(ckpt.get("hidden"), self.device), self.model)
         self.best_val, self.bad_evals = float(ckpt["best_val"]), int(ckpt["bad_evals"])
         self.elapsed_before = float(ckpt.get("elapsed", 0.0))
         self.skipped, self.saved_step = int(ckpt.get("skipped_steps", 0)), self.step
@@ -162,11 +169,12 @@ class Trainer:
 
     def save(self, name: str, metrics: dict, directory: Path | None = None) -> Path | None:
         """Write ``name``.pt to the run directory (or ``directory``: a run still being staged)."""
+        state = self.state()  # on every process: a distributed run gathers the carried state
         if not self.is_main:
             return None
         path = Path(directory or self.run_dir) / f"{name}.pt"
         try:
-            save_checkpoint(path, {**self.state(), "metrics": metrics})
+            save_checkpoint(path, {**state, "metrics": metrics})
         except CheckpointError:
             if not path.parent.is_dir():
                 raise self._write_failure(path, None) from None
@@ -221,12 +229,21 @@ class Trainer:
         except TrainingDiverged:
             self._mark_end("diverged", must=False)
             raise
+        except (RuntimeError, SeqtoolError) as e:  # a collective (DDP's all-reduce in backward, ours) when another process died or hangs
+            from seqtool.distributed import DistributedError, is_comm_error, lost_peer
+
+            if self.dist is None or not (isinstance(e, DistributedError) or (isinstance(e, RuntimeError) and is_comm_error(e))):
+                raise
+            kept = f"{self.run_dir / 'last.pt'} (step {self.saved_step:,})" if self.saved_step is not None else "no checkpoint"
+            raise lost_peer(e, kept, self.run_dir) from None
 
     def _fit(self) -> dict:
         cfg = self.cfg
         self._t0 = self._saved_at = time.monotonic()
         self.meter.start_clock(self._t0)  # the first line's speed counts from here, not from when the trainer was built
         self.model.train()
+        if self.dist is not None:
+            self.net = self.dist.wrap(self.model, self.device)
         eval_every = self.eval_every
         self.cb.on_start({
             "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows, "task": self.task.kind,
@@ -256,7 +273,7 @@ class Trainer:
                 self._refuse_spoiled_weights(lr)
                 self.save("last", {"val_loss": last and last["val_loss"]})
             if stop_reason is None:
-                stop_reason = self._budget_reason()
+                stop_reason = self._agreed_stop()
         if self.stop_requested:
             path = self.save("last", {"val_loss": last and last["val_loss"]})
             return self._end(self._summary(stop_reason, last, path))
@@ -293,9 +310,11 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         with torch.autocast(**self.autocast):
-            loss, carry, tokens = self.task.loss(self.model, self.window, self.epoch)  # a mean over its tokens/examples
+            loss, carry, tokens = self.task.loss(self.net, self.window, self.epoch)  # a mean over its tokens/examples
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # under DDP: the gradients averaged over the processes
+        if self.dist is not None:
+            loss, tokens = self.dist.step_totals(loss, tokens)
         # Clip the global gradient norm (Pascanu et al. 2013): exploding gradients, the RNN lecture's (see
         # README) "Vanishing and Exploding Gradient Problem". The norm is returned before clipping.
         norm = torch.nn.utils.clip_grad_norm_(self.params, meter.clip)
@@ -388,12 +407,25 @@ class Trainer:
         """Why training would stop before its next step (a reached step, epoch or time budget), or None."""
         return self._budget_reason()
 
-    def _budget_reason(self) -> str | None:
+    def _agreed_stop(self) -> str | None:
+        """Why to stop after this step, the same on every process of a distributed run: a signal to any
+        process stops them all, and so does the time budget running out on any one (one all_reduce a step)."""
+        if self.dist is None:
+            return self._budget_reason()
+        interrupted, late = self.dist.sum([float(self.stop_requested), float(self._time_up())], self.device)
+        if interrupted > 0:  # only ever set here: a signal handler may have set it during the all_reduce
+            self.stop_requested = True
+        return self._budget_reason(time_up=late > 0)
+
+    def _time_up(self) -> bool:
+        return self.cfg.time_budget is not None and self.elapsed_before + self._elapsed() >= self.cfg.time_budget  # across resumes
+
+    def _budget_reason(self, time_up: bool | None = None) -> str | None:
         if self.stop_requested:
             return "interrupted"
         if self.total_steps is not None and self.step >= self.total_steps:
             return "epochs done" if self.cfg.epochs is not None and self.step >= self.cfg.epochs * self.windows else "max steps reached"
-        if self.cfg.time_budget is not None and self.elapsed_before + self._elapsed() >= self.cfg.time_budget:  # across resumes
+        if self._time_up() if time_up is None else time_up:
             return "time budget used"
         return None
 

@@ -56,6 +56,7 @@ class SeqtoolGroup(TyperGroup):
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         from typer.exceptions import Abort, Exit, TyperException
 
+        self.argv = [str(a) for a in (sys.argv[1:] if args is None else args)]  # as given: train --nproc relaunches it under torchrun
         previous = _on_sigterm(_raise_terminated)
         try:
             rv = super().main(args=args, prog_name=prog_name or "seqtool", complete_var=complete_var, standalone_mode=False, **extra)
@@ -67,7 +68,8 @@ class SeqtoolGroup(TyperGroup):
         except SeqtoolError as e:
             if is_debug():
                 raise
-            stderr_line(f"seqtool: error: {e.for_options(getattr(e, 'offered', None))}")
+            if not _said_by_process_0(e):
+                stderr_line(f"seqtool: error: {e.for_options(getattr(e, 'offered', None))}")
             code = e.exit_code
         except TyperException as e:  # the parser's usage errors
             if is_debug():
@@ -105,6 +107,12 @@ def no_flag_metavars(command, ctx) -> None:
     for p in (*command.params, command.get_help_option(ctx)):
         if p is not None and getattr(p, "is_flag", False) and p.metavar is None:
             p.metavar = ""
+
+
+def _said_by_process_0(e: SeqtoolError) -> bool:
+    """Under torchrun, an error every process meets alike (a usage error, a NaN loss, process 0's failure to start
+    the run) is said by process 0 alone: one line, not one per process."""
+    return os.environ.get("RANK", "0") != "0" and e.same_on_every_process
 
 
 def command_options(command) -> frozenset[str]:

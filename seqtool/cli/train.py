@@ -1,6 +1,8 @@
 """``seqtool train``: parse options, prepare the run, render progress; the loop is seqtool.training."""
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -74,6 +76,11 @@ def train(
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 on a CUDA GPU that supports it and, for lstm/gru/rnn, on a CPU with native bf16; else fp32) | fp32 | bf16 (matmuls in bf16, state and loss in fp32).", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["precision"],
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard scalar events (metrics, learning rate, gradient norm per layer) into the run directory, where TensorBoard finds them (needs pip install 'seqtool\\[tensorboard]').")] = False,
     tensorboard_dir: Annotated[Optional[Path], typer.Option("--tensorboard-dir", help="Write the TensorBoard events here instead of the run directory (implies --tensorboard).", show_default=False)] = None,
+    nproc: Annotated[int, typer.Option("--nproc", help="Train in this many processes on this machine (torchrun's elastic agent, DDP): "
+                                       "one per GPU, or CPU processes of --threads each. For several machines run torchrun yourself (see the README).",
+                                       rich_help_panel=TRAIN)] = 1,
+    dist_timeout: Annotated[float, typer.Option("--dist-timeout", help="Under torchrun: seconds a process waits for the others in a collective before the run fails with an error (a process that died or hangs).",
+                                                rich_help_panel=TRAIN)] = 600.0,
     summary: Annotated[bool, typer.Option("--summary", help="Print the model's layers and parameter counts, and exit.")] = False,
     tok_options: Any = opt.tokenizer_group(level="char", level_why=opt.CHAR_LEVEL_WHY, sequence_levels_only=True),
     io: Any = opt.corpus_io_group(),
@@ -98,6 +105,12 @@ def train(
     from seqtool.train_config import TrainConfig, parse_duration
 
     ui = Ui(quiet=io.quiet, json_mode=io.json)
+    if nproc < 1:
+        raise UsageError(f"--nproc {nproc}: give 1 or more processes")
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start it, with this command line as each process's
+        from seqtool import distributed
+
+        raise typer.Exit(distributed.launch(nproc, distributed.without_option(ctx.find_root().command.argv, "--nproc")))
     opt.apply_threads(threads)
     budget = parse_duration(time_budget) if time_budget else None
     callbacks = _callbacks(ui, tensorboard, tensorboard_dir)
@@ -107,7 +120,7 @@ def train(
             raise UsageError("--resume continues a run with its own data and directory; give no DATA or --out with it")
         overrides = {"epochs": epochs, "max_steps": max_steps, "time_budget": budget, "patience": patience, "save_every": save_every,
                      "skip_nonfinite": skip_nonfinite if _typed(ctx, "skip_nonfinite") else None, "device": None if device == "auto" else device}
-        return _resume(ctx, ui, resume, overrides, callbacks)
+        return _resume(ctx, ui, resume, overrides, callbacks, dist_timeout)
 
     if not data:
         raise UsageError("give DATA (text files or a seqtool tokenize directory), or --resume RUN_DIR")
@@ -127,17 +140,23 @@ def train(
         patience=patience, carry_state=carry_state, log_every=log_every, eval_every=eval_every, seed=seed, device=device, precision=precision, skip_nonfinite=skip_nonfinite,
         **({} if save_every is None else {"save_every": save_every}),
     ).validate()
+    if task == "lm":  # before any tokenizing; a resumed run is checked by LMTask
+        from seqtool.tasks.lm import check_split
+
+        check_split(tcfg.batch_size, int(os.environ.get("WORLD_SIZE", "1")))
     given = {**opt.model_given(model), "freeze_embeddings": freeze_embeddings}
 
     if task != "lm":
+        from seqtool.distributed import rank0_first
         from seqtool.task_runs import TaskInputs
 
         inputs = TaskInputs(task, data_format, label_column, tag_column, tag_field, io.errors)
         head = {"pool": pool, "bidirectional": bidirectional, "crf": crf, "weights": class_weights,
                 "char_features": char_features, "char_dim": char_dim, "char_hidden": char_hidden, "word_dropout": word_dropout}
-        with DirLock() as lock:
-            trainer = tt.start_task_run(ui, data, out, io, tok_options, _typed(ctx, "level"), inputs, tcfg, given, head, pretrained_embeddings,
-                                        callbacks, lock, summary)
+        with _joined(ui, dist_timeout, not summary) as dist, DirLock() as lock:
+            trainer = rank0_first(dist, lambda: tt.start_task_run(ui, data, out, io, tok_options, _typed(ctx, "level"), inputs, tcfg, given, head,
+                                                                  pretrained_embeddings, callbacks, lock, summary, dist),
+                                  lambda: runs.resume(out, {}, None, None, dist)[0])
             if trainer is not None:  # None: --summary printed the model
                 _fit(trainer, ui, out)
         return
@@ -148,12 +167,31 @@ def train(
         _print_summary(ui, mcfg)
         return
 
-    with DirLock() as lock:  # held on the new run until training ends
-        trainer = _start_run(ui, data, out, io, tok_options, level_of_data, tcfg, given, pretrained_embeddings, callbacks, lock)
+    from seqtool.distributed import rank0_first
+
+    with _joined(ui, dist_timeout) as dist, DirLock() as lock:  # the lock is held on the new run until training ends
+        # Process 0 makes the run directory; the others then read it as a run to resume at step 0.
+        trainer = rank0_first(dist, lambda: _start_run(ui, data, out, io, tok_options, level_of_data, tcfg, given, pretrained_embeddings, callbacks, lock, dist),
+                              lambda: runs.resume(out, {}, None, None, dist)[0])
         _fit(trainer, ui, out)
 
 
-def _resume(ctx: typer.Context, ui: Ui, run_dir: Path, overrides: dict, callbacks) -> None:
+@contextlib.contextmanager
+def _joined(ui: Ui, timeout: float, join: bool = True):
+    """The process group of a torchrun launch (None for a plain run, or ``join`` False), left at the end; only process 0 prints
+    progress and results."""
+    from seqtool import distributed
+
+    dist = distributed.from_env(timeout) if join else None
+    if dist is not None and not dist.is_main:
+        ui.quiet, ui.json_mode = True, False
+    try:
+        yield dist
+    finally:
+        distributed.shutdown(dist)
+
+
+def _resume(ctx: typer.Context, ui: Ui, run_dir: Path, overrides: dict, callbacks, dist_timeout: float) -> None:
     """--resume: refuse options the run cannot change, then continue it under its lock."""
     from seqtool import runs
     from seqtool.errors import UsageError
@@ -163,14 +201,16 @@ def _resume(ctx: typer.Context, ui: Ui, run_dir: Path, overrides: dict, callback
     if fixed:
         raise UsageError(f"--resume continues the run with its own settings; {', '.join(fixed)} cannot change there "
                          f"(only {', '.join(sorted(RESUME_OPTIONS_SHOWN))} can); start a new run with --out to change them")
-    with DirLock() as lock:
-        trainer, _ = runs.resume(run_dir, overrides, callbacks, lock)
+    from seqtool.distributed import rank0_first
+
+    with _joined(ui, dist_timeout) as dist, DirLock() as lock:
+        trainer, _ = rank0_first(dist, lambda: runs.resume(run_dir, overrides, callbacks, lock, dist), lambda: runs.resume(run_dir, overrides, None, None, dist))
         ui.info(f"resuming {run_dir} at step {trainer.step:,} (epoch {trainer.epoch}, window {trainer.window})")
         _fit(trainer, ui, run_dir)
 
 
 def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options, level_of_data: str, tcfg, given: dict,
-               pretrained_embeddings: Optional[Path], callbacks, lock):
+               pretrained_embeddings: Optional[Path], callbacks, lock, dist=None):
     """Check the inputs, tokenize, write the run files and build the Trainer, in a stage directory that replaces --out at the end."""
     from seqtool import runs
     from seqtool.devices import resolve_device
@@ -191,8 +231,8 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
                                      progress=lambda phase, done, total: bar.update(done, f"{phase}"))
         tok, train_ids, val_ids = spec.load()
         mcfg = runs.model_config(len(tok.vocab), tok.level, given)
-        runs.write_run_files(stage, mcfg, tcfg, tok, spec)
-        trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info)
+        runs.write_run_files(stage, mcfg, tcfg, tok, spec, world_size=dist.world if dist else 1)
+        trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info, dist=dist)
         trainer.save("last", {}, directory=stage)  # step 0: a run killed before its first save still resumes
     ui.info(f"{tok.level} level, vocabulary {len(tok.vocab):,}, {len(train_ids):,} training and {len(val_ids):,} validation tokens; "
             f"{mcfg.cell} {mcfg.layers}x{mcfg.hidden}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
@@ -201,9 +241,9 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
 
 # What --resume may change: the budgets, how often it saves, how many bad steps it skips, and where/how quietly it runs. Everything else is the run's own.
 RESUME_OPTIONS = {"resume", "epochs", "max_steps", "time_budget", "patience", "save_every", "skip_nonfinite", "device", "threads", "quiet", "json_out",
-                  "tensorboard", "tensorboard_dir"}
+                  "tensorboard", "tensorboard_dir", "dist_timeout", "nproc"}
 RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience", "--save-every", "--skip-nonfinite", "--device", "--threads",
-                        "--tensorboard", "--tensorboard-dir"}
+                        "--tensorboard", "--tensorboard-dir", "--dist-timeout", "--nproc"}
 
 
 def _callbacks(ui: Ui, tensorboard: bool, tensorboard_dir: Optional[Path]):
@@ -276,11 +316,15 @@ def _fit(trainer, ui: Ui, run_dir: Path) -> None:
         signal.signal(sig, old if callable(old) or old in (signal.SIG_DFL, signal.SIG_IGN) else signal.default_int_handler)
 
     def on_signal(signum, frame):
+        if caught and trainer.dist is not None and signum == signal.SIGTERM:
+            return  # torchrun's agent forwards the SIGTERM a scheduler sent to every process: the same request, not a second one
         caught.append(signum)
         trainer.stop_requested = True
         name = "Ctrl-C" if signum == signal.SIGINT else "SIGTERM"
-        ui.warn(f"{name}: stopping after this step and saving last.pt ({name} again to abort at once)")
-        restore(signum)
+        again = "" if trainer.dist is not None and signum == signal.SIGTERM else f" ({name} again to abort at once)"
+        ui.warn(f"{name}: stopping after this step and saving last.pt{again}")
+        if again:  # else this handler stays, to let the agent's copy pass
+            restore(signum)
 
     for sig in previous:
         signal.signal(sig, on_signal)
@@ -307,5 +351,6 @@ def _fit(trainer, ui: Ui, run_dir: Path) -> None:
         ui.table("seqtool train", ["", "value"], rows)
     if result["stopped"] == "interrupted":
         terminated = caught and caught[0] == signal.SIGTERM
-        ui.warn(f"{'terminated' if terminated else 'interrupted'}; saved {run_dir}/last.pt. Resume with: seqtool train --resume {run_dir}")
+        if trainer.is_main:  # a signal to any process of a distributed run stops them all
+            ui.warn(f"{'terminated' if terminated else 'interrupted'}; saved {run_dir}/last.pt. Resume with: seqtool train --resume {run_dir}")
         raise typer.Exit(143 if terminated else 130)

@@ -66,7 +66,7 @@ def _check_char_options(task: str, char_features: str, char_dim, char_hidden, wo
 
 
 def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_given: bool, inputs, tcfg, given: dict,
-                   head: dict, pretrained: Optional[Path], callbacks, lock, summary: bool = False):
+                   head: dict, pretrained: Optional[Path], callbacks, lock, summary: bool = False, dist=None):
     """Read, tokenize and encode the labelled files, write the run files, and build the Trainer."""
     from seqtool import runs, task_runs
     from seqtool.devices import resolve_device
@@ -94,8 +94,8 @@ def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_gi
         return None
     with runs.staged_run_dir(out, io.force, [*data, *(io.val or [])], lock) as stage:
         task_runs.save_data(stage / "data", train, val)
-        runs.write_run_files(stage, mcfg, tcfg, tok, runs.DataSpec(stage / "data", "data"), task=spec.to_dict())
-        trainer = task_runs.build_trainer(out, mcfg, tcfg, tok, spec, train, val, dev, callbacks, pretrained, notify=ui.info)
+        runs.write_run_files(stage, mcfg, tcfg, tok, runs.DataSpec(stage / "data", "data"), task=spec.to_dict(), world_size=dist.world if dist else 1)
+        trainer = task_runs.build_trainer(out, mcfg, tcfg, tok, spec, train, val, dev, callbacks, pretrained, notify=ui.info, dist=dist)
         trainer.save("last", {}, directory=stage)  # step 0: a run killed before its first save still resumes
     what = "classes" if inputs.kind == "classify" else "tags"
     ui.info(f"{inputs.kind}: {len(train):,} training and {len(val):,} validation examples, {len(names)} {what}; {tok.level} level, "

@@ -5,6 +5,10 @@ tag names (index = output unit), the head's options. ``build_head`` makes the mo
 ``LabelTask`` gives the trainer one bucketed batch per step (epoch order seeded, so resume replays
 it), the loss (optionally class-weighted), and validation: the task's scores, with the run's best
 checkpoint chosen by accuracy (classify) or entity F1 / token accuracy (tag), not by the loss.
+
+On a distributed run each process takes its contiguous slice of every planned batch, and weights
+its loss by its slice's share of the batch's denominator (examples, tokens, or class weights), so
+DDP's gradient average is the gradient of the whole batch's loss: N processes train as one.
 """
 from __future__ import annotations
 
@@ -54,10 +58,16 @@ def build_head(mcfg, spec: TaskSpec):
     return SequenceTagger(mcfg, len(spec.labels), spec.bidirectional, spec.crf, chars)
 
 
+def _columns(b, cols: slice):
+    """Examples ``cols`` of a Batch (its columns); character features keep the batch's forms, indexed by the columns' tokens."""
+    chars = None if b.chars is None else b.chars._replace(index=b.chars.index[:, cols])
+    return b._replace(ids=b.ids[:, cols], lengths=b.lengths[cols], targets=b.targets[cols] if b.targets.dim() == 1 else b.targets[:, cols], chars=chars)
+
+
 class LabelTask:
     def __init__(self, spec: TaskSpec, train: TaskData, val: TaskData, batch_size: int, seed: int, device: torch.device,
-                 oov_id: int | None = None):
-        self.spec, self.train, self.val, self.device = spec, train, val, device
+                 oov_id: int | None = None, dist=None):
+        self.spec, self.train, self.val, self.device, self.dist = spec, train, val, device, dist
         self.kind = spec.kind
         self.batches = EpochBatches(train, batch_size, seed, spec.word_dropout, oov_id)
         self.per_epoch = self.batches.per_epoch  # the same count every epoch: only the order changes
@@ -73,13 +83,39 @@ class LabelTask:
 
     def loss(self, model, window: int, epoch: int):
         self.batches.load_state_dict({"epoch": epoch, "index": window})
-        b = self.batches.next().to(self.device)
-        return model.loss(b.ids, b.lengths, b.targets, self.weight, chars=b.chars), None, int(b.lengths.sum())
+        b = self.batches.next()  # the whole planned batch, word dropout and all
+        if self.dist is None:
+            b = b.to(self.device)
+            return model.loss(b.ids, b.lengths, b.targets, self.weight, chars=b.chars), None, int(b.lengths.sum())
+        lo, hi = self.dist.share(len(b.lengths))
+        cols = slice(lo, hi) if hi > lo else slice(0, 1)  # a process left without an example runs one weighted 0: DDP needs every backward
+        scale = self.dist.world * self._denominator(b, slice(lo, hi)) / self._denominator(b, slice(None))
+        b = _columns(b, cols).to(self.device)
+        return model.loss(b.ids, b.lengths, b.targets, self.weight, chars=b.chars) * scale, None, int(b.lengths.sum()) if hi > lo else 0
+
+    def _denominator(self, b, cols: slice) -> float:
+        """What the model's loss divides by for these columns of a batch: examples (or their class weights), tokens
+        (or their tags' weights), sentences (a CRF)."""
+        n = len(b.lengths[cols])
+        if self.kind == "tag" and self.spec.crf or (self.kind == "classify" and self.weight is None):
+            return float(n)
+        if self.kind == "classify":
+            ys = b.targets[cols]
+        else:
+            mask = torch.arange(b.ids.shape[0])[:, None] < b.lengths[cols][None, :]  # (L, B') real tokens
+            ys = b.targets[:, cols][mask]
+        return float(len(ys)) if self.weight is None else float(self.weight.cpu()[ys].sum())
 
     def keep(self, model, state) -> None:
         pass
 
     def drop(self) -> None:
+        pass
+
+    def checkpoint_carry(self, model):
+        return None
+
+    def restore_carry(self, full, model) -> None:
         pass
 
     def validate(self, model, autocast: dict) -> tuple[float, float, dict]:
