@@ -46,16 +46,16 @@ def resolve_precision(precision: str, device: torch.device, cell: str | None = N
     """``auto``: bf16 where it pays, else fp32. The rule:
 
     - CUDA with bf16 support: bf16 autocast (cuDNN's bf16 cells);
-    - a CPU with native bf16 (``cpu_has_bf16``) and a cell the bf16 kernel runs (lstm, gru, rnn;
-      seqtool/models/bf16_rnn.py): its matmuls run 2-4x fp32's there (issue 15);
-    - anything else fp32: oneDNN has no bf16 LSTM and CPU autocast made the output layer 10x slower
-      (benchmarks/RESULTS.md, issue 6). ``--precision bf16`` still asks.
+    - anything else fp32. On a CPU with native bf16, seqtool's bf16 recurrent kernel
+      (seqtool/models/bf16_rnn.py, ``--precision bf16``) measured 0.95x fused fp32 for the char
+      default (benchmarks/RESULTS.md, issue 15): its many small per-step ops eat the faster matmuls.
+      CPU autocast made the output layer 10x slower (issue 6).
     """
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if uses_bf16_kernel(device, cell) and cpu_has_bf16() else "fp32"
+    return "fp32"
 
 
 def uses_bf16_kernel(device: torch.device, cell: str | None) -> bool:

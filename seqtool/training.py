@@ -23,7 +23,7 @@ import torch
 
 from seqtool.callbacks import Callbacks, layer_grad_norms
 from seqtool.checkpoint import save_checkpoint
-from seqtool.devices import autocast_failure, resolve_precision, uses_bf16_kernel
+from seqtool.devices import autocast_failure, cpu_has_bf16, resolve_precision, uses_bf16_kernel
 from seqtool.errors import CheckpointError, OutputError, SeqtoolError
 from seqtool.fsio import atomic_write_bytes
 from seqtool.metrics_file import marked_lines, resumed_lines
@@ -94,6 +94,8 @@ class Trainer:
         self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=bf16 and not self.bf16_kernel)
         if self.autocast["enabled"]:
             self._check_autocast()
+        elif self.bf16_kernel and not cpu_has_bf16():
+            self.precision_note = "--precision bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), so its bf16 matmuls are emulated and likely slower than fp32"
 
     def _check_autocast(self) -> None:
         """Fall back to fp32 where this device has no bf16 kernel for the model (e.g. oneDNN's LSTM on some CPUs)."""
