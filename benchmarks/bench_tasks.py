@@ -24,7 +24,8 @@ TASKS = {
              "args": ["--task", "classify", "--format", "sst", "--bidirectional", "--pool", "max", "--hidden", "256", "--embed-dim", "128",
                       "--layers", "1", "--dropout", "0.5", "--batch-size", "32", "--lr", "0.002"]},
     "ewt": {"train": "ud-english-ewt/en_ewt-ud-train.conllu", "val": "ud-english-ewt/en_ewt-ud-dev.conllu", "test": "ud-english-ewt/en_ewt-ud-test.conllu",
-            "metric": "token_accuracy", "args": ["--task", "tag", "--no-lower", "--hidden", "256", "--embed-dim", "128", "--layers", "2",
+            "metric": "token_accuracy", "args": ["--task", "tag", "--no-lower", "--hidden", "200", "--embed-dim", "128", "--layers", "1",
+                                                 "--char-features", "cnn", "--word-dropout", "0.1",
                                                  "--dropout", "0.3", "--batch-size", "32", "--lr", "0.002"]},
 }
 
