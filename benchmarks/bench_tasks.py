@@ -11,37 +11,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import add_corpora_option, calibrate, corpora_dir, shown, valid  # noqa: E402
+
+SHARED = corpora_dir()  # --corpora DIR, $SEQTOOL_CORPORA, or ../shared/corpora
 TASKS = {
     "sst2": {"train": "sst2/stsa.binary.train", "val": "sst2/stsa.binary.dev", "test": "sst2/stsa.binary.test", "metric": "accuracy",
              "args": ["--task", "classify", "--format", "sst", "--bidirectional", "--pool", "max", "--hidden", "256", "--embed-dim", "128",
                       "--layers", "1", "--dropout", "0.5", "--batch-size", "32", "--lr", "0.002"]},
     "ewt": {"train": "ud-english-ewt/en_ewt-ud-train.conllu", "val": "ud-english-ewt/en_ewt-ud-dev.conllu", "test": "ud-english-ewt/en_ewt-ud-test.conllu",
             "metric": "token_accuracy", "args": ["--task", "tag", "--no-lower", "--hidden", "200", "--embed-dim", "128", "--layers", "1",
-                                                 "--char-features", "cnn", "--word-dropout", "0.1",
-                                                 "--dropout", "0.3", "--batch-size", "32", "--lr", "0.002"]},
+                                                 "--char-features", "lstm", "--char-hidden", "50", "--word-dropout", "0.25",
+                                                 "--dropout", "0.5", "--batch-size", "32", "--lr", "0.002"]},
 }
 
-
-def calibrate() -> dict:
-    """GFLOP/s of a fixed 1024^3 fp32 matmul on torch's default threads, best of 5, and the 1-minute load."""
-    import torch
-
-    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
-    best = 0.0
-    for _ in range(5):
-        t = time.perf_counter()
-        for _ in range(10):
-            a @ b
-        best = max(best, 10 * 2 * 1024**3 / (time.perf_counter() - t) / 1e9)
-    return {"gflops": round(best, 1), "load1": os.getloadavg()[0]}
 
 
 def main() -> None:
@@ -49,6 +37,7 @@ def main() -> None:
     ap.add_argument("task", choices=sorted(TASKS))
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--out", default=None, help="run directory (default: a temporary one)")
+    add_corpora_option(ap)
     a = ap.parse_args()
     t = TASKS[a.task]
     before = calibrate()
@@ -64,10 +53,9 @@ def main() -> None:
         sys.exit(f"eval failed: {ev.stderr.strip()}")
     test = json.loads(ev.stdout)["files"][0]
     after = calibrate()
-    valid = abs(after["gflops"] - before["gflops"]) / before["gflops"] < 0.15 and before["load1"] < 1.0  # nothing else was running
     print(json.dumps({"task": a.task, "minutes": a.minutes, "test_" + t["metric"]: test[t["metric"]], "best_val": summary.get(f"best_val_{summary['metric']}"),
                       "steps": summary["steps"], "epochs": summary["epochs"], "calibration_before": before, "calibration_after": after,
-                      "valid": valid, "command": " ".join(train[1:]).replace(str(SHARED) + "/", "../shared/corpora/"), "run_dir": out}, indent=1))
+                      "valid": valid(before, after), "command": shown(" ".join(train[1:]), SHARED), "run_dir": out}, indent=1))
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-PTB = HERE.parent.parent / "shared" / "corpora" / "ptb" / "ptb.train.txt"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import add_corpora_option, corpora_dir  # noqa: E402
+PTB = corpora_dir() / "ptb" / "ptb.train.txt"  # --corpora DIR, $SEQTOOL_CORPORA, or ../shared/corpora
 
 
 def build_corpus(size_mb: int) -> Path:
@@ -68,6 +70,7 @@ def seqtool_run(path: Path, level: str, extra: list[str]) -> tuple[float, list[s
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_corpora_option(ap)
     ap.add_argument("--size-mb", type=int, default=100)
     ap.add_argument("--levels", default="char,word,subword")
     ap.add_argument("--repeat", type=int, default=2, help="best of N runs for every figure")

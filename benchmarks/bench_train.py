@@ -30,7 +30,9 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-SHARED = HERE.parent.parent / "shared" / "corpora"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import add_corpora_option, corpora_dir  # noqa: E402
+SHARED = corpora_dir()  # --corpora DIR, $SEQTOOL_CORPORA, or ../shared/corpora
 PTB = SHARED / "ptb"
 
 
@@ -303,6 +305,7 @@ def word_quality(args) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("mode", choices=["throughput", "char", "word", "plain-word", "_peak"])
+    add_corpora_option(ap)
     ap.add_argument("--config", choices=sorted(CONFIGS), default="ptb", help="throughput: which model and batch shape")
     ap.add_argument("--which", choices=["plain", "seqtool"], default="plain", help=argparse.SUPPRESS)
     ap.add_argument("--adaptive-softmax", default=None, help="throughput: seqtool with these cutoffs (e.g. 2000,6000); the plain loop keeps the full softmax")
@@ -315,7 +318,7 @@ def main() -> None:
     if args.adaptive_softmax and args.mode in ("char", "word"):
         args.extra += ["--adaptive-softmax", args.adaptive_softmax]
     if not SHARED.exists():
-        sys.exit(f"bench_train: {SHARED} not found; the benchmark needs the shared corpora")
+        sys.exit(f"bench_train: {SHARED} not found; give --corpora DIR (benchmarks/README.md says where each corpus comes from)")
     if args.mode == "_peak":
         return _peak(args)
     if args.mode == "throughput":

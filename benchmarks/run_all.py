@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import add_corpora_option, corpora_dir  # noqa: E402
 
 # name -> (quick command, full command); an empty quick command: full mode only.
 SUITE: dict[str, tuple[list[str], list[str]]] = {
@@ -95,6 +97,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="the full settings (quick by default)")
     ap.add_argument("--only", default="", help="comma-separated subset of " + ",".join(SUITE))
+    add_corpora_option(ap)
     args = ap.parse_args()
     mode = "full" if args.full else "quick"
     names = [n for n in (args.only.split(",") if args.only else SUITE) if n]
@@ -116,7 +119,7 @@ def main() -> None:
             continue
         print(f"running {name}: python benchmarks/{' '.join(cmd)}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        p = subprocess.run([sys.executable, str(HERE / cmd[0]), *cmd[1:]], capture_output=True, text=True)
+        p = subprocess.run([sys.executable, str(HERE / cmd[0]), *cmd[1:]], capture_output=True, text=True, env={**os.environ, "SEQTOOL_CORPORA": str(corpora_dir())})
         result = last_json(p.stdout)
         entry = {"command": "python benchmarks/" + " ".join(cmd), "seconds": round(time.perf_counter() - t0, 1),
                  "exit_code": p.returncode, "result": result}
