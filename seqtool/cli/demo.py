@@ -79,7 +79,7 @@ def demo_cmd(
         ui.info(f"\ntraining and validation loss against training time, both models: {curves_png}")
     ui.info(f"\neverything is in {out}/. Next:\n"
             f"  seqtool generate {out}/lstm --prompt \"{prompt}\" --length 500\n"
-            f"  seqtool grad-report {out}/lstm {out}/rnn --init --timesteps 200 --plot {out}/gradients.png{'' if curves_png else '   (--plot needs seqtool[plot])'}\n"
+            f"  seqtool grad-report {out}/lstm {out}/rnn --init --timesteps 200 --plot {out}/gradients.png{'' if curves_png else '   (the PNG needs seqtool[plot])'}\n"
             f"  seqtool plot {out}/lstm {out}/rnn --x time   (the training curves; seqtool runs {out} lists both runs)\n"
             f"  seqtool train sample_corpora/fables.txt --time-budget 10m --out runs/fables   (a bigger model)")
 
