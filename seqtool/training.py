@@ -271,12 +271,13 @@ class Trainer:
             elif rec is not None:
                 self._write_metrics(rec)
                 self.cb.on_log(self._with_layer_norms(rec))
-            if not just_evaluated and self._save_due():  # bounds what a kill (SIGKILL, power loss) can take
+            save_due = not just_evaluated and self._save_due()  # bounds what a kill (SIGKILL, power loss) can take
+            if stop_reason is None:
+                stop_reason, save_due = self._agree(save_due)
+            if save_due and stop_reason != "interrupted":  # an interrupted run saves below
                 self._refuse_spoiled_weights(lr)
                 self.save("last", {"val_loss": last and last["val_loss"]})
-            if stop_reason is None:
-                stop_reason = self._agreed_stop()
-        if self.stop_requested:
+        if stop_reason == "interrupted":  # agreed by every process (a signal that came later on one does not count)
             path = self.save("last", {"val_loss": last and last["val_loss"]})
             return self._end(self._summary(stop_reason, last, path))
         if not just_evaluated:
@@ -409,21 +410,24 @@ class Trainer:
         """Why training would stop before its next step (a reached step, epoch or time budget), or None."""
         return self._budget_reason()
 
-    def _agreed_stop(self) -> str | None:
-        """Why to stop after this step, the same on every process of a distributed run: a signal to any
-        process stops them all, and so does the time budget running out on any one (one all_reduce a step)."""
+    def _agree(self, save_due: bool) -> tuple[str | None, bool]:
+        """(why to stop after this step or None, whether to save last.pt now), the same on every process of a
+        distributed run, from one all_reduce a step: a signal to any process stops them all, the time budget
+        running out on any one does too, and a --save-every interval due on any one saves on all (a save gathers
+        the carried state: a collective). Only the reduced flags decide: a signal that lands after the
+        all_reduce is counted at the next step, never by this process alone."""
         if self.dist is None:
-            return self._budget_reason()
-        interrupted, late = self.dist.sum([float(self.stop_requested), float(self._time_up())], self.device)
+            return self._budget_reason(), save_due
+        interrupted, late, save = self.dist.sum([float(self.stop_requested), float(self._time_up()), float(save_due)], self.device)
         if interrupted > 0:  # only ever set here: a signal handler may have set it during the all_reduce
             self.stop_requested = True
-        return self._budget_reason(time_up=late > 0)
+        return self._budget_reason(interrupted=interrupted > 0, time_up=late > 0), save > 0
 
     def _time_up(self) -> bool:
         return self.cfg.time_budget is not None and self.elapsed_before + self._elapsed() >= self.cfg.time_budget  # across resumes
 
-    def _budget_reason(self, time_up: bool | None = None) -> str | None:
-        if self.stop_requested:
+    def _budget_reason(self, interrupted: bool | None = None, time_up: bool | None = None) -> str | None:
+        if self.stop_requested if interrupted is None else interrupted:
             return "interrupted"
         if self.total_steps is not None and self.step >= self.total_steps:
             return "epochs done" if self.cfg.epochs is not None and self.step >= self.cfg.epochs * self.windows else "max steps reached"

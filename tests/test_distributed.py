@@ -134,7 +134,6 @@ def test_two_processes_train_as_one_with_the_whole_batch(corpus, reference, tmp_
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=False, reason="flaky: failed once in a clean-clone CI run and once in 8 runs alone (2026-12-01), cause not found yet (issue 13)")
 def test_sigterm_to_one_process_stops_every_process_at_the_same_step(corpus, tmp_path):
     out = tmp_path / "run"
     procs = spawn("train", corpus, *MODEL, "--max-steps", 100_000, "--out", out)
@@ -143,7 +142,9 @@ def test_sigterm_to_one_process_stops_every_process_at_the_same_step(corpus, tmp
     (rc0, _, err0), (rc1, _, err1) = finish(procs)
     assert (rc0, rc1) == (130, 143), (err0[-2000:], err1[-2000:])  # had they stopped at different steps, process 0 would have failed
     saved = torch.load(out / "last.pt", weights_only=True)["step"]
-    assert saved == losses(out)[-1][0] > 3  # process 0 saved once, at the step where all stopped
+    # Process 0 saved once, at the step where all stopped. That may be step 3 itself: its metrics line is written
+    # before the step's stop check, so a signal arriving between the two stops the run there.
+    assert saved == losses(out)[-1][0] >= 3
     assert "interrupted; saved" in err0 and "saved" not in err1.replace("saving", "")
 
 
@@ -264,4 +265,4 @@ def test_sigterm_to_every_process_of_an_nproc_run_stops_it_cleanly(corpus, tmp_p
     finally:
         launcher.kill()
     assert rc == 143, err[-2000:]
-    assert torch.load(out / "last.pt", weights_only=True)["step"] == losses(out)[-1][0] > 3, err[-2000:]
+    assert torch.load(out / "last.pt", weights_only=True)["step"] == losses(out)[-1][0] >= 3, err[-2000:]  # >= : see the test above

@@ -378,3 +378,34 @@ def test_the_first_lines_speed_counts_from_the_start_of_training_not_from_buildi
     t.fit()
     first = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])
     assert first["tokens_per_sec"] > first["tokens"] / 1.0  # measured over the training's own second at most, not the 1000 s before
+
+
+class PeerFlags:
+    """Stands in for a process group of two in ``Trainer._agree``: the other process's flags are added to this one's,
+    and ``after`` runs once the reduction is done (a signal landing on this process just after the all_reduce)."""
+
+    def __init__(self, peer: list[float], after=lambda: None):
+        self.peer, self.after = peer, after
+
+    def sum(self, values: list[float], device="cpu") -> list[float]:
+        out = [a + b for a, b in zip(values, self.peer)]
+        self.after()
+        return out
+
+
+def test_distributed_stops_and_saves_are_decided_by_the_reduced_flags_alone(tmp_path, corpus):
+    """Every process must leave the loop, and save (a collective), at the same step: a local flag set after the
+    all_reduce waits for the next step, and a save due on any process is done by all."""
+    t = make_trainer(tmp_path, corpus)
+    t.dist = PeerFlags([0.0, 0.0, 1.0])  # the other process's --save-every interval is due
+    assert t._agree(False) == (None, True)
+    t.dist = PeerFlags([0.0, 0.0, 0.0], after=lambda: setattr(t, "stop_requested", True))
+    assert t._agree(True) == (None, True)  # the peer did not see this signal: no stop yet
+    t.dist = PeerFlags([0.0, 0.0, 0.0])
+    assert t._agree(False) == ("interrupted", False)  # ... it is counted at the next step, by both
+    t.stop_requested = False
+    t.dist = PeerFlags([1.0, 0.0, 0.0])  # the peer got the signal
+    assert t._agree(False) == ("interrupted", False) and t.stop_requested
+    t.stop_requested = False
+    t.dist = PeerFlags([0.0, 1.0, 0.0])  # the peer's clock says the time budget is used
+    assert t._agree(False) == ("time budget used", False)
