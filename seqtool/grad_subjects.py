@@ -106,8 +106,7 @@ def task_subjects(path, ckpt: dict, text: str | None, device, with_init: bool, s
     kind = loaded.spec.kind
     if text is not None:
         lines = [ln for ln in text.splitlines() if ln.strip()]
-        data = unlabelled(loaded.tokenizer, kind, [ln.split() for ln in lines] if kind == "tag" else lines, drop_empty=True,
-                         alphabet=loaded.spec.alphabet)
+        data = unlabelled(loaded, [ln.split() for ln in lines] if kind == "tag" else lines, drop_empty=True)
         if not len(data):
             raise CorpusError(f"--data: no line has a token that {_name(path)}'s tokenizer reads", fixes=("give one input per line",))
     else:

@@ -264,9 +264,11 @@ def score_examples(loaded: LoadedTask, xs: list, ys: list, source: str, batch_si
     return score(loaded.model, data, names, loaded.device, batch_size), unseen, unseen_count, dropped
 
 
-def unlabelled(tok, kind: str, examples: list, drop_empty: bool = False, alphabet: str = "") -> TaskData:
-    """Examples without labels as TaskData (targets are zeros); one with no token the model reads becomes
-    a single OOV token, or with ``drop_empty`` is left out."""
+def unlabelled(loaded: LoadedTask, examples: list, drop_empty: bool = False) -> TaskData:
+    """Examples without labels, read as ``loaded``'s run reads them (its tokenizer, and its alphabet for character
+    features), as TaskData (targets are zeros); one with no token the model reads becomes a single OOV token, or
+    with ``drop_empty`` is left out."""
+    tok, kind = loaded.tokenizer, loaded.spec.kind
     seqs = tok.encode_lines(as_text(kind, examples)) if examples else []
     oov = tok.vocab.oov_id
     if drop_empty:
@@ -274,7 +276,7 @@ def unlabelled(tok, kind: str, examples: list, drop_empty: bool = False, alphabe
         seqs, examples = [seqs[i] for i in keep], [examples[i] for i in keep]
     seqs = [s.astype(np.int64) if len(s) else np.array([oov if oov is not None else 0], dtype=np.int64) for s in seqs]
     targets = [0] * len(seqs) if kind == "classify" else [np.zeros(len(s), dtype=np.int64) for s in seqs]  # unused by predictions
-    forms, form_ids = _forms(examples, alphabet)  # tag: one form per token
+    forms, form_ids = _forms(examples, loaded.spec.alphabet)  # tag: one form per token
     return TaskData(seqs, targets, kind, forms, form_ids)
 
 
@@ -283,7 +285,7 @@ def predict(loaded: LoadedTask, examples: list, batch_size: int = 64):
     from seqtool.tasks.scoring import score
 
     kind = loaded.spec.kind
-    s = score(loaded.model, unlabelled(loaded.tokenizer, kind, examples, alphabet=loaded.spec.alphabet), loaded.spec.labels, loaded.device, batch_size)
+    s = score(loaded.model, unlabelled(loaded, examples), loaded.spec.labels, loaded.device, batch_size)
     if kind == "classify":
         return s.probabilities
     return [[loaded.spec.labels[t] for t in p] for p in s.predictions]

@@ -71,7 +71,7 @@ def predict_cmd(
             if kind == "classify" and explain:
                 from seqtool.tasks.saliency import explain as saliency
 
-                found = saliency(loaded.model, task_runs.unlabelled(loaded.tokenizer, kind, [ln.strip() for ln in lines]), loaded.device)
+                found = saliency(loaded.model, task_runs.unlabelled(loaded, [ln.strip() for ln in lines]), loaded.device)
                 _print_explained(ui, found, labels, min(top_k, len(labels)), lines, loaded.tokenizer.vocab.tokens)
             elif kind == "classify":
                 _print_labels(ui, task_runs.predict(loaded, [ln.strip() for ln in lines]), labels, min(top_k, len(labels)), lines)
