@@ -247,14 +247,18 @@ RESUME_OPTIONS_SHOWN = {"--epochs", "--max-steps", "--time-budget", "--patience"
 
 
 def _callbacks(ui: Ui, tensorboard: bool, tensorboard_dir: Optional[Path]):
-    """The progress renderer, and with --tensorboard(-dir) a TensorBoard event writer beside it (checked installed now)."""
-    if not tensorboard and tensorboard_dir is None:
-        return ProgressRenderer(ui)
+    """The progress renderer, a check that torch's threads have their cores to themselves (a warning otherwise),
+    and with --tensorboard(-dir) a TensorBoard event writer (checked installed now)."""
     from seqtool.callbacks import AllOf
-    from seqtool.tensorboard_log import TensorBoardLog, require_tensorboard
+    from seqtool.contention import ThreadCheck
 
-    require_tensorboard("--tensorboard-dir" if tensorboard_dir is not None else "--tensorboard")
-    return AllOf(ProgressRenderer(ui), TensorBoardLog(tensorboard_dir))
+    callbacks = [ProgressRenderer(ui), ThreadCheck(ui.warn)]
+    if tensorboard or tensorboard_dir is not None:
+        from seqtool.tensorboard_log import TensorBoardLog, require_tensorboard
+
+        require_tensorboard("--tensorboard-dir" if tensorboard_dir is not None else "--tensorboard")
+        callbacks.append(TensorBoardLog(tensorboard_dir))
+    return AllOf(*callbacks)
 
 
 def _typed(ctx: typer.Context, name: str) -> bool:
