@@ -61,8 +61,8 @@ def warning_line(speedup: float, threads: int) -> str:
 
 
 class ThreadCheck(Callbacks):
-    """During CPU training with more than one torch thread: probe after ``first_s`` seconds and then every
-    ``every_s`` seconds, and call ``warn`` once, with one line, when the cores are shared."""
+    """During CPU training with more than one torch thread: probe ``first_s`` seconds into each run it watches and
+    then every ``every_s`` seconds, and call ``warn`` once, with one line, when the cores are shared."""
 
     def __init__(self, warn: Callable[[str], None], first_s: float | None = None, every_s: float | None = None,
                  probe: Callable[[int], float] | None = None):
@@ -70,13 +70,14 @@ class ThreadCheck(Callbacks):
         self.first_s = FIRST_PROBE_S if first_s is None else first_s
         self.every_s = PROBE_EVERY_S if every_s is None else every_s
         self.next_at: float | None = None  # monotonic time of the next probe; None: not probing
+        self.warned = False  # once per ThreadCheck, however many runs it watches (the demo trains several)
 
     def on_start(self, info: dict) -> None:
         import torch
 
         self.threads = torch.get_num_threads()
         on_cpu = str(info.get("device", "cpu")).startswith("cpu")
-        self.next_at = time.monotonic() + self.first_s if on_cpu and self.threads > 1 else None
+        self.next_at = time.monotonic() + self.first_s if on_cpu and self.threads > 1 and not self.warned else None
 
     def on_log(self, record: dict) -> None:
         if self.next_at is None or time.monotonic() < self.next_at:
@@ -84,6 +85,6 @@ class ThreadCheck(Callbacks):
         speedup = self.probe(self.threads)
         if sharing_cores(speedup, self.threads):
             self.warn(warning_line(speedup, self.threads))
-            self.next_at = None  # once
+            self.warned, self.next_at = True, None
         else:
             self.next_at = time.monotonic() + self.every_s

@@ -59,6 +59,9 @@ def test_thread_check_probes_after_its_delay_then_at_its_interval_and_warns_once
     assert len(warned) == 1 and "--threads 1" in warned[0] and "0.70x" in warned[0] and "\n" not in warned[0]
     clock.now += 600
     cb.on_log({})
+    cb.on_start({"device": "cpu"})  # the next run it watches (the demo trains several)
+    clock.now += 600
+    cb.on_log({})
     assert len(probed) == 2 and len(warned) == 1  # once
 
 
