@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import add_corpora_option, calibrate, corpora_dir, shown, valid  # noqa: E402
+from benchmarks.common import Measured, add_corpora_option, corpora_dir, shown  # noqa: E402
 
 CONFIGS = {
     "char": lambda c: [str(c / "tinyshakespeare.txt"), "--level", "char", "--batch-size", "32"],
@@ -48,18 +48,16 @@ def rate(args: list[str], seconds: float) -> tuple[float, dict]:
 
 
 def scaling(config: str, seconds: float, corpora: Path) -> dict:
-    before = calibrate()
     results = {}
-    for name, extra in WAYS.items():
-        tps, info = rate([*CONFIGS[config](corpora), *extra], seconds)
-        results[name] = {"tokens_per_sec": round(tps), "intervals": info["intervals"], "command": shown(info["command"], corpora)}
-        params = info["params"]
-    after = calibrate()
+    with Measured() as m:
+        for name, extra in WAYS.items():
+            tps, info = rate([*CONFIGS[config](corpora), *extra], seconds)
+            results[name] = {"tokens_per_sec": round(tps), "intervals": info["intervals"], "command": shown(info["command"], corpora)}
+            params = info["params"]
     one = results["1 process x 1 thread"]["tokens_per_sec"]
     for name, r in results.items():
         r["x_one_thread"] = round(r["tokens_per_sec"] / one, 2)
-    return {"benchmark": "scaling", "config": config, "seconds": seconds, "params": params, "ways": results,
-            "calibration_before": before, "calibration_after": after, "valid": valid(before, after)}
+    return {"benchmark": "scaling", "config": config, "seconds": seconds, "params": params, "ways": results, **m.record()}
 
 
 def _allreduce_worker(rank: int, floats: int, calls: int, port: int, out) -> None:
@@ -89,19 +87,17 @@ def allreduce(floats: int, calls: int) -> dict:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    before = calibrate()
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    procs = [ctx.Process(target=_allreduce_worker, args=(r, floats, calls, port, q)) for r in range(2)]
-    for p in procs:
-        p.start()
-    seconds = q.get(timeout=600)
-    for p in procs:
-        p.join()
-    after = calibrate()
+    with Measured() as m:  # the workers are joined inside, so their CPU time counts as this run's own
+        procs = [ctx.Process(target=_allreduce_worker, args=(r, floats, calls, port, q)) for r in range(2)]
+        for p in procs:
+            p.start()
+        seconds = q.get(timeout=600)
+        for p in procs:
+            p.join()
     return {"benchmark": "allreduce", "floats": floats, "megabytes": round(floats * 4 / 1e6, 1), "seconds_per_call": round(seconds, 5),
-            "algorithm_gb_per_s": round(floats * 4 / seconds / 1e9, 2), "calibration_before": before, "calibration_after": after,
-            "valid": valid(before, after), "command": "python " + " ".join(sys.argv)}
+            "algorithm_gb_per_s": round(floats * 4 / seconds / 1e9, 2), **m.record(), "command": "python " + " ".join(sys.argv)}
 
 
 def main() -> None:

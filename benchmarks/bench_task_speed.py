@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.bench_tasks import SHARED, TASKS  # noqa: E402
-from benchmarks.common import add_corpora_option, calibrate, shown, valid  # noqa: E402
+from benchmarks.common import Measured, add_corpora_option, shown  # noqa: E402
 
 
 # The model plain_rate builds, word embeddings only (bench_tasks.py's tagger adds character features, which the plain loop has not).
@@ -104,39 +104,35 @@ def plain_rate(task: str, seconds: float) -> dict:
 
 
 def throughput(task: str, seconds: float) -> dict:
-    before = calibrate()
-    ours = seqtool_rate(task, seconds)
-    plain = plain_rate(task, seconds)
-    after = calibrate()
+    with Measured() as m:
+        ours = seqtool_rate(task, seconds)
+        plain = plain_rate(task, seconds)
     return {"benchmark": "throughput", "task": task, "seconds": seconds, "seqtool": ours, "plain": plain,
-            "ratio": round(ours["tokens_per_sec"] / plain["tokens_per_sec"], 2), "calibration_before": before, "calibration_after": after,
-            "valid": valid(before, after)}
+            "ratio": round(ours["tokens_per_sec"] / plain["tokens_per_sec"], 2), **m.record()}
 
 
 def predict(run_dir: str, sentences: int) -> dict:
     from seqtool import task_runs
 
-    before = calibrate()
     xs, _ = _examples_test()
     lines = [" ".join(x) for x in xs]
     lines = (lines * (sentences // len(lines) + 1))[:sentences]
     src = Path(tempfile.mkdtemp(prefix="bench-predict-")) / "sentences.txt"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     cmd = [sys.executable, "-m", "seqtool", "predict", run_dir, str(src), "--quiet"]
-    t = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    if r.returncode:
-        sys.exit(f"predict failed: {r.stderr.strip()}")
-    loaded = task_runs.load_task_model(run_dir, "cpu")
-    sents = [ln.split() for ln in lines]
-    t = time.perf_counter()
-    task_runs.predict(loaded, sents)
-    lib = time.perf_counter() - t
-    after = calibrate()
+    with Measured() as m:
+        t = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        if r.returncode:
+            sys.exit(f"predict failed: {r.stderr.strip()}")
+        loaded = task_runs.load_task_model(run_dir, "cpu")
+        sents = [ln.split() for ln in lines]
+        t = time.perf_counter()
+        task_runs.predict(loaded, sents)
+        lib = time.perf_counter() - t
     return {"benchmark": "predict", "sentences": sentences, "cli_sentences_per_sec": round(sentences / wall), "cli_seconds": round(wall, 2),
-            "library_sentences_per_sec": round(sentences / lib), "command": " ".join(cmd[1:]), "calibration_before": before,
-            "calibration_after": after, "valid": valid(before, after)}
+            "library_sentences_per_sec": round(sentences / lib), "command": " ".join(cmd[1:]), **m.record()}
 
 
 def _examples_test():

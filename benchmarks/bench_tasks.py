@@ -2,7 +2,7 @@
 
 Prints one JSON object: the calibration figure (a fixed fp32 matmul's GFLOP/s and the load
 average) before and after, the command, the test score, and whether the run is valid (calibration
-moved less than 15% and the load was below 1 at the start: nothing else ran). Run it alone.
+moved less than 15% and no other process used the CPU: benchmarks/common.py). Run it alone.
 
   python benchmarks/bench_tasks.py sst2 --minutes 10      # SST-2 sentence-level, target: test accuracy >= 84%
   python benchmarks/bench_tasks.py ewt --minutes 20       # UD English-EWT UPOS, target: test accuracy >= 95.0%
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import add_corpora_option, calibrate, corpora_dir, shown, valid  # noqa: E402
+from benchmarks.common import Measured, add_corpora_option, corpora_dir, shown  # noqa: E402
 
 SHARED = corpora_dir()  # --corpora DIR, $SEQTOOL_CORPORA, or ../shared/corpora
 TASKS = {
@@ -40,22 +40,21 @@ def main() -> None:
     add_corpora_option(ap)
     a = ap.parse_args()
     t = TASKS[a.task]
-    before = calibrate()
     out = a.out or tempfile.mkdtemp(prefix=f"bench-{a.task}-")
     train = [sys.executable, "-m", "seqtool", "train", str(SHARED / t["train"]), "--val", str(SHARED / t["val"]), *t["args"],
              "--time-budget", f"{a.minutes}m", "--out", out, "--force", "--quiet", "--json"]
-    r = subprocess.run(train, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit(f"train failed: {r.stderr.strip()}")
-    summary = json.loads(r.stdout)
-    ev = subprocess.run([sys.executable, "-m", "seqtool", "eval", out, str(SHARED / t["test"]), "--json", "--quiet"], capture_output=True, text=True)
-    if ev.returncode:
-        sys.exit(f"eval failed: {ev.stderr.strip()}")
-    test = json.loads(ev.stdout)["files"][0]
-    after = calibrate()
+    with Measured() as m:
+        r = subprocess.run(train, capture_output=True, text=True)
+        if r.returncode:
+            sys.exit(f"train failed: {r.stderr.strip()}")
+        summary = json.loads(r.stdout)
+        ev = subprocess.run([sys.executable, "-m", "seqtool", "eval", out, str(SHARED / t["test"]), "--json", "--quiet"], capture_output=True, text=True)
+        if ev.returncode:
+            sys.exit(f"eval failed: {ev.stderr.strip()}")
+        test = json.loads(ev.stdout)["files"][0]
     print(json.dumps({"task": a.task, "minutes": a.minutes, "test_" + t["metric"]: test[t["metric"]], "best_val": summary.get(f"best_val_{summary['metric']}"),
-                      "steps": summary["steps"], "epochs": summary["epochs"], "calibration_before": before, "calibration_after": after,
-                      "valid": valid(before, after), "command": shown(" ".join(train[1:]), SHARED), "run_dir": out}, indent=1))
+                      "steps": summary["steps"], "epochs": summary["epochs"], **m.record(),
+                      "command": shown(" ".join(train[1:]), SHARED), "run_dir": out}, indent=1))
 
 
 if __name__ == "__main__":

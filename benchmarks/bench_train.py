@@ -8,7 +8,8 @@
     (other options, e.g. --threads 1 --hidden 384, are passed on to seqtool train)
 
 Corpora come from ../shared/corpora (benchmarks only; tests never use them). Each mode prints one
-JSON document with its figures and the command that reproduces it. The throughput mode measures
+JSON document with its figures, the command that reproduces it, and whether the run is valid
+(calibration and foreign CPU, benchmarks/common.py). The throughput mode measures
 seqtool's Trainer and a plain loop written here (pytorch/examples word_language_model style: same
 model, same data layout, same optimizer and clipping) alternately in one process, so the ratio is
 not skewed by other load on a shared machine.
@@ -31,7 +32,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from benchmarks.common import add_corpora_option, corpora_dir  # noqa: E402
+from benchmarks.common import Measured, add_corpora_option, corpora_dir  # noqa: E402
 SHARED = corpora_dir()  # --corpora DIR, $SEQTOOL_CORPORA, or ../shared/corpora
 PTB = SHARED / "ptb"
 
@@ -321,18 +322,12 @@ def main() -> None:
         sys.exit(f"bench_train: {SHARED} not found; give --corpora DIR (benchmarks/README.md says where each corpus comes from)")
     if args.mode == "_peak":
         return _peak(args)
-    if args.mode == "throughput":
-        res = throughput(args)
-    elif args.mode == "plain-word":
-        args.minutes = args.minutes or 30
-        res = plain_word_quality(args)
-    elif args.mode == "char":
-        args.minutes = args.minutes or 10
-        res = char_quality(args)
-    else:
-        args.minutes = args.minutes or 30
-        res = word_quality(args)
-    res.update({"date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()})
+    run = {"throughput": throughput, "plain-word": plain_word_quality, "char": char_quality, "word": word_quality}[args.mode]
+    if args.mode != "throughput":
+        args.minutes = args.minutes or (10 if args.mode == "char" else 30)
+    with Measured() as m:
+        res = run(args)
+    res.update({**m.record(), "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()})
     print(json.dumps(res, indent=2))
 
 

@@ -1,9 +1,13 @@
-"""What every benchmark script shares: where the corpora are (``--corpora DIR``) and the calibration figure.
+"""What every benchmark script shares: where the corpora are (``--corpora DIR``) and whether a measurement is valid.
 
 The corpora directory is ``--corpora DIR``, else ``$SEQTOOL_CORPORA``, else ``../shared/corpora``
-beside the repository (benchmarks/README.md says where each file comes from). The calibration is
-a fixed fp32 matmul's GFLOP/s and the load average, taken before and after a measurement: a run
-where it moved by more than 15%, or that started on a busy machine, is marked invalid.
+beside the repository (benchmarks/README.md says where each file comes from).
+
+A measurement is valid when nothing else ran: the calibration figure (a fixed fp32 matmul's
+GFLOP/s) taken before and after moved by less than 15%, and the CPU time other processes used
+during the run -- the machine's busy time from /proc/stat less this process tree's own CPU time --
+stayed under a tenth of one core on average. The 1-minute load average is recorded for information
+only: it still carries a benchmark that ended a minute ago, so it flagged runs that followed one.
 """
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import time
 from pathlib import Path
 
 DEFAULT_CORPORA = Path(__file__).resolve().parent.parent.parent / "shared" / "corpora"
+DRIFT_LIMIT = 0.15  # the calibration may move by less than this fraction
+FOREIGN_CPU_LIMIT = 0.10  # cores: other processes may use a tenth of one core on average
 
 
 def corpora_dir(argv: list[str] | None = None) -> Path:
@@ -34,7 +40,7 @@ def shown(path: Path | str, corpora: Path) -> str:
 
 
 def calibrate() -> dict:
-    """GFLOP/s of a fixed 1024^3 fp32 matmul on torch's default threads, best of 5, and the 1-minute load."""
+    """GFLOP/s of a fixed 1024^3 fp32 matmul on torch's default threads, best of 5, and the 1-minute load (information only)."""
     import torch
 
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
@@ -47,6 +53,77 @@ def calibrate() -> dict:
     return {"gflops": round(best, 1), "load1": os.getloadavg()[0]}
 
 
-def valid(before: dict, after: dict) -> bool:
-    """Nothing else ran: the calibration moved by less than 15% and the machine was quiet at the start."""
-    return abs(after["gflops"] - before["gflops"]) / before["gflops"] < 0.15 and before["load1"] < 1.0
+def parse_proc_stat(text: str) -> tuple[int, int]:
+    """(busy jiffies summed over all CPUs, number of CPUs) from the text of /proc/stat.
+
+    Busy is user + nice + system + irq + softirq + steal of the aggregate ``cpu`` line: everything but
+    idle and iowait (guest time is already inside user and nice, proc(5))."""
+    busy, cpus = None, 0
+    for line in text.splitlines():
+        name, *fields = line.split() or [""]
+        if name == "cpu":
+            f = [int(x) for x in fields] + [0] * 10
+            busy = f[0] + f[1] + f[2] + f[5] + f[6] + f[7]
+        elif name.startswith("cpu") and name[3:].isdigit():
+            cpus += 1
+    if busy is None:
+        raise ValueError("no aggregate 'cpu' line in /proc/stat")
+    return busy, cpus
+
+
+def cpu_counters(proc_stat: Path = Path("/proc/stat")) -> dict:
+    """Now: monotonic wall time, the machine's busy CPU seconds, and this process tree's own CPU seconds.
+
+    Own time is os.times(): this process's threads plus every child (and their children) waited for,
+    so a benchmark that runs ``seqtool train`` as a subprocess counts it as its own once it exits."""
+    busy, cpus = parse_proc_stat(proc_stat.read_text())
+    t = os.times()
+    return {"wall_s": time.monotonic(), "busy_s": busy / os.sysconf("SC_CLK_TCK"), "cpus": cpus,
+            "own_s": t.user + t.system + t.children_user + t.children_system}
+
+
+def foreign_cpu(start: dict, end: dict) -> dict:
+    """The CPU other processes used between two cpu_counters(): average cores, and the fraction of the machine."""
+    wall = max(end["wall_s"] - start["wall_s"], 1e-9)
+    busy = (end["busy_s"] - start["busy_s"]) / wall
+    own = (end["own_s"] - start["own_s"]) / wall
+    cores = max(busy - own, 0.0)  # tick granularity can make it a hair negative on a quiet machine
+    return {"cores": round(cores, 3), "of_machine": round(cores / max(end["cpus"], 1), 3), "busy_cores": round(busy, 3),
+            "own_cores": round(own, 3), "cpus": end["cpus"], "wall_s": round(wall, 1)}
+
+
+def invalid_because(before: dict, after: dict, foreign: dict) -> list[str]:
+    """Why a measurement is invalid, one line per failed check (empty: valid), from its calibrations and foreign CPU."""
+    why = []
+    drift = abs(after["gflops"] - before["gflops"]) / before["gflops"]
+    if drift >= DRIFT_LIMIT:
+        why.append(f"calibration moved {drift:.0%} ({before['gflops']} -> {after['gflops']} GFLOP/s; limit {DRIFT_LIMIT:.0%})")
+    if foreign["cores"] > FOREIGN_CPU_LIMIT:
+        why.append(f"other processes used {foreign['cores']:.2f} cores on average over {foreign['wall_s']} s "
+                   f"({foreign['of_machine']:.0%} of {foreign['cpus']} CPUs; limit {FOREIGN_CPU_LIMIT} of one core)")
+    return why
+
+
+class Measured:
+    """Calibration before and after a block and the CPU other processes used during it.
+
+        with Measured() as m:
+            figures = run_the_benchmark()
+        figures.update(m.record())   # calibration_before/after, foreign_cpu, valid, invalid_because
+    """
+
+    def __enter__(self) -> "Measured":
+        self.before = calibrate()
+        self.start = cpu_counters()
+        return self
+
+    def __exit__(self, exc_type, *_) -> None:
+        self.end = cpu_counters()
+        if exc_type is None:  # no second calibration for a run that failed
+            self.after = calibrate()
+
+    def record(self) -> dict:
+        foreign = foreign_cpu(self.start, self.end)
+        why = invalid_because(self.before, self.after, foreign)
+        return {"calibration_before": self.before, "calibration_after": self.after, "foreign_cpu": foreign,
+                "valid": not why, "invalid_because": why}
