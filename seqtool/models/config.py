@@ -143,7 +143,7 @@ class ModelConfig:
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise UsageError(f"{_option(name)} must be in [0, 1) (got {getattr(self, name)})")
         if self.weight_drop > 0 and self.cell not in WEIGHT_DROP_CELLS:
-            raise UsageError(f"--weight-drop applies to --cell {', '.join(WEIGHT_DROP_CELLS)} (got {self.cell}); drop --weight-drop")
+            raise UsageError(f"--weight-drop applies to --cell {', '.join(WEIGHT_DROP_CELLS)} (got {self.cell})", fixes=("drop --weight-drop",))
 
     def _check_embedding(self) -> None:
         """--tie-weights and --freeze-embeddings need an embedding of the right width."""
