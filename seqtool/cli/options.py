@@ -132,6 +132,9 @@ ForgetBias = Annotated[Optional[float], typer.Option("--forget-bias", help="lstm
 AdaptiveSoftmax = Annotated[Optional[str], typer.Option("--adaptive-softmax", help="Cutoffs such as 2000,6000: an adaptive softmax (Grave et al. 2017) instead of the full output layer; much faster with large word vocabularies.", rich_help_panel=MODEL, show_default=False)]
 Delay = Annotated[int, typer.Option("--delay", help="skip: recurrence from d steps back as well as from 1.", rich_help_panel=MODEL)]
 Window = Annotated[int, typer.Option("--window", help="tdnn: inputs each unit sees (causal convolution width).", rich_help_panel=MODEL)]
+LockedDropout = Annotated[bool, typer.Option("--locked-dropout", help="--dropout draws one mask per sequence, the same at every step, on the embedding, between layers and on the output (variational dropout, AWD-LSTM).", rich_help_panel=MODEL)]
+EmbedDropout = Annotated[float, typer.Option("--embed-dropout", help="Training only: drop whole token types (rows of the embedding, or one-hot inputs) with this probability per batch (AWD-LSTM).", rich_help_panel=MODEL)]
+WeightDrop = Annotated[float, typer.Option("--weight-drop", help="lstm, gru, rnn: DropConnect on the recurrent matrices W_hh with this probability, a new mask per step of training (AWD-LSTM).", rich_help_panel=MODEL)]
 
 # Training options (TrainConfig fields; None = the level's default).
 BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help=f"Parallel columns of the corpus {level_default_help('batch_size')}.", rich_help_panel=TRAIN, show_default=False)]
@@ -226,6 +229,13 @@ def model_group() -> Group:
                   ("dropout", Dropout, None), ("tie_weights", TieWeights, None), ("tau_min", TauMin, d["tau_min"]),
                   ("tau_max", TauMax, d["tau_max"]), ("learn_tau", LearnTau, d["learn_tau"]), ("forget_bias", ForgetBias, d["forget_bias"]),
                   ("adaptive_softmax", AdaptiveSoftmax, None), ("delay", Delay, d["delay"]), ("window", Window, d["window"])), dict)
+
+
+def regularisation_group() -> Group:
+    """AWD-LSTM's regularisers (Merity et al. 2017) for train: --locked-dropout, --embed-dropout, --weight-drop, as a dict of ModelConfig fields."""
+    d = MODEL_DEFAULTS
+    return Group((("locked_dropout", LockedDropout, d["locked_dropout"]), ("embed_dropout", EmbedDropout, d["embed_dropout"]),
+                  ("weight_drop", WeightDrop, d["weight_drop"])), dict)
 
 
 def model_given(model: dict[str, Any]) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def train(
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory: config, tokenizer, metrics.jsonl, best.pt, last.pt.")] = None,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this directory exactly where it stopped (budgets may be raised).")] = None,
     model: Any = opt.model_group(),
+    regularisation: Any = opt.regularisation_group(),
     pretrained_embeddings: Annotated[Optional[Path], typer.Option("--pretrained-embeddings", help="word2vec (text or binary) or GloVe vectors for the embedding.", rich_help_panel=opt.MODEL)] = None,
     freeze_embeddings: Annotated[bool, typer.Option("--freeze-embeddings", help="Keep the (pretrained) embedding fixed.", rich_help_panel=opt.MODEL)] = False,
     batch_size: opt.BatchSize = None,
@@ -124,6 +125,7 @@ def train(
 
     if not data:
         raise UsageError("give DATA (text files or a seqtool tokenize directory), or --resume RUN_DIR")
+    tt.check_lm_only(task, regularisation)
     tt.check_task_options(task, data_format, label_column, pool, bidirectional, crf, class_weights, char_features, char_dim, char_hidden, word_dropout)
     if tok_options.level in ("ngram", "char-ngram"):
         raise UsageError(f"--level {tok_options.level}: n-gram tokens are bags of overlapping grams, not a sequence to model; use char, word or subword")
@@ -144,7 +146,7 @@ def train(
         from seqtool.tasks.lm import check_split
 
         check_split(tcfg.batch_size, int(os.environ.get("WORLD_SIZE", "1")))
-    given = {**opt.model_given(model), "freeze_embeddings": freeze_embeddings}
+    given = {**opt.model_given(model), **regularisation, "freeze_embeddings": freeze_embeddings}
 
     if task != "lm":
         from seqtool.distributed import rank0_first

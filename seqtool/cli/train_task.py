@@ -47,6 +47,15 @@ def check_task_options(task: str, data_format, label_column, pool: str, bidirect
     _check_char_options(task, char_features, char_dim, char_hidden, word_dropout)
 
 
+def check_lm_only(task: str, regularisation: dict) -> None:
+    """--locked-dropout, --embed-dropout and --weight-drop are built and tested for language models only."""
+    from seqtool.errors import UsageError
+
+    given = ["--" + name.replace("_", "-") for name, value in regularisation.items() if value]
+    if task != "lm" and given:
+        raise UsageError(f"{', '.join(given)} applies to --task lm (language models) only; drop it for --task {task}")
+
+
 def _check_char_options(task: str, char_features: str, char_dim, char_hidden, word_dropout: float) -> None:
     from seqtool.errors import UsageError
 

@@ -20,9 +20,13 @@ kernels, which the tests use to check the hand-derived backward to 1e-5 (and gra
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from seqtool.models.fused import run_by_layer
 
 #: The registry cells this module runs: torch's nn.LSTM, nn.GRU and nn.RNN (tanh).
 KERNEL_CELLS = ("lstm", "gru", "rnn")
@@ -206,31 +210,25 @@ def _kind(rnn: nn.Module) -> str:
     raise TypeError(f"no bf16 kernel for {type(rnn).__name__}")
 
 
-def run_stack(rnn: nn.Module, x: torch.Tensor, state=None, dtype: torch.dtype | None = torch.bfloat16):
+def run_stack(rnn: nn.Module, x: torch.Tensor, state=None, dtype: torch.dtype | None = torch.bfloat16,
+              between: Callable | None = None, weight_hh: Callable | None = None):
     """``rnn(x, state)`` for a time-major nn.LSTM / nn.GRU / nn.RNN (tanh), with this module's layers.
 
     x (T, B, D); state None (zeros), h (L, B, H) or the pair (h, c) for an LSTM. Returns the top
-    layer's h(t) (T, B, H) and the final state in nn.LSTM's layout; dropout between layers as torch's.
+    layer's h(t) (T, B, H) and the final state in nn.LSTM's layout. ``between`` (default: dropout as
+    torch's) and ``weight_hh`` as in seqtool.models.fused.run_by_layer.
     """
     kind = _kind(rnn)
     if rnn.batch_first or rnn.bidirectional or getattr(rnn, "proj_size", 0):
         raise ValueError("the bf16 kernel runs time-major, one-directional stacks without projections")
-    L, B, H = rnn.num_layers, x.shape[1], rnn.hidden_size
-    if state is None:
-        zeros = x.new_zeros(L, B, H, dtype=rnn.weight_hh_l0.dtype)
-        state = (zeros, zeros) if kind == "lstm" else zeros
-    hs, cs = (state if kind == "lstm" else (state, None))
-    out = x.to(rnn.weight_ih_l0.dtype)
-    finals_h, finals_c = [], []
-    for k in range(L):
-        if k > 0 and rnn.dropout > 0:
-            out = F.dropout(out, rnn.dropout, rnn.training)  # between layers, as nn.LSTM(dropout=p)
-        params = [getattr(rnn, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+
+    def torch_dropout(out):  # between layers, as nn.LSTM(dropout=p)
+        return F.dropout(out, rnn.dropout, rnn.training) if rnn.dropout > 0 else out
+
+    def layer(out, h0, c0, params):
         if kind == "lstm":
-            out, h, c = LSTMLayer.apply(out, hs[k], cs[k], *params, dtype)
-            finals_c.append(c)
-        else:
-            out, h = (GRULayer if kind == "gru" else RNNLayer).apply(out, hs[k], *params, dtype)
-        finals_h.append(h)
-    h_n = torch.stack(finals_h)
-    return out, ((h_n, torch.stack(finals_c)) if kind == "lstm" else h_n)
+            return LSTMLayer.apply(out, h0, c0, *params, dtype)
+        out, h = (GRULayer if kind == "gru" else RNNLayer).apply(out, h0, *params, dtype)
+        return out, h, None
+
+    return run_by_layer(rnn, x, state, layer, between or torch_dropout, weight_hh)

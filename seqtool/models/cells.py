@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqtool.models.awd import locked_dropout
+
 # Lowest learned tau is 1 + _TAU_OFFSET: tau = 1 + softplus(raw) reaches 1 only in the limit, and
 # starting nearer to that limit would leave raw with a vanishing gradient.
 _TAU_OFFSET = 1e-3
@@ -38,10 +40,12 @@ def _uniform_(param: torch.Tensor, hidden_size: int) -> None:
     nn.init.uniform_(param, -bound, bound)
 
 
-def _between_layers(x: torch.Tensor, layer: int, num_layers: int, p: float, training: bool) -> torch.Tensor:
-    # Dropout between stacked layers only (not on the top output): Zaremba et al. 2014.
-    if p > 0.0 and layer < num_layers - 1:
-        return F.dropout(x, p, training)
+def _between_layers(stack: nn.Module, x: torch.Tensor, layer: int) -> torch.Tensor:
+    # Dropout between stacked layers only (not on the top output): Zaremba et al. 2014; with
+    # ``stack.locked_dropout`` one mask per column for every step (AWD-LSTM, seqtool/models/awd.py).
+    p = stack.dropout
+    if p > 0.0 and layer < stack.num_layers - 1:
+        return locked_dropout(x, p, stack.training) if stack.locked_dropout else F.dropout(x, p, stack.training)
     return x
 
 
@@ -110,6 +114,8 @@ class LeakyRNN(nn.Module):
     State: tensor (num_layers, B, H).
     """
 
+    locked_dropout = False  # one dropout mask per column between layers (--locked-dropout; set by build_cell)
+
     def __init__(
         self,
         input_size: int,
@@ -160,7 +166,7 @@ class LeakyRNN(nn.Module):
             xproj = F.linear(x, w_ih, b)  # (T, B, H): W x(t) + b for every t in one matmul
             x, h = _leaky_scan(xproj, state[k], w_hh.t(), 1.0 / self.tau(k))  # (T, B, H), (B, H)
             finals.append(h)
-            x = _between_layers(x, k, self.num_layers, self.dropout, self.training)
+            x = _between_layers(self, x, k)
         return x, torch.stack(finals)  # (T, B, H), (L, B, H)
 
 
@@ -195,6 +201,8 @@ class SkipRNN(nn.Module):
     State: tensor (num_layers, d, B, H) holding h(t-d), ..., h(t-1) of each layer (oldest first).
     """
 
+    locked_dropout = False  # one dropout mask per column between layers (--locked-dropout; set by build_cell)
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0, delay: int = 2):
         super().__init__()
         if delay < 2:
@@ -228,7 +236,7 @@ class SkipRNN(nn.Module):
             history = _skip_scan(xproj, list(state[k].unbind(0)), weight_cat_t, d)  # d + T tensors (B, H)
             x = torch.stack(history[d:])  # (T, B, H)
             finals.append(torch.stack(history[-d:]))  # (d, B, H)
-            x = _between_layers(x, k, self.num_layers, self.dropout, self.training)
+            x = _between_layers(self, x, k)
         return x, torch.stack(finals)  # (T, B, H), (L, d, B, H)
 
 
@@ -269,6 +277,8 @@ class JordanRNN(nn.Module):
     State: an empty tuple - nothing is carried (the fed-back output arrives as the next input).
     """
 
+    locked_dropout = False  # one dropout mask per column between layers (--locked-dropout; set by build_cell)
+
     def __init__(self, input_size: int, hidden_size: int, vocab_size: int, num_layers: int = 1, dropout: float = 0.0):
         super().__init__()
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
@@ -290,7 +300,7 @@ class JordanRNN(nn.Module):
             w_ih, w_fb, b = (getattr(self, f"{n}_l{k}") for n in ("weight_ih", "weight_fb", "bias"))
             feedback = F.embedding(prev_output, w_fb)  # (T, B, H): W y(t-1) for one-hot y(t-1)
             x = torch.tanh(F.linear(x, w_ih, b) + feedback)  # (T, B, H), all steps at once
-            x = _between_layers(x, k, self.num_layers, self.dropout, self.training)
+            x = _between_layers(self, x, k)
         return x, ()
 
 
@@ -322,6 +332,8 @@ class TDNN(nn.Module):
     that layer, so a run cut into pieces (or one token at a time) equals the run in one piece.
     Zeros (left padding) at the start of a sequence.
     """
+
+    locked_dropout = False  # one dropout mask per column between layers (--locked-dropout; set by build_cell)
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0, window: int = 5):
         super().__init__()
@@ -356,7 +368,7 @@ class TDNN(nn.Module):
             new_state.append(padded[padded.shape[0] - keep:])  # (window-1, B, D)
             y = F.conv1d(padded.permute(1, 2, 0), getattr(self, f"weight_l{k}"), getattr(self, f"bias_l{k}"))  # (B, H, T)
             x = torch.tanh(y).permute(2, 0, 1)  # (T, B, H)
-            x = _between_layers(x, k, self.num_layers, self.dropout, self.training)
+            x = _between_layers(self, x, k)
         return x, tuple(new_state)
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqtool.errors import ConfigError, UsageError
-from seqtool.models.registry import cell_spec
+from seqtool.models.registry import WEIGHT_DROP_CELLS, cell_spec
 
 #: The largest float32: an option that scales float32 weights (--lr, --forget-bias) must stay below it.
 FLOAT32_MAX = 3.4028234663852886e38
@@ -49,6 +49,10 @@ class ModelConfig:
     layers: stacked recurrent layers (dropout between them).
     embed_dim: embedding width; 0 feeds one-hot vectors, like char-rnn.
     dropout: probability, on embeddings, between layers and before the decoder.
+    locked_dropout: ``dropout`` draws one mask per sequence (batch column) used at every step (variational
+        dropout; Gal & Ghahramani 2016, Merity et al. 2017) instead of a new mask per step.
+    embed_dropout: probability of dropping a whole token type (a row of the embedding) for a batch.
+    weight_drop: DropConnect probability on the recurrent matrices W_hh (lstm, gru, rnn; AWD-LSTM).
     tie_weights: share the embedding matrix with the decoder (needs embed_dim == hidden).
     tau_min, tau_max: leaky cell, per-unit time constants spread log-uniformly over [tau_min, tau_max].
     learn_tau: leaky cell, make the time constants trainable (kept >= 1).
@@ -76,6 +80,9 @@ class ModelConfig:
     freeze_embeddings: bool = False
     forget_bias: float | None = None
     adaptive_cutoffs: tuple[int, ...] = ()
+    locked_dropout: bool = False
+    embed_dropout: float = 0.0
+    weight_drop: float = 0.0
 
     @property
     def input_dim(self) -> int:
@@ -111,11 +118,11 @@ class ModelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise UsageError(f"{_option(name)} must be an integer (got {value!r})")
-        for name in ("dropout", "tau_min", "tau_max"):
+        for name in ("dropout", "embed_dropout", "weight_drop", "tau_min", "tau_max"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise UsageError(f"{_option(name)} must be a finite number (got {value!r})")
-        for name in ("tie_weights", "learn_tau", "freeze_embeddings"):
+        for name in ("tie_weights", "learn_tau", "freeze_embeddings", "locked_dropout"):
             if not isinstance(getattr(self, name), bool):
                 raise UsageError(f"{_option(name)} must be true or false (got {getattr(self, name)!r})")
 
@@ -132,8 +139,11 @@ class ModelConfig:
             raise UsageError(f"--layers must be at most {MAX_LAYERS} (got {self.layers}); stacks of 1-4 recurrent layers are usual")
         if self.embed_dim < 0:
             raise UsageError(f"--embed-dim must be 0 (one-hot inputs) or positive (got {self.embed_dim})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UsageError(f"--dropout must be in [0, 1) (got {self.dropout})")
+        for name in ("dropout", "embed_dropout", "weight_drop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise UsageError(f"{_option(name)} must be in [0, 1) (got {getattr(self, name)})")
+        if self.weight_drop > 0 and self.cell not in WEIGHT_DROP_CELLS:
+            raise UsageError(f"--weight-drop applies to --cell {', '.join(WEIGHT_DROP_CELLS)} (got {self.cell})", fixes=("drop --weight-drop",))
 
     def _check_embedding(self) -> None:
         """--tie-weights and --freeze-embeddings need an embedding of the right width."""

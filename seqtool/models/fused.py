@@ -6,6 +6,8 @@ layer's own parameters (tests hold them to the fused modules' outputs).
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +33,51 @@ def fused_init_state(rnn: nn.Module, batch_size: int, device, dtype):
 def _fused_params(rnn, k: int) -> tuple[torch.Tensor, ...]:
     """Layer k's W_ih, W_hh, b_ih, b_hh of an nn.RNN/GRU/LSTM (gates stacked in torch's order)."""
     return tuple(getattr(rnn, f"{n}_l{k}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"))
+
+
+def run_by_layer(rnn: nn.Module, x: torch.Tensor, state, layer: Callable, between: Callable, weight_hh: Callable | None = None):
+    """``rnn(x, state)`` for an nn.LSTM / nn.GRU / nn.RNN stack, one layer at a time with the module's own
+    parameters, for what one fused call cannot do: bf16 matmuls (seqtool/models/bf16_rnn.py), a dropout
+    mask between layers other than torch's, a transformed W_hh (seqtool/models/awd.py).
+
+    layer(x, h0, c0, (W_ih, W_hh, b_ih, b_hh)) -> (out, h, c) runs one layer over x (T, B, D) from h0, c0
+    (B, H) (c0 and c None but for an LSTM); between(out) is applied to each output another layer reads;
+    weight_hh(W_hh) is the recurrent matrix a layer uses (the parameter itself is untouched).
+    Returns the top layer's h(t) (T, B, H) and the final state in the module's layout.
+    """
+    lstm = isinstance(rnn, nn.LSTM)
+    L, B, H = rnn.num_layers, x.shape[1], rnn.hidden_size
+    if state is None:
+        zeros = x.new_zeros(L, B, H, dtype=rnn.weight_hh_l0.dtype)
+        state = (zeros, zeros) if lstm else zeros
+    hs, cs = state if lstm else (state, None)
+    out = x.to(rnn.weight_ih_l0.dtype)
+    finals_h, finals_c = [], []
+    for k in range(L):
+        if k > 0:
+            out = between(out)
+        w_ih, w_hh, b_ih, b_hh = _fused_params(rnn, k)
+        params = (w_ih, w_hh if weight_hh is None else weight_hh(w_hh), b_ih, b_hh)
+        out, h, c = layer(out, hs[k], None if cs is None else cs[k], params)
+        finals_h.append(h)
+        finals_c.append(c)
+    h_n = torch.stack(finals_h)
+    return out, ((h_n, torch.stack(finals_c)) if lstm else h_n)
+
+
+def torch_layer(cell: str, training: bool) -> Callable:
+    """One layer of ``cell`` (lstm, gru, rnn) with torch's own kernel, as ``run_by_layer`` calls it."""
+    op = {"lstm": torch._VF.lstm, "gru": torch._VF.gru, "rnn": torch._VF.rnn_tanh}[cell]
+
+    def layer(x, h0, c0, params):
+        # (input, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first), as nn.LSTM calls it
+        if c0 is None:
+            out, h = op(x, h0.unsqueeze(0), list(params), True, 1, 0.0, training, False, False)
+            return out, h[0], None
+        out, h, c = op(x, (h0.unsqueeze(0), c0.unsqueeze(0)), list(params), True, 1, 0.0, training, False, False)
+        return out, h[0], c[0]
+
+    return layer
 
 
 def rnn_stepper(rnn, k: int) -> LayerStepper:

@@ -16,9 +16,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqtool.errors import ConfigError
+from seqtool.models.awd import drop_weight, embedding_dropout, locked_dropout
 from seqtool.models.bf16_rnn import KERNEL_CELLS, run_stack
 from seqtool.models.config import ModelConfig
-from seqtool.models.registry import CellSpec, build_cell, cell_spec
+from seqtool.models.fused import run_by_layer, torch_layer
+from seqtool.models.registry import WEIGHT_DROP_CELLS, CellSpec, build_cell, cell_spec
 from seqtool.models.state import detach_state
 
 
@@ -90,15 +92,36 @@ class RecurrentBody(nn.Module):
 
     def recur(self, rnn: nn.Module, x: torch.Tensor, state=None):
         """One recurrent stack (``self.rnn``, or a head's second one) over x (T, B, D): (T, B, H), state."""
+        hooks = self._layer_hooks() if self.training else {}
         if self.matmul_dtype is not None:
-            return run_stack(rnn, x, state, self.matmul_dtype)
+            return run_stack(rnn, x, state, self.matmul_dtype, **hooks)
+        if hooks:  # torch's stack one layer at a time, to put locked masks between layers or drop W_hh
+            return run_by_layer(rnn, x, state, torch_layer(self.cfg.cell, True), **hooks)
         return rnn(x, state)
+
+    def _layer_hooks(self) -> dict:
+        """What --locked-dropout and --weight-drop change in a torch stack's layer-by-layer run, in training
+        (``between`` and ``weight_hh`` of seqtool.models.fused.run_by_layer); {} when neither is set."""
+        cfg = self.cfg
+        if cfg.cell not in WEIGHT_DROP_CELLS or not (cfg.locked_dropout or cfg.weight_drop > 0):
+            return {}
+        def between(out):  # dropout between layers, as nn.LSTM(dropout=p) has it, or locked
+            return locked_dropout(out, cfg.dropout, True) if cfg.locked_dropout else F.dropout(out, cfg.dropout, True)
+        return {"between": between, "weight_hh": lambda w: drop_weight(w, cfg.weight_drop, True)}
+
+    def _dropout(self, x: torch.Tensor) -> torch.Tensor:
+        """--dropout on x (T, B, D): a new mask per element, or with --locked-dropout one per column for all steps."""
+        return locked_dropout(x, self.cfg.dropout, self.training) if self.cfg.locked_dropout else self.drop(x)
 
     def inputs(self, ids: torch.Tensor) -> torch.Tensor:
         """ids (T, B) -> the vectors the first layer reads, (T, B, D)."""
         if self.encoder is not None:
-            return self.drop(self.encoder(ids))  # (T, B, E)
-        return F.one_hot(ids, self.cfg.vocab_size).to(self._input_dtype())  # (T, B, V)
+            x = self.encoder(ids)  # (T, B, E)
+        else:
+            x = F.one_hot(ids, self.cfg.vocab_size).to(self._input_dtype())  # (T, B, V)
+        if self.cfg.embed_dropout > 0:  # whole token types, before any other dropout (Merity et al. 2017)
+            x = embedding_dropout(x, ids, self.cfg.vocab_size, self.cfg.embed_dropout, self.training)
+        return self._dropout(x) if self.encoder is not None else x
 
     def _input_dtype(self) -> torch.dtype:
         # The first layer's input weight: an attribute, not a parameters() walk (generation calls this per token).
@@ -186,7 +209,7 @@ class LanguageModel(RecurrentBody):
     def forward(self, ids: torch.Tensor, state=None):
         """ids (T, B) -> logits (T, B, V) of the next token at every step, and the new state."""
         out, state = self.hidden_states(ids, state)  # (T, B, H)
-        return self.logits(self.drop(out) if self.training else out), state  # (T, B, V); dropout is the identity in eval
+        return self.logits(self._dropout(out) if self.training else out), state  # (T, B, V); dropout is the identity in eval
 
     def loss(self, ids: torch.Tensor, targets: torch.Tensor, state=None, reduction: str = "mean"):
         """Cross-entropy (nats/token) of ``targets`` (T, B) after ``ids`` (T, B), and the new state:
@@ -196,7 +219,7 @@ class LanguageModel(RecurrentBody):
         when the model has an adaptive softmax - the point of having one.
         """
         out, state = self.hidden_states(ids, state)  # (T, B, H)
-        h = self.drop(out)
+        h = self._dropout(out)
         if isinstance(self.decoder, nn.AdaptiveLogSoftmaxWithLoss):
             target_logp = self.decoder(h.reshape(-1, h.shape[-1]).float(), targets.reshape(-1)).output  # (T*B,)
             nll = -target_logp

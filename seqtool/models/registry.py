@@ -89,6 +89,9 @@ REGISTRY: dict[str, CellSpec] = {s.name: s for s in _SPECS}
 #: The recurrent cells a model can use.
 CELLS: tuple[str, ...] = tuple(REGISTRY)
 
+#: The cells whose recurrent matrices W_hh --weight-drop drops (torch's fused stacks, run layer by layer).
+WEIGHT_DROP_CELLS: tuple[str, ...] = ("lstm", "gru", "rnn")
+
 
 def cell_spec(name: str, option: str = "--cell") -> CellSpec:
     """The registry entry of ``name``; a UsageError naming ``option`` and the valid cells otherwise."""
@@ -134,7 +137,10 @@ def build_cell(cfg, extra_inputs: int = 0):
     """The recurrent stack ``cfg`` describes (a validated ModelConfig); ``extra_inputs`` widens its
     first layer's input beyond the embedding (a tagger's character features, concatenated)."""
     # torch warns when dropout is set on a single layer, where it would do nothing.
-    return cell_spec(cfg.cell).build(_WiderInput(cfg, extra_inputs) if extra_inputs else cfg, cfg.dropout if cfg.layers > 1 else 0.0)
+    stack = cell_spec(cfg.cell).build(_WiderInput(cfg, extra_inputs) if extra_inputs else cfg, cfg.dropout if cfg.layers > 1 else 0.0)
+    if cfg.locked_dropout and cfg.cell not in WEIGHT_DROP_CELLS:  # torch's stacks are run layer by layer instead (lm.py)
+        stack.locked_dropout = True
+    return stack
 
 
 def layer_steppers(model) -> list:
