@@ -44,7 +44,7 @@ class WeightAverage:
         self.count += 1
 
     def state_dict_of(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
-        """The model's state dict with the averaged tensors in place of the raw ones, on the CPU."""
+        """The model's state dict with the averaged tensors in place of the raw ones (none before averaging starts), on the CPU."""
         return {k: self.avg.get(k, v).detach().cpu().clone() for k, v in model.state_dict().items()}
 
     @contextlib.contextmanager

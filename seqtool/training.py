@@ -131,8 +131,7 @@ class Trainer:
             **self.extra,
             "train_config": self.cfg.to_dict(),
             # The model the user gets: the averaged weights once averaging has started; the raw ones go on training.
-            "model_state": self.average.state_dict_of(self.model) if self.average and self.average.started
-            else {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "model_state": self.average.state_dict_of(self.model) if self.average else {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
             **(self.average.checkpoint(self.model) if self.average else {}),
             "optimizer_state": self.optimizer.state_dict(),
             "schedule_state": self.schedule.state_dict(),
@@ -147,6 +146,7 @@ class Trainer:
             "meter": self.meter.state_dict(),
             "skipped_steps": self.skipped,
             "tokens_seen": self.tokens_seen,
+            "average_time_reached": self._average_time_reached,
         }
 
     def restore(self, ckpt: dict) -> None:
@@ -160,6 +160,7 @@ class Trainer:
         self.task.restore_carry(state_to(ckpt.get("hidden"), self.device), self.model)
         self.best_val, self.bad_evals = float(ckpt["best_val"]), int(ckpt["bad_evals"])
         self.elapsed_before = float(ckpt.get("elapsed", 0.0))
+        self._average_time_reached = bool(ckpt.get("average_time_reached", False))
         self.skipped, self.saved_step = int(ckpt.get("skipped_steps", 0)), self.step
         self.tokens_seen = None if ckpt.get("tokens_seen") is None else int(ckpt["tokens_seen"])
         if "meter" in ckpt:  # the steps since the last log line: the resumed run logs the line the whole run would

@@ -155,6 +155,10 @@ def test_a_time_budget_fraction_agreed_by_any_process_starts_averaging_on_all(tm
     t.dist = PeerFlags([0.0, 0.0, 0.0, 1.0])  # the other process's clock passed --average-start
     t._agree(False)
     assert t._average_due()
+    (tmp_path / "again").mkdir()
+    again = make_trainer(tmp_path / "again", corpus, max_steps=None, time_budget=3600.0, average_weights="swa")
+    again.restore(t.state())  # saved before the next step's update: a resumed run starts averaging where this one would
+    assert again._average_due()
 
 
 @pytest.mark.parametrize("field, value, option", [
