@@ -111,6 +111,9 @@ def train(
     ui = Ui(quiet=io.quiet, json_mode=io.json)
     if nproc < 1:
         raise UsageError(f"--nproc {nproc}: give 1 or more processes")
+    cpus = os.cpu_count() or 1
+    if nproc > opt.MAX_THREADS_PER_CPU * cpus:  # torchrun would try to start them all
+        raise UsageError(f"--nproc {nproc}: more than {opt.MAX_THREADS_PER_CPU} processes per CPU (this machine has {cpus}); use at most {cpus}")
     if nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start it, with this command line as each process's
         from seqtool import distributed
 
