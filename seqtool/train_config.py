@@ -17,6 +17,7 @@ from seqtool.schedule import SCHEDULES
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 PRECISIONS = ("auto", "fp32", "bf16")  # resolved for a device by seqtool.devices
+AVERAGES = ("off", "ema", "swa")  # seqtool.averaging
 
 
 @dataclass
@@ -44,6 +45,10 @@ class TrainConfig:
     precision: str = "auto"  # bf16 where it pays (seqtool.devices.resolve_precision), else fp32
     skip_nonfinite: int = 0  # steps with a NaN/inf loss or gradient to skip before stopping
     save_every: str = "10m"  # last.pt every N steps ("500") or this much time ("10m"); "0": at validations only
+    average_weights: str = "off"  # off | ema | swa (seqtool.averaging)
+    average_start: float = 0.5  # fraction of the budget (steps, epochs or time) after which averaging starts
+    ema_decay: float = 0.999
+    scheduled_sampling: float | None = None  # k of the inverse sigmoid decay (seqtool.models.scheduled); language models only
 
     def validate(self) -> "TrainConfig":
         """Raise UsageError (exit 2) on the first value out of its range; return self so calls can chain.
@@ -78,12 +83,25 @@ class TrainConfig:
             raise bad("schedule", self.schedule, f"choose one of {', '.join(SCHEDULES)}")
         if self.precision not in PRECISIONS:
             raise bad("precision", self.precision, f"choose one of {', '.join(PRECISIONS)}")
+        self._validate_extras(bad)
         self.save_interval()  # raises on a value that is neither a step count nor a duration
         if not self.lr > 0:
             raise bad("lr", self.lr, "must be positive")
         if self.weight_decay < 0 or self.warmup < 0 or self.clip_norm < 0:
             raise UsageError("--weight-decay, --warmup and --clip-norm must not be negative")
         return self
+
+    def _validate_extras(self, bad) -> None:
+        """Weight averaging and scheduled sampling: NaN fails every range check, so each reads as a positive test."""
+        if self.average_weights not in AVERAGES:
+            raise bad("average-weights", self.average_weights, f"choose one of {', '.join(AVERAGES)}")
+        if not 0 <= self.average_start < 1:
+            raise bad("average-start", self.average_start, "must be a fraction of the budget from 0 up to (not including) 1, e.g. 0.5")
+        if not 0 < self.ema_decay < 1:
+            raise bad("ema-decay", self.ema_decay, "must be between 0 and 1 (not including either), e.g. 0.999")
+        k = self.scheduled_sampling
+        if k is not None and not (1 <= k and math.isfinite(k)):
+            raise bad("scheduled-sampling", k, "must be a finite number k of at least 1 (the schedule's steps scale), e.g. 1000")
 
     def save_interval(self) -> tuple[int | None, float | None]:
         """``save_every`` as (steps, seconds), at most one of them set; (None, None) when it is "0" (off)."""

@@ -14,6 +14,7 @@ every step (a signal, the time budget on any process), and only process 0 writes
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from seqtool.averaging import WeightAverage
 from seqtool.callbacks import Callbacks, layer_grad_norms
 from seqtool.checkpoint import save_checkpoint
 from seqtool.devices import autocast_failure, cpu_has_bf16, resolve_precision, uses_bf16_kernel
@@ -82,6 +84,8 @@ class Trainer:
         self.eval_every = cfg.eval_every or self.windows
         self.meter = Meter(device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)  # the log interval under way
         self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.average = WeightAverage(cfg.average_weights, cfg.ema_decay) if cfg.average_weights != "off" else None
+        self._average_time_reached = False  # --average-start reached by the time budget (agreed by every process)
 
     def _set_precision(self, model) -> None:
         """bf16 on a CPU with a cell the bf16-matmul kernel runs: the model switches to it (seqtool/models/
@@ -126,7 +130,9 @@ class Trainer:
         return {
             **self.extra,
             "train_config": self.cfg.to_dict(),
-            "model_state": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            # The model the user gets: the averaged weights once averaging has started; the raw ones go on training.
+            "model_state": self.average.state_dict_of(self.model) if self.average else {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            **(self.average.checkpoint(self.model) if self.average else {}),
             "optimizer_state": self.optimizer.state_dict(),
             "schedule_state": self.schedule.state_dict(),
             "step": self.step,
@@ -140,17 +146,21 @@ class Trainer:
             "meter": self.meter.state_dict(),
             "skipped_steps": self.skipped,
             "tokens_seen": self.tokens_seen,
+            "average_time_reached": self._average_time_reached,
         }
 
     def restore(self, ckpt: dict) -> None:
         """Continue exactly where ``ckpt`` stopped (weights, optimizer, schedule, position, state, RNG)."""
         self.model.load_state_dict(ckpt["model_state"])
+        if self.average is not None:  # the average is model_state; the raw weights come back from train_weights
+            self.average.restore(ckpt, self.model)
         self.optimizer.load_state_dict(ckpt["optimizer_state"])
         self.schedule.load_state_dict(ckpt["schedule_state"])
         self.step, self.epoch, self.window = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt["window"])
         self.task.restore_carry(state_to(ckpt.get("hidden"), self.device), self.model)
         self.best_val, self.bad_evals = float(ckpt["best_val"]), int(ckpt["bad_evals"])
         self.elapsed_before = float(ckpt.get("elapsed", 0.0))
+        self._average_time_reached = bool(ckpt.get("average_time_reached", False))
         self.skipped, self.saved_step = int(ckpt.get("skipped_steps", 0)), self.step
         self.tokens_seen = None if ckpt.get("tokens_seen") is None else int(ckpt["tokens_seen"])
         if "meter" in ckpt:  # the steps since the last log line: the resumed run logs the line the whole run would
@@ -195,10 +205,13 @@ class Trainer:
     # ---------------------------------------------------------------- evaluation
 
     def evaluate(self) -> tuple[float, float, dict]:
-        """The task's validation: (loss, criterion to minimise, metrics fields), in eval mode."""
+        """The task's validation: (loss, criterion to minimise, metrics fields), in eval mode, of the
+        averaged weights once --average-weights has started."""
         self.model.eval()
         try:
-            return self.task.validate(self.model, self.autocast)
+            with self.average.swapped_in(self.model) if self.average else contextlib.nullcontext():
+                loss, criterion, fields = self.task.validate(self.model, self.autocast)
+            return loss, criterion, {**fields, **({"averaged_steps": self.average.count} if self.average and self.average.started else {})}
         finally:
             self.model.train()
 
@@ -321,7 +334,8 @@ class Trainer:
         # Clip the global gradient norm (Pascanu et al. 2013): exploding gradients, the RNN lecture's (see
         # README) "Vanishing and Exploding Gradient Problem". The norm is returned before clipping.
         norm = torch.nn.utils.clip_grad_norm_(self.params, meter.clip)
-        if self._check_now() and not bool(torch.isfinite(loss.detach()) & torch.isfinite(norm)):  # one host sync for both
+        skipped = self._check_now() and not bool(torch.isfinite(loss.detach()) & torch.isfinite(norm))  # one host sync for both
+        if skipped:
             self._skip_or_stop(loss, norm, lr)
             self.optimizer.zero_grad(set_to_none=True)  # skipped: no update, and this step's carried state is dropped
             self.task.drop()
@@ -331,6 +345,8 @@ class Trainer:
             self.task.keep(self.model, carry)
             meter.add(loss, norm, tokens)
         self.step += 1
+        if self.average is not None and not skipped and (self.average.started or self._average_due()):
+            self.average.update(self.model)
         self.window += 1
         if self.window >= self.windows:
             self.window = 0
@@ -417,11 +433,24 @@ class Trainer:
         the carried state: a collective). Only the reduced flags decide: a signal that lands after the
         all_reduce is counted at the next step, never by this process alone."""
         if self.dist is None:
+            self._average_time_reached = self._average_time_reached or self._time_fraction() >= self.cfg.average_start
             return self._budget_reason(), save_due
-        interrupted, late, save = self.dist.sum([float(self.stop_requested), float(self._time_up()), float(save_due)], self.device)
+        interrupted, late, save, average = self.dist.sum([float(self.stop_requested), float(self._time_up()), float(save_due),
+                                                         float(self._time_fraction() >= self.cfg.average_start)], self.device)
+        self._average_time_reached = self._average_time_reached or average > 0
         if interrupted > 0:  # only ever set here: a signal handler may have set it during the all_reduce
             self.stop_requested = True
         return self._budget_reason(interrupted=interrupted > 0, time_up=late > 0), save > 0
+
+    def _time_fraction(self) -> float:
+        """How much of --time-budget is used (0 without one)."""
+        return (self.elapsed_before + self._elapsed()) / self.cfg.time_budget if self.cfg.time_budget else 0.0
+
+    def _average_due(self) -> bool:
+        """--average-start reached: by steps (or epochs) now, or by time at the end of an earlier step (the
+        same step on every process, so all of them average the same weights)."""
+        by_steps = self.total_steps is not None and self.step >= self.cfg.average_start * self.total_steps
+        return by_steps or self._average_time_reached
 
     def _time_up(self) -> bool:
         return self.cfg.time_budget is not None and self.elapsed_before + self._elapsed() >= self.cfg.time_budget  # across resumes

@@ -134,6 +134,22 @@ def test_two_processes_train_as_one_with_the_whole_batch(corpus, reference, tmp_
 
 
 @pytest.mark.slow
+def test_two_processes_average_the_same_weights_as_one(corpus, tmp_path):
+    """Every process averages its own copy of the (identical) weights; process 0 saves what one process would."""
+    averaging = ["--average-weights", "ema", "--ema-decay", "0.5", "--average-start", "0.3", "--max-steps", 6]
+    one, two = tmp_path / "one", tmp_path / "two"
+    r = run("train", corpus, *MODEL, *averaging, "--out", one)
+    assert r.exit_code == 0, r.output
+    r = torchrun("train", corpus, *MODEL, *averaging, "--out", two)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert_same_run(one, two)  # model_state: the average
+    ca, cb = (torch.load(d / "last.pt", weights_only=True) for d in (one, two))
+    assert ca["average"] == cb["average"] == {"kind": "ema", "count": 5}
+    for k, v in ca["train_weights"].items():
+        torch.testing.assert_close(cb["train_weights"][k], v, rtol=0, atol=1e-5)
+
+
+@pytest.mark.slow
 def test_sigterm_to_one_process_stops_every_process_at_the_same_step(corpus, tmp_path):
     out = tmp_path / "run"
     procs = spawn("train", corpus, *MODEL, "--max-steps", 100_000, "--out", out)

@@ -388,7 +388,7 @@ class PeerFlags:
         self.peer, self.after = peer, after
 
     def sum(self, values: list[float], device="cpu") -> list[float]:
-        out = [a + b for a, b in zip(values, self.peer)]
+        out = [a + b for a, b in zip(values, self.peer + [0.0] * (len(values) - len(self.peer)))]
         self.after()
         return out
 

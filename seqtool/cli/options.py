@@ -141,6 +141,14 @@ BatchSize = Annotated[Optional[int], typer.Option("--batch-size", help=f"Paralle
 Bptt = Annotated[Optional[int], typer.Option("--bptt", help=f"Window length for truncated BPTT, in tokens {level_default_help('bptt')}.", rich_help_panel=TRAIN, show_default=False)]
 SEED_MAX = 2**64 - 1  # the largest seed torch (and numpy) accept; a larger one was an internal error
 Seed = Annotated[int, typer.Option("--seed", help="Random seed (CPU runs repeat bit for bit).", min=0, max=SEED_MAX, rich_help_panel=TRAIN)]
+AverageWeights = Annotated[str, typer.Option("--average-weights", help="off | ema (Polyak: an exponential moving average) | swa (the equal-weight mean, Izmailov et al. 2018) "
+                                             "of the weights after each step from --average-start on; validation, best.pt and the result use the average, training goes on with the raw weights.",
+                                             rich_help_panel=TRAIN)]
+AverageStart = Annotated[float, typer.Option("--average-start", help="With --average-weights: the fraction of the budget (steps, epochs or time) after which averaging starts.", rich_help_panel=TRAIN)]
+EmaDecay = Annotated[float, typer.Option("--ema-decay", help="With --average-weights ema: the decay d of a' = d a + (1 - d) w, in (0, 1).", rich_help_panel=TRAIN)]
+ScheduledSampling = Annotated[Optional[float], typer.Option("--scheduled-sampling", help="Language models: scheduled sampling (Bengio et al. 2015) with inverse sigmoid decay k >= 1: at step i each input is the model's own sample "
+                                                         "with probability 1 - k/(k + exp(i/k)); unrolls one step at a time, so slower. Validation stays teacher-forced.",
+                                                         rich_help_panel=TRAIN, show_default=False)]
 Device = Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.", rich_help_panel=TRAIN)]
 Threads = Annotated[Optional[int], typer.Option("--threads", help="CPU threads for torch \\[torch's default].", rich_help_panel=TRAIN, show_default=False)]
 

@@ -71,6 +71,10 @@ def train(
                                                  "Above 0 every step is checked, a host sync per step on a GPU.", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["skip_nonfinite"],
     save_every: Annotated[Optional[str], typer.Option("--save-every", help="Save last.pt every N steps (500) or this much time (90s, 10m), besides each validation, so a killed run loses at most that; 0 = at validations only "
                                                       f"\\[{opt.TRAIN_DEFAULTS['save_every']}].", rich_help_panel=TRAIN, show_default=False)] = None,
+    average_weights: opt.AverageWeights = opt.TRAIN_DEFAULTS["average_weights"],
+    average_start: opt.AverageStart = opt.TRAIN_DEFAULTS["average_start"],
+    ema_decay: opt.EmaDecay = opt.TRAIN_DEFAULTS["ema_decay"],
+    scheduled_sampling: opt.ScheduledSampling = None,
     seed: opt.Seed = opt.TRAIN_DEFAULTS["seed"],
     device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
@@ -108,6 +112,9 @@ def train(
     ui = Ui(quiet=io.quiet, json_mode=io.json)
     if nproc < 1:
         raise UsageError(f"--nproc {nproc}: give 1 or more processes")
+    cpus = os.cpu_count() or 1
+    if nproc > opt.MAX_THREADS_PER_CPU * cpus:  # torchrun would try to start them all
+        raise UsageError(f"--nproc {nproc}: more than {opt.MAX_THREADS_PER_CPU} processes per CPU (this machine has {cpus}); use at most {cpus}")
     if nproc > 1 and "WORLD_SIZE" not in os.environ:  # not yet under torchrun: start it, with this command line as each process's
         from seqtool import distributed
 
@@ -127,6 +134,7 @@ def train(
         raise UsageError("give DATA (text files or a seqtool tokenize directory), or --resume RUN_DIR")
     tt.check_lm_only(task, regularisation)
     tt.check_task_options(task, data_format, label_column, pool, bidirectional, crf, class_weights, char_features, char_dim, char_hidden, word_dropout)
+    _check_averaging_options(ctx, task, average_weights, scheduled_sampling)
     if tok_options.level in ("ngram", "char-ngram"):
         raise UsageError(f"--level {tok_options.level}: n-gram tokens are bags of overlapping grams, not a sequence to model; use char, word or subword")
     if out is None and not summary:
@@ -140,6 +148,7 @@ def train(
         batch_size=d["batch_size"] if batch_size is None else batch_size, bptt=d["bptt"] if bptt is None else bptt, epochs=epochs, max_steps=max_steps, time_budget=budget,
         optimizer=optimizer, lr=lr, weight_decay=weight_decay, warmup=warmup, schedule=schedule, clip_norm=clip_norm,
         patience=patience, carry_state=carry_state, log_every=log_every, eval_every=eval_every, seed=seed, device=device, precision=precision, skip_nonfinite=skip_nonfinite,
+        average_weights=average_weights, average_start=average_start, ema_decay=ema_decay, scheduled_sampling=scheduled_sampling,
         **({} if save_every is None else {"save_every": save_every}),
     ).validate()
     if task == "lm":  # before any tokenizing; a resumed run is checked by LMTask
@@ -261,6 +270,18 @@ def _callbacks(ui: Ui, tensorboard: bool, tensorboard_dir: Optional[Path]):
         require_tensorboard("--tensorboard-dir" if tensorboard_dir is not None else "--tensorboard")
         callbacks.append(TensorBoardLog(tensorboard_dir))
     return AllOf(*callbacks)
+
+
+def _check_averaging_options(ctx: typer.Context, task: str, average_weights: str, scheduled_sampling: Optional[float]) -> None:
+    """Options that only mean something beside another: --average-start and --ema-decay, --scheduled-sampling for a language model."""
+    from seqtool.errors import UsageError
+
+    if scheduled_sampling is not None and task != "lm":
+        raise UsageError(f"--scheduled-sampling applies to language models (--task lm), not --task {task}")
+    if average_weights == "off" and (_typed(ctx, "average_start") or _typed(ctx, "ema_decay")):
+        raise UsageError("--average-start and --ema-decay need --average-weights ema or swa")
+    if average_weights == "swa" and _typed(ctx, "ema_decay"):
+        raise UsageError("--ema-decay applies to --average-weights ema; swa weighs every step equally")
 
 
 def _typed(ctx: typer.Context, name: str) -> bool:

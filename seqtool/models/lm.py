@@ -211,13 +211,18 @@ class LanguageModel(RecurrentBody):
         out, state = self.hidden_states(ids, state)  # (T, B, H)
         return self.logits(self._dropout(out) if self.training else out), state  # (T, B, V); dropout is the identity in eval
 
-    def loss(self, ids: torch.Tensor, targets: torch.Tensor, state=None, reduction: str = "mean"):
+    def loss(self, ids: torch.Tensor, targets: torch.Tensor, state=None, reduction: str = "mean", sampling: float | None = None):
         """Cross-entropy (nats/token) of ``targets`` (T, B) after ``ids`` (T, B), and the new state:
         L = -sum_t log p(y(t) | x(1..t)), averaged over tokens (or summed).
 
         The same number as cross_entropy(forward(ids)), computed without the full (T, B, V) logits
-        when the model has an adaptive softmax - the point of having one.
+        when the model has an adaptive softmax - the point of having one. ``sampling``: scheduled
+        sampling with this probability of feeding the model's own sample (seqtool/models/scheduled.py).
         """
+        if sampling is not None:
+            from seqtool.models.scheduled import scheduled_sampling_loss
+
+            return scheduled_sampling_loss(self, ids, targets, state, sampling, reduction)
         out, state = self.hidden_states(ids, state)  # (T, B, H)
         h = self._dropout(out)
         if isinstance(self.decoder, nn.AdaptiveLogSoftmaxWithLoss):

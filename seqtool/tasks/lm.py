@@ -21,6 +21,7 @@ import torch
 
 from seqtool.data import batchify, get_window, n_windows, tokens_needed
 from seqtool.errors import ConfigError, UsageError
+from seqtool.models.scheduled import sampling_probability
 from seqtool.models.state import map_state, state_batch_dims
 
 
@@ -62,6 +63,8 @@ class LMTask:
         self.per_epoch = n_windows(self.train_data, cfg.bptt)  # steps in one epoch
         self.tokens_per_step = cfg.batch_size * cfg.bptt
         self.carry = None  # the recurrent state carried into the next window (None: zeros)
+        self.scheduled_k = cfg.scheduled_sampling  # None: teacher forcing only
+        self.sampling_prob: float | None = None  # the latest step's scheduled-sampling probability
 
     def probe(self, model) -> torch.Tensor:
         """A tiny forward pass (the first token of one column), e.g. to test a precision on this device."""
@@ -73,7 +76,11 @@ class LMTask:
         if window == 0 or not self.carry_state:
             self.carry = None  # a new pass over the columns starts from a zero state
         x, y = get_window(self.train_data, window, self.bptt)  # (T, B) each
-        loss, state = model.loss(x, y, self.carry)
+        if self.scheduled_k is None:
+            loss, state = model.loss(x, y, self.carry)
+        else:  # every window of an epoch is one step: this is the run's step count
+            self.sampling_prob = sampling_probability(epoch * self.per_epoch + window, self.scheduled_k)
+            loss, state = model.loss(x, y, self.carry, sampling=self.sampling_prob)
         return loss, state, y.numel()
 
     def keep(self, model, state) -> None:
@@ -114,7 +121,8 @@ class LMTask:
         return val, val, {"val_loss": val, **loss_fields("val", val)}
 
     def train_fields(self, train_loss: float | None) -> dict:
-        return loss_fields("train", train_loss)
+        sampling = {} if self.sampling_prob is None else {"sampling_prob": round(self.sampling_prob, 6)}
+        return {**loss_fields("train", train_loss), **sampling}
 
     def summary_fields(self, last: dict | None, best: float | None) -> dict:
         """The end-of-run figures: the last validation's loss, perplexity and bits, and the best loss."""

@@ -48,6 +48,13 @@ def test_threads_beyond_four_per_cpu_are_refused(tmp_path):
     one_line_error(r, 2, f"--threads {too_many}: more than 4 per CPU")
 
 
+@pytest.mark.parametrize("nproc", [4 * (os.cpu_count() or 1) + 1, 2**31])
+def test_nproc_beyond_four_per_cpu_is_refused_before_launching(tmp_path, nproc):
+    # Found by the CLI fuzz test: --nproc 2147483648 went on to torchrun, which tried to start them (a hang).
+    r = run("train", tmp_path / "missing.txt", "--nproc", nproc, "--out", tmp_path / "r")
+    one_line_error(r, 2, f"--nproc {nproc}: more than 4 processes per CPU")
+
+
 def test_make_corpus_refuses_a_gap_that_would_not_fit_before_building_it(tmp_path):
     r = run("make-corpus", "france", "--gap", 10**8, "--lines", 10, "--out", tmp_path / "c.txt")
     one_line_error(r, 2, "--gap 100,000,000 with --lines 10 would need")
