@@ -18,9 +18,9 @@ token. Both share ``RecurrentBody`` with the language model and add:
 Batches are padded at the end: ids (L, B), ``lengths`` (B,). A recurrence reads left to right, so
 outputs at valid positions never see the padding after them, and the backward stack reads each
 sequence reversed within its own length: a padded batch gives exactly the results of running each
-sequence alone, for every cell, without packing. For lstm/gru/rnn the two stacks run instead as
-one fused bidirectional kernel over packed sequences (seqtool/models/bidir.py): the same model and
-weights, faster; the features at padded positions are then zeros, which no readout or loss reads.
+sequence alone, for every cell, without packing. On CUDA, lstm/gru/rnn stacks run instead as one
+fused bidirectional kernel over packed sequences (seqtool/models/bidir.py): the same model and
+weights, faster there; the features at padded positions are then zeros, which no readout or loss reads.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqtool.models.bidir import FUSED_CELLS, run_bidirectional
+from seqtool.models.bidir import FUSED_CELLS, fused_pays, run_bidirectional
 from seqtool.models.charfeat import CharEncoder
 from seqtool.models.config import ModelConfig
 from seqtool.models.crf import LinearChainCRF
@@ -56,8 +56,9 @@ class SequenceEncoder(RecurrentBody):
     """ids (L, B) and lengths (B,) -> per-token features (L, B, H or 2H)."""
 
     #: Bidirectional lstm/gru/rnn bodies run both stacks as one fused kernel over packed sequences
-    #: (seqtool/models/bidir.py); False, or bf16 matmuls, or another cell: the reversed-pass path.
-    fuse_directions: bool = True
+    #: (seqtool/models/bidir.py): None where it pays (CUDA), True always, False never. bf16 matmuls
+    #: and the other cells always take the reversed-pass path.
+    fuse_directions: bool | None = None
 
     def __init__(self, cfg: ModelConfig, bidirectional: bool = False, chars: CharEncoder | None = None):
         extra = chars.out_features if chars is not None else 0
@@ -72,6 +73,12 @@ class SequenceEncoder(RecurrentBody):
     @property
     def features(self) -> int:
         return self.cfg.hidden * (2 if self.bidirectional else 1)
+
+    def _fused(self, device: torch.device) -> bool:
+        """Whether both directions run as one fused kernel over packed sequences (seqtool/models/bidir.py)."""
+        if not self.bidirectional or self.cfg.cell not in FUSED_CELLS or self.matmul_dtype is not None:
+            return False
+        return fused_pays(device) if self.fuse_directions is None else self.fuse_directions
 
     def _inputs(self, ids: torch.Tensor, c: torch.Tensor | None, x: torch.Tensor | None) -> torch.Tensor:
         x = self.inputs(ids) if x is None else x  # (L, B, D); each call draws its own dropout mask
@@ -89,7 +96,7 @@ class SequenceEncoder(RecurrentBody):
         if (chars is None) != (self.chars is None):
             raise ValueError("pass chars (a CharBatch) exactly when the model has character features")
         c = None if chars is None else self.drop(self.chars(chars))  # (L, B, F), once for both directions
-        if self.bidirectional and self.fuse_directions and self.cfg.cell in FUSED_CELLS and self.matmul_dtype is None:
+        if self._fused(ids.device):
             # One input dropout mask for both directions (as a bidirectional nn.LSTM's), where the other path draws two.
             return run_bidirectional(self.rnn, self.rnn_bwd, self._inputs(ids, c, x), lengths)  # (L, B, 2H), zeros on padding
         fwd = self._run(self.rnn, ids, c, x)

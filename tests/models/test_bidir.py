@@ -1,7 +1,8 @@
 """The fused bidirectional path (one packed kernel call, seqtool/models/bidir.py) against the
 reversed-pass path with the same weights: outputs and gradients for lstm/gru/rnn, 1 and 2 layers,
 lengths down to 1, every pool, a tagger with and without a CRF and character features; padding
-never changes a result; bf16 matmuls and other cells keep the reversed-pass path."""
+never changes a result; which path a model takes by default (fused on CUDA only; never with bf16
+matmuls or another cell)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from seqtool.models import ModelConfig
-from seqtool.models.bidir import FUSED_CELLS, run_bidirectional
+from seqtool.models.bidir import FUSED_CELLS, fused_pays, run_bidirectional
 from seqtool.models.charfeat import CharEncoder, char_alphabet, form_table
 from seqtool.models.heads import POOLS, SequenceClassifier, SequenceTagger, valid_mask
 from seqtool.tasks.batches import TaskData
@@ -38,7 +39,7 @@ def _pair(make):
     torch.manual_seed(1)
     new = make()
     new.load_state_dict(old.state_dict())
-    assert new.fuse_directions
+    new.fuse_directions = True  # the default takes it on CUDA only
     return old.eval(), new.eval()
 
 
@@ -98,10 +99,13 @@ def test_fused_tagger_with_character_features_equals_the_reversed_pass():
 
 
 @pytest.mark.parametrize("cell", FUSED_CELLS)
-def test_padding_ids_never_change_a_result(cell):
+@pytest.mark.parametrize("fuse", [True, False])
+def test_padding_ids_never_change_a_result(cell, fuse):
     torch.manual_seed(0)
     models = [SequenceClassifier(_cfg(cell, 2), 3, pool, bidirectional=True).eval() for pool in POOLS]
     tagger = SequenceTagger(_cfg(cell, 2), 4, bidirectional=True).eval()
+    for m in [*models, tagger]:
+        m.fuse_directions = fuse
     (ids0, lengths), (ids9, _) = _batch(pad=0), _batch(pad=9)
     assert not torch.equal(ids0, ids9)
     mask = valid_mask(lengths, ids0.shape[0])
@@ -122,18 +126,24 @@ def test_the_kernel_returns_zeros_at_padding_and_the_stacks_own_halves():
     torch.testing.assert_close(h[:2, 1, 4:], bwd(alone.flip(0))[0].flip(0)[:, 0], **TOL)
 
 
-def test_bf16_matmuls_and_other_cells_keep_the_reversed_pass(monkeypatch):
+def test_the_fused_path_is_the_default_on_cuda_only_and_never_for_bf16_or_other_cells(monkeypatch):
     calls = []
     monkeypatch.setattr("seqtool.models.heads.run_bidirectional", lambda *a: calls.append(a) or run_bidirectional(*a))
     ids, lengths = _batch()
     torch.manual_seed(0)
     fused = SequenceClassifier(_cfg("lstm", 1), 3, "mean", bidirectional=True).eval()
+    assert fused_pays(torch.device("cuda")) and not fused_pays(torch.device("cpu"))
     with torch.no_grad():
+        fused(ids, lengths)
+        assert not calls  # the CPU default: the reversed pass, which keeps oneDNN's LSTM
+        fused.fuse_directions = True
         fp32 = fused(ids, lengths)
         assert len(calls) == 1
         fused.use_bf16_matmuls()
         bf16 = fused(ids, lengths)
-        SequenceClassifier(_cfg("leaky", 1), 3, "mean", bidirectional=True).eval()(ids, lengths)
+        other = SequenceClassifier(_cfg("leaky", 1), 3, "mean", bidirectional=True).eval()
+        other.fuse_directions = True
+        other(ids, lengths)
     assert len(calls) == 1
     torch.testing.assert_close(bf16, fp32, rtol=0, atol=5e-2)
     assert not torch.equal(bf16, fp32)  # the bf16 kernel did run
