@@ -147,3 +147,9 @@ def test_the_fused_path_is_the_default_on_cuda_only_and_never_for_bf16_or_other_
     assert len(calls) == 1
     torch.testing.assert_close(bf16, fp32, rtol=0, atol=5e-2)
     assert not torch.equal(bf16, fp32)  # the bf16 kernel did run
+
+
+def test_fused_equals_the_reversed_pass_in_training_mode_too():
+    old, new = _pair(lambda: SequenceTagger(_cfg("lstm", 2), 4, bidirectional=True))
+    old.train(), new.train()  # the kernel is told it trains; with dropout 0 nothing else changes
+    _assert_same(old, new, *_batch())
