@@ -6,7 +6,7 @@ and ``elapsed`` (training seconds); a line without the one asked for is left out
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqtool.errors import ConfigError, UsageError
@@ -37,6 +37,7 @@ class Panel:
 
     title: str
     curves: list[Curve]
+    missing: dict[str, list[str]] = field(default_factory=dict)  # metric -> the runs with no point of it to draw
 
 
 def panel_of(metric: str) -> str:
@@ -79,6 +80,8 @@ def panels(logs: dict[str, list[dict]], metrics: list[str] | None, x: str) -> li
             xs, ys = _series(recs, m, x)
             if ys:
                 panel.curves.append(Curve(run, m, xs, ys))
+            else:  # e.g. another task's run: a classifier records val_accuracy, a tagger val_f1
+                panel.missing.setdefault(m, []).append(run)
     for p in out.values():
         shown = {c.metric for c in p.curves}
         if len(shown) > 1:

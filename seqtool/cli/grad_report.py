@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
 
 
 def grad_report_cmd(
+    ctx: typer.Context,
     checkpoints: Annotated[Optional[list[Path]], typer.Argument(help="Run directories or checkpoint files; none: a fresh model from the model options (or --compare).", show_default=False)] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Text to measure on (tokenized with each checkpoint's tokenizer; a fresh model fits its tokenizer on it; a classifier or tagger reads one input per line). Default for a run: its validation examples.", show_default=False, rich_help_panel=REPORT)] = None,
     timesteps: Annotated[Optional[int], typer.Option("--timesteps", help="Window length T in tokens: the last step's loss is traced back over T steps (may exceed the training --bptt); default 100. Classifier: distances from the last token to profile (default 50); tagger: context offsets each side (default 10).", show_default=False, rich_help_panel=REPORT)] = None,
@@ -73,6 +74,8 @@ def grad_report_cmd(
 
     opts = GradOptions(steps=_given(timesteps, 100), windows=_given(windows, 8), threshold=threshold, seed=seed).validate()
     cells = check_compare([c.strip() for c in compare.split(",")]) if compare else [model["cell"]]
+    if checkpoints:
+        _refuse_fresh_model_options(ctx)
     if checkpoints and compare:
         raise UsageError("--compare builds fresh models; give either checkpoints or --compare (use --init to add a checkpoint's initial model)")
     if init and not checkpoints:
@@ -111,6 +114,15 @@ def grad_report_cmd(
         render_task_reports(ui, reports, explanation)
     else:
         render_reports(ui, reports, explanation)
+
+
+def _refuse_fresh_model_options(ctx: typer.Context) -> None:
+    """The model and tokenizer options build fresh models; a checkpoint is measured with its own."""
+    fresh = {name for group in (opt.model_group(), opt.tokenizer_group()) for name, _, _ in group.options}
+    given = opt.given_options(ctx, lambda name: name in fresh)
+    if given:
+        raise UsageError(f"{', '.join(given)}: a checkpoint's model and tokenizer are its own; these options build fresh models "
+                         "(drop them, or give --data without a checkpoint)")
 
 
 def _task_options(subjects, opts, timesteps: Optional[int], windows: Optional[int], plot: Optional[Path]):

@@ -252,6 +252,17 @@ def model_given(model: dict[str, Any]) -> dict[str, Any]:
     return {**given, "adaptive_cutoffs": parse_cutoffs(model["adaptive_softmax"])}
 
 
+def typed(ctx, name: str) -> bool:
+    """The option was typed on the command line (or set in the environment), not left at its default."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")  # by name: typer may vendor its own click
+
+
+def given_options(ctx, keep: Callable[[str], bool]) -> list[str]:
+    """The options typed on the command line (not left at their defaults) whose parameter names ``keep`` selects."""
+    return [p.opts[0] for p in ctx.command.params if keep(p.name) and p.opts[0].startswith("-") and typed(ctx, p.name)]
+
+
 def parse_cutoffs(text: Optional[str]) -> Optional[tuple[int, ...]]:
     """--adaptive-softmax 2000,6000 -> (2000, 6000); None stays None (the full softmax)."""
     if text is None:

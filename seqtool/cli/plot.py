@@ -50,6 +50,9 @@ def plot(
         require_matplotlib("--out", "drop --out for a terminal chart")
     panels = curves.panels(curves.read_logs(run_dirs), metric, x)
     ui = Ui(quiet=quiet)
+    missing = [f"no {m}: {', '.join(runs)}" for p in panels for m, runs in p.missing.items()]
+    if missing:
+        ui.info(f"not drawn, {'; '.join(missing)}")
     if out is not None:
         save_png(panels, x, log, out, force)
         ui.info(f"wrote {out}")

@@ -127,7 +127,7 @@ def train(
         if data or out:
             raise UsageError("--resume continues a run with its own data and directory; give no DATA or --out with it")
         overrides = {"epochs": epochs, "max_steps": max_steps, "time_budget": budget, "patience": patience, "save_every": save_every,
-                     "skip_nonfinite": skip_nonfinite if _typed(ctx, "skip_nonfinite") else None, "device": None if device == "auto" else device}
+                     "skip_nonfinite": skip_nonfinite if opt.typed(ctx, "skip_nonfinite") else None, "device": None if device == "auto" else device}
         return _resume(ctx, ui, resume, overrides, callbacks, dist_timeout)
 
     if not data:
@@ -140,7 +140,7 @@ def train(
     if out is None and not summary:
         raise UsageError("give --out RUN_DIR for the run's checkpoints and metrics")
 
-    level_of_data = _data_level(data, tok_options) if task == "lm" else ("word" if not _typed(ctx, "level") else tok_options.level)
+    level_of_data = _data_level(data, tok_options) if task == "lm" else ("word" if not opt.typed(ctx, "level") else tok_options.level)
     d = level_defaults(level_of_data) if task == "lm" else {"batch_size": 32, "bptt": 1}  # tasks: whole sequences, no bptt windows
     if epochs is None and max_steps is None and budget is None:
         epochs = 5
@@ -165,7 +165,7 @@ def train(
         head = {"pool": pool, "bidirectional": bidirectional, "crf": crf, "weights": class_weights,
                 "char_features": char_features, "char_dim": char_dim, "char_hidden": char_hidden, "word_dropout": word_dropout}
         with _joined(ui, dist_timeout, not summary) as dist, DirLock() as lock:
-            trainer = rank0_first(dist, lambda: tt.start_task_run(ui, data, out, io, tok_options, _typed(ctx, "level"), inputs, tcfg, given, head,
+            trainer = rank0_first(dist, lambda: tt.start_task_run(ui, data, out, io, tok_options, opt.typed(ctx, "level"), inputs, tcfg, given, head,
                                                                   pretrained_embeddings, callbacks, lock, summary, dist),
                                   lambda: runs.resume(out, {}, None, None, dist)[0])
             if trainer is not None:  # None: --summary printed the model
@@ -208,7 +208,7 @@ def _resume(ctx: typer.Context, ui: Ui, run_dir: Path, overrides: dict, callback
     from seqtool.errors import UsageError
     from seqtool.fsio import DirLock
 
-    fixed = _given_options(ctx, exclude=RESUME_OPTIONS)
+    fixed = opt.given_options(ctx, lambda name: name not in RESUME_OPTIONS)
     if fixed:
         raise UsageError(f"--resume continues the run with its own settings; {', '.join(fixed)} cannot change there "
                          f"(only {', '.join(sorted(RESUME_OPTIONS_SHOWN))} can); start a new run with --out to change them")
@@ -282,17 +282,6 @@ def _check_averaging_options(ctx: typer.Context, task: str, average_weights: str
         raise UsageError("--average-start and --ema-decay need --average-weights ema or swa")
     if average_weights == "swa" and _typed(ctx, "ema_decay"):
         raise UsageError("--ema-decay applies to --average-weights ema; swa weighs every step equally")
-
-
-def _typed(ctx: typer.Context, name: str) -> bool:
-    """The option was typed on the command line (or set in the environment), not left at its default."""
-    source = ctx.get_parameter_source(name)
-    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")  # by name: typer may vendor its own click
-
-
-def _given_options(ctx: typer.Context, exclude: set[str]) -> list[str]:
-    """The options typed on the command line (not left at their defaults), outside ``exclude``."""
-    return [p.opts[0] for p in ctx.command.params if p.name not in exclude and p.opts[0].startswith("-") and _typed(ctx, p.name)]
 
 
 def _data_level(data: list[str], tok_options) -> str:

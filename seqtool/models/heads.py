@@ -18,7 +18,9 @@ token. Both share ``RecurrentBody`` with the language model and add:
 Batches are padded at the end: ids (L, B), ``lengths`` (B,). A recurrence reads left to right, so
 outputs at valid positions never see the padding after them, and the backward stack reads each
 sequence reversed within its own length: a padded batch gives exactly the results of running each
-sequence alone, for every cell, without packing.
+sequence alone, for every cell, without packing. On CUDA, lstm/gru/rnn stacks run instead as one
+fused bidirectional kernel over packed sequences (seqtool/models/bidir.py): the same model and
+weights, faster there; the features at padded positions are then zeros, which no readout or loss reads.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seqtool.models.bidir import FUSED_CELLS, fused_pays, run_bidirectional
 from seqtool.models.charfeat import CharEncoder
 from seqtool.models.config import ModelConfig
 from seqtool.models.crf import LinearChainCRF
@@ -52,6 +55,11 @@ def valid_mask(lengths: torch.Tensor, L: int) -> torch.Tensor:
 class SequenceEncoder(RecurrentBody):
     """ids (L, B) and lengths (B,) -> per-token features (L, B, H or 2H)."""
 
+    #: Bidirectional lstm/gru/rnn bodies run both stacks as one fused kernel over packed sequences
+    #: (seqtool/models/bidir.py): None where it pays (CUDA), True always, False never. bf16 matmuls
+    #: and the other cells always take the reversed-pass path.
+    fuse_directions: bool | None = None
+
     def __init__(self, cfg: ModelConfig, bidirectional: bool = False, chars: CharEncoder | None = None):
         extra = chars.out_features if chars is not None else 0
         super().__init__(cfg, extra)
@@ -66,10 +74,18 @@ class SequenceEncoder(RecurrentBody):
     def features(self) -> int:
         return self.cfg.hidden * (2 if self.bidirectional else 1)
 
+    def _fused(self, device: torch.device) -> bool:
+        """Whether both directions run as one fused kernel over packed sequences (seqtool/models/bidir.py)."""
+        if not self.bidirectional or self.cfg.cell not in FUSED_CELLS or self.matmul_dtype is not None:
+            return False
+        return fused_pays(device) if self.fuse_directions is None else self.fuse_directions
+
+    def _inputs(self, ids: torch.Tensor, c: torch.Tensor | None, x: torch.Tensor | None) -> torch.Tensor:
+        x = self.inputs(ids) if x is None else x  # (L, B, D); each call draws its own dropout mask
+        return x if c is None else torch.cat([x, c.to(x.dtype)], dim=-1)  # (L, B, D + F): [word embedding ; char features]
+
     def _run(self, rnn, ids: torch.Tensor, c: torch.Tensor | None, x: torch.Tensor | None) -> torch.Tensor:
-        x = self.inputs(ids) if x is None else x  # (L, B, D); each stack draws its own dropout mask
-        if c is not None:
-            x = torch.cat([x, c.to(x.dtype)], dim=-1)  # (L, B, D + F): [word embedding ; char features]
+        x = self._inputs(ids, c, x)
         out, _ = rnn(x, ids, None) if self.spec.feedback else self.recur(rnn, x)
         return out  # (L, B, H)
 
@@ -80,6 +96,9 @@ class SequenceEncoder(RecurrentBody):
         if (chars is None) != (self.chars is None):
             raise ValueError("pass chars (a CharBatch) exactly when the model has character features")
         c = None if chars is None else self.drop(self.chars(chars))  # (L, B, F), once for both directions
+        if self._fused(ids.device):
+            # One input dropout mask for both directions (as a bidirectional nn.LSTM's), where the other path draws two.
+            return run_bidirectional(self.rnn, self.rnn_bwd, self._inputs(ids, c, x), lengths)  # (L, B, 2H), zeros on padding
         fwd = self._run(self.rnn, ids, c, x)
         if not self.bidirectional:
             return fwd

@@ -117,3 +117,11 @@ def test_missing_checkpoint_and_missing_data_are_one_line_errors(tmp_path, corpu
 
 def test_checkpoint_and_compare_do_not_mix(run_dir):
     one_line_error(run("grad-report", run_dir, "--compare", "rnn,lstm"), 2, "give either checkpoints or --compare")
+
+
+def test_model_and_tokenizer_options_with_a_checkpoint_are_refused_by_name(run_dir):
+    # The checkpoint's own model and tokenizer are measured: --cell gru --hidden 32 used to be ignored without a word.
+    r = run("grad-report", run_dir, "--cell", "gru", "--hidden", "32", "--level", "word", "--timesteps", "10", "--windows", "2")
+    one_line_error(r, 2, "--cell, --hidden, --level: ")
+    assert "a checkpoint's model and tokenizer are its own" in r.stderr
+    one_line_error(run("grad-report", run_dir, "--cell", "lstm"), 2, "--cell: ")  # typed, even at its default

@@ -78,3 +78,17 @@ def test_a_log_scale_of_a_field_with_no_positive_value_says_so(tmp_path):
     r = run("plot", d, "--metric", "skipped_steps", "--log")
     assert r.exit_code == 0, r.output
     assert "skipped_steps: no positive value to draw on a log scale (drop --log)" in r.stderr and "nothing to plot yet" not in r.stderr
+
+
+def test_runs_without_the_metric_are_named_on_one_line_and_every_other_run_drawn(tmp_path):
+    scored = [{**ln, "val_accuracy": 0.5 + ln["step"] / 100} for ln in LINES]
+    cls, cls2 = write_run(tmp_path / "cls", scored), write_run(tmp_path / "cls2", scored)
+    tag = write_run(tmp_path / "tag", [{**ln, "val_f1": 0.25} for ln in LINES])  # another task: another metric
+    lm = write_run(tmp_path / "lm", LINES)
+    for out in ([], ["--out", tmp_path / "c.png"]):
+        r = run("plot", cls, tag, cls2, lm, "--metric", "val_accuracy", *out)
+        assert r.exit_code == 0, r.output
+        assert r.stderr.strip().splitlines()[0] == "not drawn, no val_accuracy: tag, lm"
+    r = run("plot", cls, tag, cls2, lm, "--metric", "val_accuracy")
+    assert r.stdout.splitlines()[-1].split() == ["●", "cls", "▲", "cls2"]
+    assert run("plot", cls, cls2, "--metric", "val_accuracy").stderr == ""
