@@ -54,17 +54,11 @@ def sharing_cores(speedup: float, threads: int) -> bool:
     return threads > 1 and speedup < SHARED_BELOW
 
 
-def warning_line(speedup: float, threads: int) -> str:
-    return (f"torch's {threads} threads share their cores with another job (a matmul ran {speedup:.2f}x as fast on {threads} threads "
-            f"as on 1; free cores give well over {SHARED_BELOW}x), which can slow training several-fold: stop the other job, "
-            f"or give --threads 1")
-
-
 class ThreadCheck(Callbacks):
     """During CPU training with more than one torch thread: probe ``first_s`` seconds into each run it watches and
-    then every ``every_s`` seconds, and call ``warn`` once, with one line, when the cores are shared."""
+    then every ``every_s`` seconds, and call ``warn(speedup, threads)`` once when the cores are shared (the CLI words it)."""
 
-    def __init__(self, warn: Callable[[str], None], first_s: float | None = None, every_s: float | None = None,
+    def __init__(self, warn: Callable[[float, int], None], first_s: float | None = None, every_s: float | None = None,
                  probe: Callable[[int], float] | None = None):
         self.warn, self.probe = warn, probe or thread_speedup
         self.first_s = FIRST_PROBE_S if first_s is None else first_s
@@ -84,7 +78,7 @@ class ThreadCheck(Callbacks):
             return
         speedup = self.probe(self.threads)
         if sharing_cores(speedup, self.threads):
-            self.warn(warning_line(speedup, self.threads))
+            self.warn(speedup, self.threads)
             self.warned, self.next_at = True, None
         else:
             self.next_at = time.monotonic() + self.every_s

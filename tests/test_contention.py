@@ -39,7 +39,7 @@ def check(monkeypatch, speedups: list[float], device="cpu", threads=2):
         probed.append(n)
         return speedups.pop(0)
 
-    cb = ThreadCheck(warned.append, first_s=15, every_s=60, probe=probe)
+    cb = ThreadCheck(lambda speedup, n: warned.append((speedup, n)), first_s=15, every_s=60, probe=probe)
     cb.on_start({"device": device})
     return cb, clock, warned, probed
 
@@ -56,7 +56,7 @@ def test_thread_check_probes_after_its_delay_then_at_its_interval_and_warns_once
     assert probed == [2]  # not before every_s
     clock.now += 30
     cb.on_log({})
-    assert len(warned) == 1 and "--threads 1" in warned[0] and "0.70x" in warned[0] and "\n" not in warned[0]
+    assert warned == [(0.7, 2)]
     clock.now += 600
     cb.on_log({})
     cb.on_start({"device": "cpu"})  # the next run it watches (the demo trains several)
@@ -86,6 +86,7 @@ def test_train_warns_once_on_stderr_when_the_cores_are_shared(monkeypatch, tmp_p
             r = run("train", corpus, "--level", "char", "--hidden", "8", "--layers", "1", "--batch-size", "4", "--bptt", "8",
                     "--max-steps", "6", "--log-every", "1", "--threads", "2", "--device", "cpu", "--out", tmp_path / f"run{speedup}")
             assert r.exit_code == 0, r.output
-            assert sum("share their cores" in ln for ln in r.stderr.splitlines()) == lines, r.stderr
+            said = [ln for ln in r.stderr.splitlines() if "share their cores" in ln]
+            assert len(said) == lines and all("0.60x" in ln and "--threads 1" in ln for ln in said), r.stderr
     finally:
         torch.set_num_threads(before)

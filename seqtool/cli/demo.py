@@ -43,7 +43,7 @@ def demo_cmd(
     from seqtool import demo
     from seqtool.cli.grad_report import render_reports
     from seqtool.callbacks import AllOf
-    from seqtool.cli.train_progress import ProgressRenderer
+    from seqtool.cli.train_progress import ProgressRenderer, threads_warning
     from seqtool.contention import ThreadCheck
     from seqtool.devices import resolve_device
     from seqtool.fsio import atomic_write_bytes, check_output_dir
@@ -63,7 +63,7 @@ def demo_cmd(
             ui.out.print(f"\n--- {cell} ---", markup=False)
             ui.text(text)
 
-    threads_check = ThreadCheck(ui.warn)  # the models are compared at equal time: shared cores would skew that
+    threads_check = ThreadCheck(threads_warning(ui))  # the models are compared at equal time: shared cores would skew that
     result = demo.run_demo(out, source, plan, prompt, seed, resolve_device(device), stage, lambda cell: AllOf(ProgressRenderer(ui), threads_check), show_sample)
     rows = [(cell, s["steps"], s["elapsed"], round(s["val_loss"], 3) if s["val_loss"] is not None else "-") for cell, s in result.trained.items()]
     ui.table(f"same size ({plan.hidden} units), same time: validation loss in nats/char (vocabulary {result.vocab_size})",

@@ -12,7 +12,7 @@ import typer
 from seqtool.cli import options as opt
 from seqtool.cli import train_task as tt
 from seqtool.cli.console import Ui
-from seqtool.cli.train_progress import ProgressRenderer
+from seqtool.cli.train_progress import ProgressRenderer, threads_warning
 from seqtool.models.registry import CELLS
 
 TRAIN = opt.TRAIN
@@ -263,7 +263,7 @@ def _callbacks(ui: Ui, tensorboard: bool, tensorboard_dir: Optional[Path]):
     from seqtool.callbacks import AllOf
     from seqtool.contention import ThreadCheck
 
-    callbacks = [ProgressRenderer(ui), ThreadCheck(ui.warn)]
+    callbacks = [ProgressRenderer(ui), ThreadCheck(threads_warning(ui))]
     if tensorboard or tensorboard_dir is not None:
         from seqtool.tensorboard_log import TensorBoardLog, require_tensorboard
 
@@ -278,9 +278,9 @@ def _check_averaging_options(ctx: typer.Context, task: str, average_weights: str
 
     if scheduled_sampling is not None and task != "lm":
         raise UsageError(f"--scheduled-sampling applies to language models (--task lm), not --task {task}")
-    if average_weights == "off" and (_typed(ctx, "average_start") or _typed(ctx, "ema_decay")):
+    if average_weights == "off" and (opt.typed(ctx, "average_start") or opt.typed(ctx, "ema_decay")):
         raise UsageError("--average-start and --ema-decay need --average-weights ema or swa")
-    if average_weights == "swa" and _typed(ctx, "ema_decay"):
+    if average_weights == "swa" and opt.typed(ctx, "ema_decay"):
         raise UsageError("--ema-decay applies to --average-weights ema; swa weighs every step equally")
 
 

@@ -6,6 +6,8 @@ ellipsis rather than wrapped. A validation line printed above them keeps its ``*
 """
 from __future__ import annotations
 
+from typing import Callable
+
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column, Table
 from rich.text import Text
@@ -96,3 +98,15 @@ class ProgressRenderer:
     def on_end(self, summary: dict) -> None:
         if self.live is not None:
             self.live.stop()
+
+
+def threads_warning(ui: Ui) -> Callable[[float, int], None]:
+    """What seqtool.contention.ThreadCheck calls when torch's threads share their cores: one warning line on ``ui``."""
+    from seqtool.contention import SHARED_BELOW
+
+    def warn(speedup: float, threads: int) -> None:
+        ui.warn(f"torch's {threads} threads share their cores with another job (a matmul ran {speedup:.2f}x as fast on {threads} threads "
+                f"as on 1; free cores give well over {SHARED_BELOW}x), which can slow training several-fold: stop the other job, "
+                f"or give --threads 1")
+
+    return warn
