@@ -104,3 +104,26 @@ def prompt_kernels(model, tokens: int):
     too, since oneDNN's LSTM costs ~20 ms per call to prepare its weights, more than a dozen
     single steps (see step_kernels)."""
     return step_kernels(model) if tokens <= SHORT_PROMPT else nullcontext()
+
+
+def set_up_precision(model, precision: str, device: torch.device, probe) -> tuple[bool, dict, str | None]:
+    """How ``model`` trains at ``precision`` (--precision) on ``device``: (the bf16-matmul kernel is used, the autocast
+    arguments, a note for the user or None). bf16 on a CPU with a cell the kernel runs: the model switches to it
+    (seqtool/models/bf16_rnn.py), no autocast; bf16 elsewhere: autocast, checked on ``probe`` (a forward) to work,
+    fp32 with a note where it fails (e.g. oneDNN's LSTM on some CPUs); fp32: torch's kernels."""
+    cell = getattr(getattr(model, "cfg", None), "cell", None)
+    bf16 = resolve_precision(precision, device, cell) == "bf16"
+    kernel = bf16 and uses_bf16_kernel(device, cell) and hasattr(model, "use_bf16_matmuls")
+    if hasattr(model, "use_bf16_matmuls"):
+        model.use_bf16_matmuls(kernel)  # also back to fp32 for a model trained before in bf16
+    autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=bf16 and not kernel)
+    note = None
+    if autocast["enabled"]:
+        first = autocast_failure(model, probe, autocast)
+        if first is not None:
+            autocast["enabled"] = False
+            asked = "bf16" if precision == "bf16" else "auto (bf16)"
+            note = f"--precision {asked} is not supported for this model on {device.type} ({first}); training in fp32"
+    elif kernel and not cpu_has_bf16():
+        note = "--precision bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), so its bf16 matmuls are emulated and likely slower than fp32"
+    return kernel, autocast, note

@@ -15,7 +15,6 @@ every step (a signal, the time budget on any process), and only process 0 writes
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from pathlib import Path
@@ -25,11 +24,10 @@ import torch
 from seqtool.averaging import WeightAverage
 from seqtool.callbacks import Callbacks, layer_grad_norms
 from seqtool.checkpoint import save_checkpoint
-from seqtool.devices import autocast_failure, cpu_has_bf16, resolve_precision, uses_bf16_kernel
-from seqtool.errors import CheckpointError, OutputError, SeqtoolError
-from seqtool.fsio import atomic_write_bytes
-from seqtool.metrics_file import marked_lines, resumed_lines
+from seqtool.devices import set_up_precision
+from seqtool.errors import CheckpointError, SeqtoolError
 from seqtool.models.state import state_to
+from seqtool.run_writer import RunWriter
 from seqtool.schedule import LRSchedule
 from seqtool.train_config import TrainConfig
 from seqtool.train_meter import Meter
@@ -69,8 +67,7 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = self._make_optimizer()
         self.schedule = LRSchedule(cfg.schedule, cfg.warmup, self.total_steps, cfg.time_budget)
-        self.bf16_kernel, self.autocast, self.precision_note = False, {}, None
-        self._set_precision(model)
+        self.bf16_kernel, self.autocast, self.precision_note = set_up_precision(model, cfg.precision, device, lambda: task.probe(model))
         # Position and carried state; restored exactly on resume.
         self.step = 0
         self.epoch = 0
@@ -83,31 +80,10 @@ class Trainer:
         self.saved_step: int | None = None  # the step of the last.pt on disk, when this trainer knows one
         self.eval_every = cfg.eval_every or self.windows
         self.meter = Meter(device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)  # the log interval under way
-        self.metrics_path = self.run_dir / "metrics.jsonl"
+        self.writer = RunWriter(self.run_dir, self.is_main)  # metrics.jsonl
+        self.metrics_path = self.writer.metrics_path
         self.average = WeightAverage(cfg.average_weights, cfg.ema_decay) if cfg.average_weights != "off" else None
         self._average_time_reached = False  # --average-start reached by the time budget (agreed by every process)
-
-    def _set_precision(self, model) -> None:
-        """bf16 on a CPU with a cell the bf16-matmul kernel runs: the model switches to it (seqtool/models/
-        bf16_rnn.py), no autocast; bf16 elsewhere: autocast, checked to work; fp32: torch's kernels."""
-        cell = getattr(getattr(model, "cfg", None), "cell", None)
-        bf16 = resolve_precision(self.cfg.precision, self.device, cell) == "bf16"
-        self.bf16_kernel = bf16 and uses_bf16_kernel(self.device, cell) and hasattr(model, "use_bf16_matmuls")
-        if hasattr(model, "use_bf16_matmuls"):
-            model.use_bf16_matmuls(self.bf16_kernel)  # also back to fp32 for a model trained before in bf16
-        self.autocast = dict(device_type=self.device.type, dtype=torch.bfloat16, enabled=bf16 and not self.bf16_kernel)
-        if self.autocast["enabled"]:
-            self._check_autocast()
-        elif self.bf16_kernel and not cpu_has_bf16():
-            self.precision_note = "--precision bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), so its bf16 matmuls are emulated and likely slower than fp32"
-
-    def _check_autocast(self) -> None:
-        """Fall back to fp32 where this device has no bf16 kernel for the model (e.g. oneDNN's LSTM on some CPUs)."""
-        first = autocast_failure(self.model, lambda: self.task.probe(self.model), self.autocast)
-        if first is not None:
-            self.autocast["enabled"] = False
-            asked = "bf16" if self.cfg.precision == "bf16" else "auto (bf16)"
-            self.precision_note = f"--precision {asked} is not supported for this model on {self.device.type} ({first}); training in fp32"
 
     def param_count(self) -> int:
         """Every parameter of the model, trainable or frozen."""
@@ -170,14 +146,8 @@ class Trainer:
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
 
     def trim_metrics(self) -> None:
-        """metrics.jsonl as it was at the restored step, before training goes on: lines logged after the
-        checkpoint, a torn last append and the end mark (``stopped``, ``params``) dropped."""
-        if self.is_main and self.metrics_path.exists():
-            lines = resumed_lines(self.metrics_path.read_text(errors="replace"), self.step)
-            try:
-                atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
-            except OSError as e:
-                raise self._write_failure(self.metrics_path, e) from None
+        """metrics.jsonl as it was at the restored step (see RunWriter.trim)."""
+        self.writer.trim(self.step)
 
     def save(self, name: str, metrics: dict, directory: Path | None = None) -> Path | None:
         """Write ``name``.pt to the run directory (or ``directory``: a run still being staged)."""
@@ -189,7 +159,7 @@ class Trainer:
             save_checkpoint(path, {**state, "metrics": metrics})
         except CheckpointError:
             if not path.parent.is_dir():
-                raise self._write_failure(path, None) from None
+                raise self.writer.failure(path, None) from None
             raise
         if name == "last":
             self._saved_at, self.saved_step = time.monotonic(), self.step
@@ -221,20 +191,7 @@ class Trainer:
         return time.monotonic() - self._t0 if hasattr(self, "_t0") else 0.0
 
     def _write_metrics(self, rec: dict) -> None:
-        if self.is_main:
-            try:
-                with open(self.metrics_path, "a") as f:
-                    f.write(json.dumps(rec) + "\n")
-            except OSError as e:  # a torn line may stay: resume drops it
-                raise self._write_failure(self.metrics_path, e) from None
-
-    def _write_failure(self, path: Path, e: OSError | None) -> OutputError:
-        """One line for a write into the run directory that failed: full disk, lost permissions, or no directory at all."""
-        if not self.run_dir.is_dir():
-            return OutputError(f"{self.run_dir}: the run directory was removed or moved while training; if it was moved, "
-                               f"resume it from its new place with seqtool train --resume")
-        why = (e.strerror or str(e)) if e is not None else "failed"
-        return OutputError(f"{path}: cannot write ({why}); free some space, then resume with seqtool train --resume {self.run_dir}")
+        self.writer.append(rec)
 
     def fit(self) -> dict:
         """Train until a budget, early stopping or an interrupt; the summary. Why it stopped is also added
@@ -305,18 +262,7 @@ class Trainer:
         return summary
 
     def _mark_end(self, reason: str, must: bool = True) -> None:
-        """Add ``"stopped": reason`` and the parameter count to metrics.jsonl's last line (a line of its own when there is none or it is
-        torn), so a reader of the run (``seqtool runs``) tells a finished run from a killed one. ``must``: a
-        failed write raises (it does not when the run is already failing for another reason)."""
-        if not self.is_main:
-            return
-        try:
-            text = self.metrics_path.read_text(errors="replace") if self.metrics_path.exists() else ""
-            lines = marked_lines(text, {"stopped": reason, "params": self.param_count()}, self.step)
-            atomic_write_bytes(self.metrics_path, "".join(ln + "\n" for ln in lines).encode())
-        except OSError as e:
-            if must:
-                raise self._write_failure(self.metrics_path, e) from None
+        self.writer.mark_end({"stopped": reason, "params": self.param_count()}, self.step, must)
 
     def _train_step(self, meter: "Meter") -> float:
         """One step of the task (an LM window, a batch of labelled examples): forward, backward, clip,

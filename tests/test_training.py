@@ -14,6 +14,7 @@ from seqtool.models import CELLS
 from seqtool.text import TokenizerOptions, make_tokenizer
 from seqtool.train_config import TrainConfig, parse_duration
 from seqtool.callbacks import Callbacks
+from seqtool.devices import set_up_precision
 from seqtool.training import TrainingDiverged
 
 TEXT = "the cat sat on the mat. the dog ate my homework. " * 60 + "\n"
@@ -229,9 +230,9 @@ def test_bf16_on_a_cpu_trains_the_fused_cells_with_the_bf16_matmul_kernel(tmp_pa
 
 @pytest.mark.parametrize("native", [True, False])
 def test_bf16_on_a_cpu_without_native_bf16_says_it_is_emulated(tmp_path, corpus, monkeypatch, native):
-    from seqtool import training
+    from seqtool import devices
 
-    monkeypatch.setattr(training, "cpu_has_bf16", lambda: native)
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: native)
     t = make_trainer(tmp_path, corpus, "lstm", max_steps=1, precision="bf16")
     assert t.bf16_kernel
     assert (t.precision_note is not None and "emulated" in t.precision_note) is (not native)
@@ -248,8 +249,8 @@ def test_bf16_autocast_trains_a_custom_cell_or_falls_back_to_fp32(tmp_path, corp
 def test_fp32_keeps_torchs_kernels_even_for_a_model_switched_to_bf16_before(tmp_path, corpus):
     t = make_trainer(tmp_path, corpus, "lstm", max_steps=2, precision="fp32")
     t.model.use_bf16_matmuls()
-    t._set_precision(t.model)
-    assert not t.bf16_kernel and not t.autocast["enabled"] and t.model.matmul_dtype is None
+    kernel, autocast, _ = set_up_precision(t.model, "fp32", torch.device("cpu"), lambda: None)
+    assert not kernel and not autocast["enabled"] and t.model.matmul_dtype is None
 
 
 def test_precision_auto_rule(monkeypatch):

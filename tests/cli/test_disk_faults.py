@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from seqtool import training
+from seqtool import run_writer, training
 from seqtool.checkpoint import load_checkpoint
 
 from tests.cli.helpers import one_line_error, run
@@ -93,7 +93,7 @@ def test_a_full_disk_during_a_metrics_append_is_one_line_and_resumable(tmp_path,
         return Full(f) if str(path).endswith("metrics.jsonl") and mode == "a" and full else f
 
     full = []
-    monkeypatch.setattr(training, "open", open_, raising=False)
+    monkeypatch.setattr(run_writer, "open", open_, raising=False)
     at_step(monkeypatch, 12, lambda t: full.append(True))
     r = run("train", corpus, "--out", out, *ARGS, "--max-steps", "20", "--quiet")
     one_line_error(r, 1, f"{out / 'metrics.jsonl'}: cannot write (No space left on device); free some space, then resume")
