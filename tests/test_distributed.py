@@ -218,6 +218,12 @@ def test_two_processes_train_a_classifier_or_tagger_as_one(tmp_path, task):
     r = torchrun(*args, "--out", tmp_path / "two")
     assert r.returncode == 0, r.stderr[-3000:]
     assert_same_run(tmp_path / "one", tmp_path / "two")
+    # Validation is shared out by batch (9 examples: a batch of 7 on one process, of 2 on the other) and its sums added up.
+    one, two = ([{k: v for k, v in json.loads(ln).items() if k.startswith("val_")} for ln in (d / "metrics.jsonl").read_text().splitlines()]
+                for d in (tmp_path / "one", tmp_path / "two"))
+    assert [sorted(x) for x in one] == [sorted(x) for x in two] and len([x for x in one if x]) == 2
+    for a, b in zip(one, two):
+        assert b == pytest.approx(a, abs=1e-6)
 
 
 def seqtool(*args) -> subprocess.CompletedProcess:
