@@ -186,8 +186,14 @@ def test_a_run_resumes_on_another_number_of_processes_exactly(corpus, reference,
 
     out = tmp_path / "run"
     train(first, corpus, *MODEL, "--max-steps", 3, "--out", out)
+    assert json.loads((out / "config.json").read_text()).get("world_size", 1) == first
     train(then, "--resume", out, "--max-steps", 6, "--quiet")
     assert_same_run(reference, out)  # weights, optimizer moments and each column's carried state went across
+    config = json.loads((out / "config.json").read_text())
+    assert config.get("world_size", 1) == then  # the processes it trains on now; recorded only when more than one
+    same = {k: v for k, v in json.loads((reference / "config.json").read_text()).items() if k != "train"}  # train: the first --max-steps
+    assert {k: v for k, v in config.items() if k not in ("world_size", "train")} == same
+    assert not list(out.glob(".config.json*"))  # no temporary file of the atomic write left
 
 
 def labelled_file(directory: Path, kind: str) -> Path:
