@@ -56,10 +56,7 @@ class DataSpec:
             raise CorpusError(
                 f"{self.dir}: has no validation ids (val.npy); re-run seqtool tokenize with --val-fraction 0.1 or --val FILE"
             )
-        val = load_ids(val_path)
-        if len(train) and int(train.max()) >= len(tok.vocab):
-            raise CheckpointError(f"{self.dir}: train.npy has ids beyond its tokenizer's vocabulary; re-run seqtool tokenize")
-        return tok, train, val
+        return tok, train, load_ids(val_path)  # the ids are checked against the vocabulary by the columns each process reads
 
 
 def is_tokenized_dir(p: Path) -> bool:
@@ -241,7 +238,10 @@ def build_trainer(
     device = dist.device(device) if dist is not None else device  # a GPU per process
     model.to(device)
     extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": data.record(), "seqtool_version": __version__}
-    return Trainer(model, tcfg, LMTask(tcfg, train_ids, val_ids, device, dist), run_dir, extra, device, callbacks, dist)
+    task = LMTask(tcfg, train_ids, val_ids, device, dist)
+    if task.train_data.largest_id() >= len(tok.vocab):  # this process's columns only: a corpus bigger than RAM is read once, in chunks
+        raise CheckpointError(f"{data.dir}: train.npy has ids beyond its tokenizer's vocabulary; re-run seqtool tokenize")
+    return Trainer(model, tcfg, task, run_dir, extra, device, callbacks, dist)
 
 
 def read_run_config(run_dir: Path) -> dict:
