@@ -4,17 +4,26 @@ and the cost of the gradient all-reduce.
   python benchmarks/bench_distributed.py scaling --config char --seconds 60   # tiny shakespeare, the char default
   python benchmarks/bench_distributed.py scaling --config ptb --seconds 60    # PTB, word default, adaptive softmax
   python benchmarks/bench_distributed.py allreduce --floats 4000000           # gloo all-reduce of a gradient this size
+  python benchmarks/bench_distributed.py rss --gb 2 --steps 200                # resident memory per process, data bigger than RAM
 
 scaling: `seqtool train` three ways on the same corpus and model with the same global batch, each for
 --seconds of training; the figure is the median tokens/s of metrics.jsonl's log intervals (the
 first one left out: warm-up). Efficiency = tokens/s / (processes x threads x the 1x1 rate).
 allreduce: two gloo processes (1 thread each) all-reduce a float32 tensor the size of a model's
 gradients; seconds per call, and the bandwidth it implies. Calibration before and after. Run alone.
+rss: a generated train.npy of --gb (uint16 ids, the format `seqtool tokenize` writes for a vocabulary over 256,
+beside the tokenizer.json of a small word corpus), then `seqtool train DIR --nproc 2` for --steps steps while each
+process's /proc/PID/status is sampled: the peak VmRSS (and its anonymous and file-backed parts) and VmHWM per rank,
+against the file's size. The ids are read through a memory map, each rank its own columns: a rank's anonymous memory
+stays that of torch and the model, whatever the file's size; file-backed pages are the windows read so far.
+The file is written under $TMPDIR (--gb of free space) and removed at the end.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -100,6 +109,88 @@ def allreduce(floats: int, calls: int) -> dict:
             "algorithm_gb_per_s": round(floats * 4 / seconds / 1e9, 2), **m.record(), "command": "python " + " ".join(sys.argv)}
 
 
+def ids_dir(directory: Path, gb: float, seed: int = 0) -> Path:
+    """A tokenize output directory whose train.npy holds ``gb`` GB of random uint16 ids of its vocabulary."""
+    import numpy as np
+
+    words = [f"w{i}" for i in range(2000)]  # a vocabulary over 256: uint16 ids, as seqtool tokenize stores them
+    text = directory / "words.txt"
+    text.write_text("\n".join(" ".join(words[(i * 7 + k) % len(words)] for k in range(20)) for i in range(400)) + "\n")
+    data = directory / "data"
+    r = subprocess.run([sys.executable, "-m", "seqtool", "tokenize", str(text), "--level", "word", "--val-fraction", "0.1",
+                        "--out", str(data), "--quiet"], capture_output=True, text=True)
+    if r.returncode:
+        sys.exit(f"tokenize failed: {r.stderr.strip()}")
+    vocab = len(json.loads((data / "tokenizer.json").read_text())["vocab"]["tokens"])
+    n, chunk, rng = int(gb * 1e9) // 2, 1 << 24, np.random.default_rng(seed)
+    ids = np.lib.format.open_memmap(data / "train.tmp.npy", mode="w+", dtype=np.uint16, shape=(n,))
+    for a in range(0, n, chunk):  # in chunks: the generator itself stays small
+        ids[a : a + chunk] = rng.integers(2, vocab, size=min(chunk, n - a), dtype=np.uint16)
+    ids.flush()
+    del ids
+    os.replace(data / "train.tmp.npy", data / "train.npy")
+    return data
+
+
+def _status(pid: int) -> dict:
+    """VmRSS, VmHWM, RssAnon, RssFile of a process in MB (empty once it is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return {}
+    fields = dict(ln.split(":", 1) for ln in lines if ":" in ln)
+    return {k: int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM", "RssAnon", "RssFile") if k in fields}
+
+
+def _ranks(launcher: int) -> dict[int, int]:
+    """pid -> RANK of the worker processes the launcher's torchrun agent started."""
+    out = {}
+    for pid in subprocess.run(["pgrep", "-P", str(launcher)], capture_output=True, text=True).stdout.split():
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        rank = next((e.split(b"=", 1)[1] for e in env if e.startswith(b"RANK=")), None)
+        if rank is not None:
+            out[int(pid)] = int(rank)
+    return out
+
+
+def rss(gb: float, steps: int, every: float) -> dict:
+    """Peak resident memory per rank of a 2-process `seqtool train` on a generated ids file of ``gb`` GB (removed after)."""
+    tmp = Path(tempfile.mkdtemp(prefix="bench-rss-"))
+    try:
+        data = ids_dir(tmp, gb)
+        size = (data / "train.npy").stat().st_size
+        cmd = [sys.executable, "-m", "seqtool", "train", str(data), "--nproc", "2", "--threads", "1", "--max-steps", str(steps),
+               "--batch-size", "32", "--bptt", "64", "--hidden", "64", "--layers", "1", "--eval-every", str(steps),
+               "--device", "cpu", "--out", str(tmp / "run"), "--quiet"]
+        peak = _sampled(cmd, every)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    mb = size / 2**20
+    ranks = {k: {**v, "peak_rss_x_file": round(v.get("VmRSS", 0) / mb, 3)} for k, v in sorted(peak.items())}
+    return {"benchmark": "rss", "file_mb": round(mb, 1), "ids": size // 2, "steps": steps, "peak_mb": ranks,
+            "note": f"peaks of samples every {every:g}s (VmHWM: the kernel's own peak of VmRSS); RssFile includes torch's libraries",
+            "command": "python " + " ".join(sys.argv), "train_command": " ".join(cmd[1:]).replace(str(tmp), "TMP")}
+
+
+def _sampled(cmd: list[str], every: float) -> dict[str, dict]:
+    """Run ``cmd`` (a `seqtool train --nproc` launcher); the peak of each figure of _status per rank and for the launcher."""
+    proc = subprocess.Popen(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak: dict[str, dict] = {}
+    while proc.poll() is None:
+        for pid, name in {**{p: f"rank {r}" for p, r in _ranks(proc.pid).items()}, proc.pid: "launcher"}.items():
+            was = peak.setdefault(name, {})
+            for k, v in _status(pid).items():
+                was[k] = round(max(was.get(k, 0.0), v), 1)
+        time.sleep(every)
+    _, err = proc.communicate()
+    if proc.returncode:
+        sys.exit(f"train failed: {err.strip()}")
+    return peak
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
@@ -110,7 +201,14 @@ def main() -> None:
     ar = sub.add_parser("allreduce")
     ar.add_argument("--floats", type=int, default=4_000_000)
     ar.add_argument("--calls", type=int, default=20)
+    rs = sub.add_parser("rss")
+    rs.add_argument("--gb", type=float, default=2.0, help="size of the generated train.npy (uint16 ids)")
+    rs.add_argument("--steps", type=int, default=200)
+    rs.add_argument("--every", type=float, default=0.1, help="seconds between samples of /proc/PID/status")
     a = ap.parse_args()
+    if a.what == "rss":
+        print(json.dumps(rss(a.gb, a.steps, a.every), indent=1))
+        return
     print(json.dumps(scaling(a.config, a.seconds, corpora_dir()) if a.what == "scaling" else allreduce(a.floats, a.calls), indent=1))
 
 

@@ -10,6 +10,7 @@ as in pytorch/examples word_language_model).
 """
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -37,33 +38,57 @@ def tokens_needed(batch_size: int, bptt: int) -> int:
     return batch_size * (bptt + 1)
 
 
-def batchify(ids: np.ndarray, batch_size: int, device: torch.device | str = "cpu", columns: tuple[int, int] | None = None) -> torch.Tensor:
-    """Lay a 1-D stream out as (steps, batch_size) columns, dropping the remainder that does not fit.
+class Columns:
+    """A 1-D id stream laid out as (steps, batch) columns without copying it: column b is the b-th contiguous
+    slice of the stream, and rows are read (and widened to int64) only when a window is taken. A memory-mapped
+    stream (``load_ids``) stays on disk, so a corpus bigger than RAM trains; a process of a distributed run
+    keeps only its columns, a view of its own slice of the file."""
 
-    Column b holds the b-th contiguous slice of the corpus. Stored as int32 (the stream may be
-    large); windows are widened to int64 when they are taken. ``columns`` = (lo, hi) keeps only
-    columns lo..hi-1 (one process's share of a distributed run), reading only their slice of ``ids``
-    (a memory map stays on disk elsewhere).
-    """
+    def __init__(self, ids: np.ndarray, steps: int, columns: tuple[int, int], device: torch.device | str):
+        lo, hi = columns
+        self.ids, self.first, self.device = ids, lo * steps, torch.device(device)
+        self.cols = ids[lo * steps : hi * steps].reshape(hi - lo, steps)  # (B', S): a view
+        self.shape = (steps, hi - lo)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def rows(self, start: int, stop: int) -> torch.Tensor:
+        """Rows [start, stop) of every column: (T, B') int64 on the device."""
+        block = np.ascontiguousarray(self.cols[:, start:stop].T, dtype=np.int64)  # reads T x B' ids, nothing more
+        return torch.from_numpy(block).to(self.device)
+
+    def largest_id(self, chunk: int = 1 << 22) -> int:
+        """The largest id of these columns, read in chunks; from a memory map's file with plain reads, so its pages
+        do not stay in this process's resident memory."""
+        n, dtype = self.cols.size, self.cols.dtype
+        if isinstance(self.ids, np.memmap) and self.ids.filename and isinstance(self.ids.base, mmap.mmap):  # the file's own map
+            with open(self.ids.filename, "rb") as f:
+                f.seek(self.ids.offset + self.first * dtype.itemsize)
+                return max(int(np.fromfile(f, dtype, min(chunk, n - a)).max()) for a in range(0, n, chunk))  # a chunk at a time
+        flat = self.ids[self.first : self.first + n]
+        return max(int(flat[a : a + chunk].max()) for a in range(0, n, chunk))
+
+
+def batchify(ids: np.ndarray, batch_size: int, device: torch.device | str = "cpu", columns: tuple[int, int] | None = None) -> Columns:
+    """Lay a 1-D stream out as (steps, batch_size) ``Columns``, dropping the remainder that does not fit;
+    ``columns`` = (lo, hi) keeps only columns lo..hi-1 (one process's share of a distributed run)."""
     steps = len(ids) // batch_size
     if steps < 2:
         raise ConfigError(
             f"{len(ids)} tokens are too few for --batch-size {batch_size}; need at least {2 * batch_size}"
         )
-    lo, hi = columns or (0, batch_size)
-    cols = np.asarray(ids[lo * steps : hi * steps], dtype=np.int32).reshape(hi - lo, steps)  # (B, S)
-    return torch.from_numpy(np.ascontiguousarray(cols.T)).to(device)  # (S, B)
+    return Columns(ids if isinstance(ids, np.ndarray) else np.asarray(ids), steps, columns or (0, batch_size), device)
 
 
-def n_windows(data: torch.Tensor, bptt: int) -> int:
+def n_windows(data: Columns, bptt: int) -> int:
     """Windows in one pass over batchified ``data`` (the last may be shorter than bptt)."""
     return (len(data) - 1 + bptt - 1) // bptt
 
 
-def get_window(data: torch.Tensor, i: int, bptt: int) -> tuple[torch.Tensor, torch.Tensor]:
+def get_window(data: Columns, i: int, bptt: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Window ``i``: inputs (T, B) = rows [i*bptt, i*bptt+T), targets = the next row of each (T, B)."""
     start = i * bptt
     t = min(bptt, len(data) - 1 - start)
-    x = data[start : start + t].long()  # (T, B) true tokens: teacher forcing
-    y = data[start + 1 : start + 1 + t].long()  # (T, B) the same stream shifted by one
-    return x, y
+    rows = data.rows(start, start + t + 1)  # (T + 1, B)
+    return rows[:-1], rows[1:]  # the true tokens (teacher forcing), and the same stream shifted by one

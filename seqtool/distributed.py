@@ -155,7 +155,11 @@ def launch(nproc: int, argv: list[str]) -> int:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the processes say what failed, in one line
+    # The processes say what failed (or that they saved), in one line: torchrun's agent says nothing (no "Received 15
+    # death signal" warning). Each of its modules' loggers has a level of its own, so setting their parent's is not enough.
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith(("torch.distributed.elastic", "torch.distributed.launcher", "torch.distributed.run")):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         args = get_args_parser().parse_args(["-m", "seqtool", *argv])
         args.standalone, args.nproc_per_node = True, str(nproc)  # a rendezvous on a free local port; nproc workers

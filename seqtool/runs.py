@@ -56,10 +56,7 @@ class DataSpec:
             raise CorpusError(
                 f"{self.dir}: has no validation ids (val.npy); re-run seqtool tokenize with --val-fraction 0.1 or --val FILE"
             )
-        val = load_ids(val_path)
-        if len(train) and int(train.max()) >= len(tok.vocab):
-            raise CheckpointError(f"{self.dir}: train.npy has ids beyond its tokenizer's vocabulary; re-run seqtool tokenize")
-        return tok, train, val
+        return tok, train, load_ids(val_path)  # the ids are checked against the vocabulary by the columns each process reads
 
 
 def is_tokenized_dir(p: Path) -> bool:
@@ -191,9 +188,13 @@ def write_run_files(run_dir: Path, mcfg: ModelConfig, tcfg, tok, data: DataSpec,
         **({"task": task} if task is not None else {}),
         **({"world_size": world_size} if world_size > 1 else {}),
     }
-    atomic_write_bytes(run_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
+    _write_config(run_dir, config)
     tok.save(run_dir / "tokenizer.json")
     return config
+
+
+def _write_config(run_dir: Path, config: dict) -> None:
+    atomic_write_bytes(run_dir / "config.json", (json.dumps(config, indent=2) + "\n").encode())
 
 
 def attach_pretrained(model, mcfg: ModelConfig, tok, pretrained: Path, seed: int, notify: Callable[[str], None] | None = None) -> None:
@@ -237,7 +238,10 @@ def build_trainer(
     device = dist.device(device) if dist is not None else device  # a GPU per process
     model.to(device)
     extra = {"model_config": mcfg.to_dict(), "tokenizer": tok.to_dict(), "data": data.record(), "seqtool_version": __version__}
-    return Trainer(model, tcfg, LMTask(tcfg, train_ids, val_ids, device, dist), run_dir, extra, device, callbacks, dist)
+    task = LMTask(tcfg, train_ids, val_ids, device, dist)
+    if task.train_data.largest_id() >= len(tok.vocab):  # this process's columns only: a corpus bigger than RAM is read once, in chunks
+        raise CheckpointError(f"{data.dir}: train.npy has ids beyond its tokenizer's vocabulary; re-run seqtool tokenize")
+    return Trainer(model, tcfg, task, run_dir, extra, device, callbacks, dist)
 
 
 def read_run_config(run_dir: Path) -> dict:
@@ -309,7 +313,7 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
         from seqtool import task_runs
 
         trainer, tok = task_runs.resume_trainer(run_dir, ckpt, mcfg, tcfg, resolve_device(tcfg.device), callbacks, dist)
-        return _restored(trainer, ckpt, run_dir), tok
+        return _restored(trainer, ckpt, run_dir, config, dist), tok
     data = DataSpec.from_record(run_dir, ckpt["data"])
     if not data.dir.exists():
         raise CheckpointError(f"--resume {run_dir}: its data directory {data.dir} is gone; restore it to resume")
@@ -318,16 +322,31 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
         raise CheckpointError(f"--resume {run_dir}: the tokenizer in {data.dir} does not match the checkpoint's; the data was re-tokenized differently")
     device = resolve_device(tcfg.device)
     trainer = build_trainer(run_dir, mcfg, tcfg, tok, train_ids, val_ids, data, device, callbacks, dist=dist)
-    return _restored(trainer, ckpt, run_dir), tok
+    return _restored(trainer, ckpt, run_dir, config, dist), tok
 
 
-def _restored(trainer, ckpt: dict, run_dir: Path):
-    """``trainer`` at the checkpoint's position, its metrics.jsonl trimmed to it; a run that already used its
-    budget is refused (and left as it was)."""
+def _restored(trainer, ckpt: dict, run_dir: Path, config: dict, dist=None):
+    """``trainer`` at the checkpoint's position, its metrics.jsonl trimmed to it and config.json's world size
+    the resumed run's; a run that already used its budget is refused (and left as it was)."""
     trainer.restore(ckpt)
     done = trainer.budget_used()
     if done is not None:
         raise UsageError(f"--resume {run_dir}: the run has finished ({done}, step {trainer.step:,})",
                          fixes=("give a larger --max-steps, --epochs or --time-budget to train further",))
     trainer.trim_metrics()
+    if dist is None or dist.is_main:
+        record_world_size(run_dir, config, dist.world if dist else 1)
     return trainer
+
+
+def record_world_size(run_dir: Path, config: dict, world: int) -> None:
+    """config.json with the processes the run trains on now (recorded when more than one, as a new run's), rewritten
+    atomically when that changed: a run resumed on another number of processes."""
+    if config.get("world_size", 1) == world:
+        return
+    config = {k: v for k, v in config.items() if k != "world_size"}
+    config.update({"world_size": world} if world > 1 else {})
+    try:
+        _write_config(run_dir, config)
+    except OSError as e:
+        raise OutputError(f"{run_dir / 'config.json'}: cannot write ({e.strerror or e}); check the run directory's space and permissions") from None

@@ -104,8 +104,8 @@ def reference(corpus, tmp_path_factory) -> Path:
 
 def test_a_process_takes_its_contiguous_share_of_the_columns():
     ids = np.arange(103)
-    full = batchify(ids, 4)
-    parts = [batchify(ids, 4, columns=Dist(r, 2, r).share(4)) for r in range(2)]
+    full = batchify(ids, 4).rows(0, 25)
+    parts = [batchify(ids, 4, columns=Dist(r, 2, r).share(4)).rows(0, 25) for r in range(2)]
     assert torch.equal(torch.cat(parts, dim=1), full)
     assert [Dist(r, 3, r).share(4) for r in range(3)] == [(0, 1), (1, 2), (2, 4)]  # uneven: validation shares
 
@@ -202,8 +202,14 @@ def test_a_run_resumes_on_another_number_of_processes_exactly(corpus, reference,
 
     out = tmp_path / "run"
     train(first, corpus, *MODEL, "--max-steps", 3, "--out", out)
+    assert json.loads((out / "config.json").read_text()).get("world_size", 1) == first
     train(then, "--resume", out, "--max-steps", 6, "--quiet")
     assert_same_run(reference, out)  # weights, optimizer moments and each column's carried state went across
+    config = json.loads((out / "config.json").read_text())
+    assert config.get("world_size", 1) == then  # the processes it trains on now; recorded only when more than one
+    same = {k: v for k, v in json.loads((reference / "config.json").read_text()).items() if k != "train"}  # train: the first --max-steps
+    assert {k: v for k, v in config.items() if k not in ("world_size", "train")} == same
+    assert not list(out.glob(".config.json*"))  # no temporary file of the atomic write left
 
 
 def labelled_file(directory: Path, kind: str) -> Path:
@@ -234,6 +240,12 @@ def test_two_processes_train_a_classifier_or_tagger_as_one(tmp_path, task):
     r = torchrun(*args, "--out", tmp_path / "two")
     assert r.returncode == 0, r.stderr[-3000:]
     assert_same_run(tmp_path / "one", tmp_path / "two")
+    # Validation is shared out by batch (9 examples: a batch of 7 on one process, of 2 on the other) and its sums added up.
+    one, two = ([{k: v for k, v in json.loads(ln).items() if k.startswith("val_")} for ln in (d / "metrics.jsonl").read_text().splitlines()]
+                for d in (tmp_path / "one", tmp_path / "two"))
+    assert [sorted(x) for x in one] == [sorted(x) for x in two] and len([x for x in one if x]) == 2
+    for a, b in zip(one, two):
+        assert b == pytest.approx(a, abs=1e-6)
 
 
 def seqtool(*args) -> subprocess.CompletedProcess:
@@ -281,4 +293,5 @@ def test_sigterm_to_every_process_of_an_nproc_run_stops_it_cleanly(corpus, tmp_p
     finally:
         launcher.kill()
     assert rc == 143, err[-2000:]
+    assert not [ln for ln in err.splitlines() if ln.startswith("W")], err[-2000:]  # torchrun's agent says nothing: seqtool's lines only
     assert torch.load(out / "last.pt", weights_only=True)["step"] == losses(out)[-1][0] >= 3, err[-2000:]  # >= : see the test above

@@ -8,7 +8,8 @@ checkpoint chosen by accuracy (classify) or entity F1 / token accuracy (tag), no
 
 On a distributed run each process takes its contiguous slice of every planned batch, and weights
 its loss by its slice's share of the batch's denominator (examples, tokens, or class weights), so
-DDP's gradient average is the gradient of the whole batch's loss: N processes train as one.
+DDP's gradient average is the gradient of the whole batch's loss: N processes train as one. Validation
+is shared out by batch and its sums (loss, confusion matrix, tagging counts) added up over the processes.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 
 from seqtool.tasks.batches import EpochBatches, TaskData
-from seqtool.tasks.scoring import score
+from seqtool.tasks.scoring import sharded_score
 
 KINDS = ("classify", "tag")
 
@@ -75,7 +76,8 @@ class LabelTask:
         self.carry = None  # nothing is carried from one batch to the next
         self.weight = torch.tensor(spec.class_weights, dtype=torch.float32, device=device) if spec.class_weights else None
         self.batch_size = batch_size
-        self.metric_name = self._metric_name()  # the validation set is fixed: its tag scheme too
+        self.scheme = self._scheme()  # the validation set is fixed: its tag scheme too
+        self.metric_name = "accuracy" if self.kind == "classify" else "f1" if self.scheme else "token_accuracy"
 
     def probe(self, model) -> torch.Tensor:
         b = self.train.batch(np.array([0])).to(self.device)
@@ -119,25 +121,29 @@ class LabelTask:
         pass
 
     def validate(self, model, autocast: dict) -> tuple[float, float, dict]:
+        """(validation loss, the criterion to minimise, the fields for the metrics line); on a distributed run each
+        process scores its share of the validation batches and the sums are added up: every process reports the same."""
         with torch.autocast(**autocast):
-            s = score(model, self.val, self.spec.labels, self.device, self.batch_size)
-        name, value = s.metric
-        fields = {"val_loss": s.loss, f"val_{name}": value}
+            loss, report = sharded_score(model, self.val, self.spec.labels, self.device, self.batch_size, self.scheme, self.dist)
+        name = self.metric_name
+        value = report.accuracy if self.kind == "classify" else getattr(report, name)
+        fields = {"val_loss": loss, f"val_{name}": value}
         if self.kind == "classify":
-            fields["val_macro_f1"] = s.report.macro_f1
-        elif s.report.scheme is not None:
-            fields["val_token_accuracy"] = s.report.token_accuracy
-        return s.loss, -value, fields  # higher is better: the trainer minimises its negative
+            fields["val_macro_f1"] = report.macro_f1
+        elif self.scheme is not None:
+            fields["val_token_accuracy"] = report.token_accuracy
+        return loss, -value, fields  # higher is better: the trainer minimises its negative
 
     def train_fields(self, train_loss: float | None) -> dict:
         return {}
 
-    def _metric_name(self) -> str:
+    def _scheme(self) -> str | None:
+        """The validation tags' entity scheme (None: not entity tags, or a classifier)."""
         if self.kind == "classify":
-            return "accuracy"
+            return None
         from seqtool.tasks.metrics import detect_scheme
 
-        return "f1" if detect_scheme([[self.spec.labels[t] for t in tags] for tags in self.val.targets]) else "token_accuracy"
+        return detect_scheme([[self.spec.labels[t] for t in tags] for tags in self.val.targets])
 
     def summary_fields(self, last: dict | None, best: float | None) -> dict:
         name = self.metric_name

@@ -58,7 +58,7 @@ class LMTask:
             check_split(cfg.batch_size, dist.world)
         self.bptt, self.carry_state, self.dist = cfg.bptt, cfg.carry_state, dist
         self.columns = dist.share(cfg.batch_size) if dist else None  # this process's columns [lo, hi) of B
-        self.train_data = batchify(train_ids, cfg.batch_size, device, self.columns)  # (S, B) or (S, B/N)
+        self.train_data = batchify(train_ids, cfg.batch_size, device, self.columns)  # (S, B) or (S, B/N): a view, read by window
         self.val_data = batchify(val_ids, eval_b, device, dist.share(eval_b) if dist else None)  # (S', B') or a share of B'
         self.per_epoch = n_windows(self.train_data, cfg.bptt)  # steps in one epoch
         self.tokens_per_step = cfg.batch_size * cfg.bptt

@@ -60,13 +60,21 @@ def classification_report(gold: Sequence[str], pred: Sequence[str], labels: Sequ
     confusion = [[0] * len(labels) for _ in labels]
     for g, p in zip(gold, pred):
         confusion[index[g]][index[p]] += 1
+    return report_from_confusion(labels, confusion)
+
+
+def report_from_confusion(labels: Sequence[str], confusion: Sequence[Sequence[int]]) -> ClassificationReport:
+    """The scores of a confusion matrix (confusion[gold][predicted]): what they all are computed from, so the
+    matrices of several shards of a dataset, added up, give the whole dataset's report."""
+    labels, confusion = list(labels), [[int(c) for c in row] for row in confusion]
+    index = {lab: i for i, lab in enumerate(labels)}
     per_class = {}
     for i, lab in enumerate(labels):
         tp = confusion[i][i]
         n_gold = sum(confusion[i])
         n_pred = sum(row[i] for row in confusion)
         per_class[lab] = ClassScores(*_prf(tp, n_pred, n_gold), support=n_gold)
-    total = len(gold)
+    total = sum(map(sum, confusion))
     correct = sum(confusion[i][i] for i in range(len(labels)))
     present = [lab for lab in labels if per_class[lab].support or any(row[index[lab]] for row in confusion)]
     macro = sum(per_class[lab].f1 for lab in present) / len(present) if present else 0.0
@@ -163,30 +171,62 @@ class TaggingReport:
         return d
 
 
-def tagging_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], scheme: str | None = "detect") -> TaggingReport:
-    """Token accuracy, and entity-level scores when the gold tags use an entity scheme."""
+@dataclass
+class TagCounts:
+    """What a tagging report is computed from; counts of several shards of a dataset add up (``vector``,
+    ``from_vector``) to the whole dataset's."""
+
+    tokens: int = 0
+    correct: int = 0
+    tp: dict[str, int] = field(default_factory=dict)  # per entity type: chunks found with both ends and the type right
+    gold: dict[str, int] = field(default_factory=dict)  # ... gold chunks
+    pred: dict[str, int] = field(default_factory=dict)  # ... predicted chunks
+
+    def vector(self, types: Sequence[str]) -> list[int]:
+        """The counts as one flat list, per type in ``types`` order (every type the counts hold must be there)."""
+        return [self.tokens, self.correct, *(d.get(t, 0) for d in (self.tp, self.gold, self.pred) for t in types)]
+
+    @classmethod
+    def from_vector(cls, v: Sequence[float], types: Sequence[str]) -> "TagCounts":
+        v, n = [int(round(x)) for x in v], len(types)
+        per = [{t: c for t, c in zip(types, v[2 + k * n: 2 + (k + 1) * n]) if c} for k in range(3)]
+        return cls(v[0], v[1], *per)
+
+
+def tag_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], scheme: str | None) -> TagCounts:
+    """Tokens, correct tokens and (with an entity ``scheme``) the chunk counts per type of ``pred`` against ``gold``."""
     if len(gold) != len(pred) or any(len(g) != len(p) for g, p in zip(gold, pred)):
         raise ValueError("gold and predicted tags must have the same sentences and lengths")
-    tokens = sum(len(g) for g in gold)
-    correct = sum(a == b for g, p in zip(gold, pred) for a, b in zip(g, p))
-    if scheme == "detect":
-        scheme = detect_scheme(gold)
-    report = TaggingReport(correct / tokens if tokens else 0.0, tokens, scheme)
+    c = TagCounts(sum(len(g) for g in gold), sum(a == b for g, p in zip(gold, pred) for a, b in zip(g, p)))
     if scheme is None:
-        return report
-    tp: dict[str, int] = {}
-    n_gold: dict[str, int] = {}
-    n_pred: dict[str, int] = {}
+        return c
     for g, p in zip(gold, pred):
         cg, cp = chunks(g), chunks(p)
-        for c in cg:
-            n_gold[c[2]] = n_gold.get(c[2], 0) + 1
-        for c in cp:
-            n_pred[c[2]] = n_pred.get(c[2], 0) + 1
-        for c in cg & cp:
-            tp[c[2]] = tp.get(c[2], 0) + 1
-    types = sorted(set(n_gold) | set(n_pred))
-    report.per_type = {t: ClassScores(*_prf(tp.get(t, 0), n_pred.get(t, 0), n_gold.get(t, 0)), support=n_gold.get(t, 0)) for t in types}
-    report.gold_chunks, report.predicted_chunks = sum(n_gold.values()), sum(n_pred.values())
-    report.precision, report.recall, report.f1 = _prf(sum(tp.values()), report.predicted_chunks, report.gold_chunks)
+        for counts, found in ((c.gold, cg), (c.pred, cp), (c.tp, cg & cp)):
+            for ch in found:
+                counts[ch[2]] = counts.get(ch[2], 0) + 1
+    return c
+
+
+def entity_types(tags: Sequence[str]) -> list[str]:
+    """The entity types that chunks of ``tags`` can have, sorted ('B-PER', 'I-PER', 'O' -> ['PER'])."""
+    return sorted({_split(t)[1] for t in tags if t != "O"})
+
+
+def tagging_report(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], scheme: str | None = "detect") -> TaggingReport:
+    """Token accuracy, and entity-level scores when the gold tags use an entity scheme."""
+    if scheme == "detect":
+        scheme = detect_scheme(gold)
+    return report_from_counts(tag_counts(gold, pred, scheme), scheme)
+
+
+def report_from_counts(c: TagCounts, scheme: str | None) -> TaggingReport:
+    """The tagging report of ``c``: token accuracy, and with an entity ``scheme`` precision/recall/F1 overall and per type."""
+    report = TaggingReport(c.correct / c.tokens if c.tokens else 0.0, c.tokens, scheme)
+    if scheme is None:
+        return report
+    types = sorted(set(c.gold) | set(c.pred))
+    report.per_type = {t: ClassScores(*_prf(c.tp.get(t, 0), c.pred.get(t, 0), c.gold.get(t, 0)), support=c.gold.get(t, 0)) for t in types}
+    report.gold_chunks, report.predicted_chunks = sum(c.gold.values()), sum(c.pred.values())
+    report.precision, report.recall, report.f1 = _prf(sum(c.tp.values()), report.predicted_chunks, report.gold_chunks)
     return report
