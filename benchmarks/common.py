@@ -40,12 +40,13 @@ def shown(path: Path | str, corpora: Path) -> str:
 
 
 def calibrate() -> dict:
-    """GFLOP/s of a fixed 1024^3 fp32 matmul on torch's default threads, best of 5, and the 1-minute load (information only)."""
+    """GFLOP/s of a fixed 1024^3 fp32 matmul on torch's default threads, best of 20 blocks of 10 (about 3 s: best of
+    5 moved 99-181 GFLOP/s between back-to-back calls on the idle machine), and the 1-minute load (information only)."""
     import torch
 
     a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
     best = 0.0
-    for _ in range(5):
+    for _ in range(20):
         t = time.perf_counter()
         for _ in range(10):
             a @ b
