@@ -38,10 +38,10 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--out", default=None, help="run directory (default: a temporary one)")
     add_corpora_option(ap)
-    a = ap.parse_args()
+    a, extra = ap.parse_known_args()  # other options go to seqtool train after the task's own (e.g. --average-weights swa)
     t = TASKS[a.task]
     out = a.out or tempfile.mkdtemp(prefix=f"bench-{a.task}-")
-    train = [sys.executable, "-m", "seqtool", "train", str(SHARED / t["train"]), "--val", str(SHARED / t["val"]), *t["args"],
+    train = [sys.executable, "-m", "seqtool", "train", str(SHARED / t["train"]), "--val", str(SHARED / t["val"]), *t["args"], *extra,
              "--time-budget", f"{a.minutes}m", "--out", out, "--force", "--quiet", "--json"]
     with Measured() as m:
         r = subprocess.run(train, capture_output=True, text=True)
