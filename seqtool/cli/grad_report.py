@@ -96,7 +96,7 @@ def grad_report_cmd(
     text = read_text(data, errors) if data is not None else None
     if checkpoints:
         subjects = [s for c in checkpoints for s in grad_subjects.checkpoint_subjects(c, text, dev, init, seed, batch_size, bptt)]
-        opts = _task_options(subjects, opts, timesteps, windows, plot)
+        opts = _task_options(subjects, opts, timesteps, windows, plot, batch_size, bptt)
     else:
         subjects = grad_subjects.fresh_subjects(cells, opt.model_given(model), tokenizer, text, seed, dev, batch_size, bptt)
     reports = []
@@ -125,8 +125,10 @@ def _refuse_fresh_model_options(ctx: typer.Context) -> None:
                          "(drop them, or give --data without a checkpoint)")
 
 
-def _task_options(subjects, opts, timesteps: Optional[int], windows: Optional[int], plot: Optional[Path]):
-    """The options of a classifier or tagger report (their own defaults), after checking the runs are of one kind."""
+def _task_options(subjects, opts, timesteps: Optional[int], windows: Optional[int], plot: Optional[Path], batch_size: Optional[int],
+                  bptt: Optional[int]):
+    """The options of a classifier or tagger report (their own defaults), after checking the runs are of one kind and
+    that no language-model-only option was given."""
     kinds = sorted({s.kind for s in subjects})
     if len(kinds) > 1:
         raise UsageError(f"the runs are of different kinds ({', '.join(kinds)}); give language models, classifiers or taggers, one kind at a time")
@@ -134,6 +136,10 @@ def _task_options(subjects, opts, timesteps: Optional[int], windows: Optional[in
         return opts
     if plot is not None:
         raise UsageError("--plot draws language-model reports; for a classifier or tagger use --json-out FILE for the numbers")
+    lm_only = [name for name, value in (("--batch-size", batch_size), ("--bptt", bptt)) if value is not None]
+    if lm_only:
+        raise UsageError(f"{', '.join(lm_only)}: a language model's measuring windows; a classifier or tagger report measures "
+                         "--windows examples of up to --timesteps tokens (drop them)")
     steps = _given(timesteps, 50 if kinds[0] == "classify" else 10)
     return dataclasses.replace(opts, steps=steps, windows=_given(windows, 256)).validate()
 

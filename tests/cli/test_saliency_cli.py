@@ -147,3 +147,10 @@ def test_predict_explain_needs_a_classifier_and_inline_a_tagger(runs):
     one_line_error(run("predict", runs / "fwd", "--explain", input="Ana saw the cat\n"), 2, "--explain shows a classifier's per-token saliency")
     one_line_error(run("predict", runs / "cls", "--inline", input="the good film\n"), 2, "--inline marks a tagger's entities")
     one_line_error(run("predict", _path(runs, "lm"), "--explain", input="the cat\n"), 1, "a language model, not a classifier or tagger")
+
+
+@pytest.mark.parametrize("extra, named", [(["--batch-size", "4"], "--batch-size"), (["--bptt", "9", "--batch-size", "4"], "--batch-size, --bptt")])
+def test_language_model_window_options_on_a_classifier_or_tagger_are_refused_by_name(runs, extra, named):
+    """They shape a language model's measuring windows; a task report would silently ignore them."""
+    for name in ("cls", "fwd"):
+        one_line_error(run("grad-report", runs / name, *extra), 2, f"{named}: a language model's measuring windows")
