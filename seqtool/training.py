@@ -81,7 +81,6 @@ class Trainer:
         self.eval_every = cfg.eval_every or self.windows
         self.meter = Meter(device, cfg.clip_norm if cfg.clip_norm > 0 else math.inf)  # the log interval under way
         self.writer = RunWriter(self.run_dir, self.is_main)  # metrics.jsonl
-        self.metrics_path = self.writer.metrics_path
         self.average = WeightAverage(cfg.average_weights, cfg.ema_decay) if cfg.average_weights != "off" else None
         self._average_time_reached = False  # --average-start reached by the time budget (agreed by every process)
 
@@ -190,9 +189,6 @@ class Trainer:
     def _elapsed(self) -> float:
         return time.monotonic() - self._t0 if hasattr(self, "_t0") else 0.0
 
-    def _write_metrics(self, rec: dict) -> None:
-        self.writer.append(rec)
-
     def fit(self) -> dict:
         """Train until a budget, early stopping or an interrupt; the summary. Why it stopped is also added
         to metrics.jsonl's last line as ``stopped`` (``diverged`` when it raises TrainingDiverged)."""
@@ -239,7 +235,7 @@ class Trainer:
                 if cfg.patience is not None and self.bad_evals >= cfg.patience:
                     stop_reason = f"early stopping: no validation improvement in {cfg.patience} evaluations"
             elif rec is not None:
-                self._write_metrics(rec)
+                self.writer.append(rec)
                 self.cb.on_log(self._with_layer_norms(rec))
             save_due = not just_evaluated and self._save_due()  # bounds what a kill (SIGKILL, power loss) can take
             if stop_reason is None:
@@ -361,7 +357,7 @@ class Trainer:
             self.best_val, self.bad_evals = criterion, 0
         else:
             self.bad_evals += 1
-        self._write_metrics(rec)
+        self.writer.append(rec)
         if improved:
             self.save("best", rec)
         self.save("last", rec)

@@ -43,7 +43,7 @@ def die(note, reached):
 
 def arm(kind: str, k: int, note: str) -> None:
     """In the child: SIGKILL at the k-th call of the function that ``kind`` names, once training has started."""
-    from seqtool import training
+    from seqtool import run_writer, training
 
     trainer = {}
     calls = {"n": 0}
@@ -85,16 +85,16 @@ def arm(kind: str, k: int, note: str) -> None:
     elif kind == "replace":  # a complete temporary file, the old one still in place
         wrap(os, "replace")
     elif kind == "metrics":  # halfway through appending a metrics line
-        def write_metrics(self, rec):
+        def append(self, rec):
             line = json.dumps(rec) + "\n"
             if hit():
                 with open(self.metrics_path, "a") as f:
                     f.write(line[: len(line) // 2])
-                die(note, self.step)
+                die(note, trainer["t"].step)
             with open(self.metrics_path, "a") as f:
                 f.write(line)
 
-        training.Trainer._write_metrics = write_metrics
+        run_writer.RunWriter.append = append
 
 
 def run_in_child(argv: list[str], kind: str | None, k: int, note, log) -> int:
