@@ -129,7 +129,7 @@ TauMin = Annotated[float, typer.Option("--tau-min", help="leaky: shortest time c
 TauMax = Annotated[float, typer.Option("--tau-max", help="leaky: longest time constant (steps).", rich_help_panel=MODEL)]
 LearnTau = Annotated[bool, typer.Option("--learn-tau", help="leaky: train the time constants too.", rich_help_panel=MODEL)]
 ForgetBias = Annotated[Optional[float], typer.Option("--forget-bias", help="lstm: initial forget-gate bias; 1-3 keeps the cell open so long dependencies can be learned \\[torch's init].", rich_help_panel=MODEL, show_default=False)]
-AdaptiveSoftmax = Annotated[Optional[str], typer.Option("--adaptive-softmax", help="Cutoffs such as 2000,6000: an adaptive softmax (Grave et al. 2017) instead of the full output layer; much faster with large word vocabularies.", rich_help_panel=MODEL, show_default=False)]
+AdaptiveSoftmax = Annotated[Optional[str], typer.Option("--adaptive-softmax", help="Cutoffs such as 2000,6000: an adaptive softmax (Grave et al. 2017) instead of the full output layer; much faster with large word vocabularies \\[word and subword vocabularies of 5,000 or more: 20% and 60% of the vocabulary; off: the full softmax].", rich_help_panel=MODEL, show_default=False)]
 Delay = Annotated[int, typer.Option("--delay", help="skip: recurrence from d steps back as well as from 1.", rich_help_panel=MODEL)]
 Window = Annotated[int, typer.Option("--window", help="tdnn: inputs each unit sees (causal convolution width).", rich_help_panel=MODEL)]
 LockedDropout = Annotated[bool, typer.Option("--locked-dropout", help="--dropout draws one mask per sequence, the same at every step, on the embedding, between layers and on the output (variational dropout, AWD-LSTM).", rich_help_panel=MODEL)]
@@ -264,9 +264,12 @@ def given_options(ctx, keep: Callable[[str], bool]) -> list[str]:
 
 
 def parse_cutoffs(text: Optional[str]) -> Optional[tuple[int, ...]]:
-    """--adaptive-softmax 2000,6000 -> (2000, 6000); None stays None (the full softmax)."""
+    """--adaptive-softmax 2000,6000 -> (2000, 6000); 'off' -> () (the full softmax, chosen); None stays None (not given:
+    seqtool.lm_defaults decides)."""
     if text is None:
         return None
+    if text.strip().lower() in ("off", "none"):
+        return ()
     from seqtool.errors import UsageError
 
     try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from dataclasses import dataclass
 import signal
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -106,7 +107,7 @@ def train(
     from seqtool import runs
     from seqtool.errors import UsageError
     from seqtool.fsio import DirLock
-    from seqtool.models.config import level_defaults
+    from seqtool import lm_defaults
     from seqtool.train_config import TrainConfig, parse_duration
 
     ui = Ui(quiet=io.quiet, json_mode=io.json)
@@ -141,7 +142,10 @@ def train(
         raise UsageError("give --out RUN_DIR for the run's checkpoints and metrics")
 
     level_of_data = _data_level(data, tok_options) if task == "lm" else ("word" if not opt.typed(ctx, "level") else tok_options.level)
-    d = level_defaults(level_of_data) if task == "lm" else {"batch_size": 32, "bptt": 1}  # tasks: whole sequences, no bptt windows
+    picked = lm_defaults.pick(level_of_data, budget, opt.TRAIN_DEFAULTS["lr"]) if task == "lm" else None
+    d = picked.values if picked else {"batch_size": 32, "bptt": 1}  # tasks: whole sequences, no bptt windows
+    if picked is not None and not opt.typed(ctx, "lr"):
+        lr = d["lr"]
     if epochs is None and max_steps is None and budget is None:
         epochs = 5
     tcfg = TrainConfig(
@@ -156,6 +160,10 @@ def train(
 
         check_split(tcfg.batch_size, int(os.environ.get("WORLD_SIZE", "1")))
     given = {**opt.model_given(model), **regularisation, "freeze_embeddings": freeze_embeddings}
+    if picked is not None:
+        typed = {k for k in (*lm_defaults.MODEL_FIELDS, *lm_defaults.TRAIN_FIELDS) if opt.typed(ctx, k)}
+        given = {**given, **{k: d[k] for k in lm_defaults.MODEL_FIELDS if given.get(k) is None}}
+        defaults = _Defaults(picked, typed, opt.typed(ctx, "tie_weights"))
 
     if task != "lm":
         from seqtool.distributed import rank0_first
@@ -174,15 +182,16 @@ def train(
 
     if summary:
         tok = _summary_tokenizer(data, tok_options)
+        given, line = defaults.for_vocabulary(given, len(tok.vocab))
         mcfg = runs.model_config(len(tok.vocab), tok.level, given)
-        _print_summary(ui, mcfg)
+        _print_summary(ui, mcfg, line)
         return
 
     from seqtool.distributed import rank0_first
 
     with _joined(ui, dist_timeout) as dist, DirLock() as lock:  # the lock is held on the new run until training ends
         # Process 0 makes the run directory; the others then read it as a run to resume at step 0.
-        trainer = rank0_first(dist, lambda: _start_run(ui, data, out, io, tok_options, level_of_data, tcfg, given, pretrained_embeddings, callbacks, lock, dist),
+        trainer = rank0_first(dist, lambda: _start_run(ui, data, out, io, tok_options, level_of_data, tcfg, given, defaults, pretrained_embeddings, callbacks, lock, dist),
                               lambda: runs.resume(out, {}, None, None, dist)[0])
         _fit(trainer, ui, out)
 
@@ -220,7 +229,7 @@ def _resume(ctx: typer.Context, ui: Ui, run_dir: Path, overrides: dict, callback
         _fit(trainer, ui, run_dir)
 
 
-def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options, level_of_data: str, tcfg, given: dict,
+def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options, level_of_data: str, tcfg, given: dict, defaults: "_Defaults",
                pretrained_embeddings: Optional[Path], callbacks, lock, dist=None):
     """Check the inputs, tokenize, write the run files and build the Trainer, in a stage directory that replaces --out at the end."""
     from seqtool import runs
@@ -241,13 +250,34 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
             spec = runs.prepare_data(data, stage, tok_options, io.val, io.val_fraction, io.errors,
                                      progress=lambda phase, done, total: bar.update(done, f"{phase}"))
         tok, train_ids, val_ids = spec.load()
+        given, line = defaults.for_vocabulary(given, len(tok.vocab))
         mcfg = runs.model_config(len(tok.vocab), tok.level, given)
         runs.write_run_files(stage, mcfg, tcfg, tok, spec, world_size=dist.world if dist else 1)
         trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info, dist=dist)
         trainer.save("last", {}, directory=stage)  # step 0: a run killed before its first save still resumes
     ui.info(f"{tok.level} level, vocabulary {len(tok.vocab):,}, {len(train_ids):,} training and {len(val_ids):,} validation tokens; "
             f"{mcfg.cell} {mcfg.layers}x{mcfg.hidden}, {sum(p.numel() for p in trainer.model.parameters()):,} parameters on {dev}")
+    if line:
+        ui.info(line)
     return trainer
+
+
+@dataclass(frozen=True)
+class _Defaults:
+    """The defaults picked for a new language-model run (seqtool.lm_defaults) and the options the user typed."""
+
+    picked: Any
+    typed: set
+    tie_typed: bool
+
+    def for_vocabulary(self, given: dict, vocab_size: int) -> tuple[dict, Optional[str]]:
+        """``given`` with the adaptive softmax where this vocabulary gets it by default, and the line that says why."""
+        picked = self.picked.with_vocabulary(vocab_size, given["hidden"], self.tie_typed)
+        if picked.cutoffs is not None and given.get("adaptive_cutoffs") is None:
+            given = {**given, "adaptive_cutoffs": picked.cutoffs}
+        elif picked.cutoffs is not None:  # the user chose cutoffs (or off): the rule stays unsaid
+            picked = self.picked
+        return given, picked.line(self.typed)
 
 
 # What --resume may change: the budgets, how often it saves, how many bad steps it skips, and where/how quietly it runs. Everything else is the run's own.
@@ -308,7 +338,7 @@ def _summary_tokenizer(data: list[str], tok_options):
     return make_tokenizer(tok_options).fit(iter_chunks(open_sources(data)))
 
 
-def _print_summary(ui: Ui, mcfg) -> None:
+def _print_summary(ui: Ui, mcfg, defaults_line: Optional[str]) -> None:
     from seqtool.models import build_model, summary_rows
 
     model = build_model(mcfg)
@@ -317,8 +347,11 @@ def _print_summary(ui: Ui, mcfg) -> None:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if ui.json_mode:
         ui.emit_json({"layers": [{"layer": a, "output_shape": b, "params": n} for a, b, n in rows], "total_params": total,
-                      "trainable_params": trainable, "non_trainable_params": total - trainable, "config": mcfg.to_dict()})
+                      "trainable_params": trainable, "non_trainable_params": total - trainable, "config": mcfg.to_dict(),
+                      "defaults": defaults_line})
         return
+    if defaults_line:
+        ui.info(defaults_line)
     ui.table(f"{mcfg.cell} language model", ["Layer (type)", "Output Shape", "Param #"], rows + [("Total params", "", total), ("Trainable params", "", trainable), ("Non-trainable params", "", total - trainable)], numeric=(2,))
 
 
