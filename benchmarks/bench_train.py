@@ -5,6 +5,7 @@
     python benchmarks/bench_train.py char [--minutes 10]        # tiny shakespeare char LSTM, val loss
     python benchmarks/bench_train.py word [--minutes 30]        # PTB word LSTM, test perplexity
     python benchmarks/bench_train.py plain-word [--minutes 30]  # the plain loop's perplexity after the same time
+    python benchmarks/bench_train.py plain-char [--minutes 10]  # the plain loop's char loss (issue 14's reference config)
     (other options, e.g. --threads 1 --hidden 384, are passed on to seqtool train)
 
 Corpora come from ../shared/corpora (benchmarks only; tests never use them). Each mode prints one
@@ -60,6 +61,12 @@ CONFIGS = {
             "embed": 200, "hidden": 200, "layers": 2, "batch": 20, "bptt": 35, "dropout": 0.2, "lr": 1e-3},
     "char": {"what": "char-rnn config on tiny shakespeare (LSTM 2x128 on one-hot input, bptt 50, batch 50, Adam, clip 1.0)",
              "embed": 0, "hidden": 128, "layers": 2, "batch": 50, "bptt": 50, "dropout": 0.0, "lr": 2e-3},
+    # seqtool's own char default (seqtool/models/config.py LEVEL_DEFAULTS), the model issue 14's targets are about.
+    # issue 14's plain-loop reference on tiny shakespeare: its best config at 10 minutes (no dropout, constant lr).
+    "plain-char": {"what": "issue 14's plain-loop config on tiny shakespeare (LSTM 2x256, embedding 64, bptt 64, batch 32, Adam 3e-3, clip 1.0)",
+                   "embed": 64, "hidden": 256, "layers": 2, "batch": 32, "bptt": 64, "dropout": 0.0, "lr": 3e-3},
+    "char-default": {"what": "seqtool's char default on tiny shakespeare (LSTM 2x384 on one-hot input, bptt 128, batch 32, dropout 0.1, Adam, clip 1.0)",
+                     "embed": 0, "hidden": 384, "layers": 2, "batch": 32, "bptt": 128, "dropout": 0.1, "lr": 2e-3},
 }
 
 
@@ -285,6 +292,24 @@ def plain_word_quality(args) -> dict:
     }
 
 
+def plain_char_quality(args) -> dict:
+    """The plain loop's quality at time on tiny shakespeare (issue 14's reference config) for --minutes, then the
+    validation loss of its final weights on the same 10% split seqtool's runs use."""
+    d = tokenize_shakespeare(HERE / "_work")
+    from seqtool import runs
+
+    tok, train, val = runs.DataSpec(d).load()
+    res: dict = {}
+    c = CONFIGS["plain-char"]
+    tps = plain_loop(np.asarray(train), len(tok.vocab), 0, 0, 0, c, seconds=args.minutes * 60, out=res)
+    return {
+        "benchmark": f"plain loop (pytorch/examples style), {c['what']}, {args.minutes} min",
+        "val_loss_nats_per_char": round(math.log(stream_ppl(res["model"].eval(), np.asarray(val))), 4),
+        "steps": res["steps"], "tokens_per_sec": round(tps),
+        "reproduce": f"python benchmarks/bench_train.py plain-char --minutes {args.minutes}",
+    }
+
+
 def word_quality(args) -> dict:
     work = HERE / "_work"
     work.mkdir(exist_ok=True)
@@ -305,7 +330,7 @@ def word_quality(args) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("mode", choices=["throughput", "char", "word", "plain-word", "_peak"])
+    ap.add_argument("mode", choices=["throughput", "char", "word", "plain-word", "plain-char", "_peak"])
     add_corpora_option(ap)
     ap.add_argument("--config", choices=sorted(CONFIGS), default="ptb", help="throughput: which model and batch shape")
     ap.add_argument("--which", choices=["plain", "seqtool"], default="plain", help=argparse.SUPPRESS)
@@ -322,9 +347,9 @@ def main() -> None:
         sys.exit(f"bench_train: {SHARED} not found; give --corpora DIR (benchmarks/README.md says where each corpus comes from)")
     if args.mode == "_peak":
         return _peak(args)
-    run = {"throughput": throughput, "plain-word": plain_word_quality, "char": char_quality, "word": word_quality}[args.mode]
+    run = {"throughput": throughput, "plain-word": plain_word_quality, "plain-char": plain_char_quality, "char": char_quality, "word": word_quality}[args.mode]
     if args.mode != "throughput":
-        args.minutes = args.minutes or (10 if args.mode == "char" else 30)
+        args.minutes = args.minutes or (10 if args.mode in ("char", "plain-char") else 30)
     with Measured() as m:
         res = run(args)
     res.update({**m.record(), "date": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()})
