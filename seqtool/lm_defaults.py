@@ -13,24 +13,27 @@ An option the user typed always wins over both.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from seqtool.models.config import level_defaults
 
-#: Vocabulary size from which a word or subword model gets the adaptive softmax by default.
+#: Vocabulary size from which a word or subword model gets the adaptive softmax by default. Measured at 10,000
+#: (Penn Treebank: 2.08x the full softmax's throughput and 28% lower perplexity at equal time); half that is where
+#: the output layer still dominates a 2x256 model's step (5,000 x 256 against its 4 x 256 x 512 recurrent weights).
 ADAPTIVE_MIN_VOCAB = 5000
 
 #: Char level by --time-budget: (the budgets up to this many seconds, the values that differ from the char
 #: defaults, what measured it). The last row has no bound.
 #: Measured on tiny shakespeare (1.1M chars; 90/10 split) on a 2-core CPU, each run alone and calibrated
-#: (benchmarks/sweep-tinyshakespeare-*-20261201.json): in 2 minutes 2x256 with a 64-wide embedding, bptt 64 and
-#: lr 3e-3 reached 1.626 nats/char against the char defaults' 2.037; in 10 minutes the same at 2x384 reached 1.442
-#: against 2x256's 1.455 and the char defaults' 1.532. The bound between them is the geometric mean of the two
-#: measured budgets, rounded; budgets past 10 minutes take the 10-minute winner (not measured there).
+#: (benchmarks/sweep-tinyshakespeare-*-20261201.json; the tables in benchmarks/RESULTS.md): in 2 minutes 2x256
+#: with a 64-wide embedding, bptt 32 and lr 3e-3 reached 1.568 nats/char against the char defaults' 2.037; in 10
+#: minutes 2x384 with the same embedding and lr at bptt 64 reached 1.442 against the char defaults' 1.532. The
+#: bound between them lies between the two measured budgets; budgets past 10 minutes take the 10-minute winner
+#: (not measured there).
 CHAR_BY_BUDGET: list[tuple[float | None, dict[str, Any], str]] = [
-    (300, {"hidden": 256, "embed_dim": 64, "bptt": 64, "lr": 3e-3}, "best of 9 at 2 minutes on tiny shakespeare"),
-    (None, {"hidden": 384, "embed_dim": 64, "bptt": 64, "lr": 3e-3}, "best of 6 at 10 minutes on tiny shakespeare"),
+    (300, {"hidden": 256, "embed_dim": 64, "bptt": 32, "lr": 3e-3}, "best of 11 at 2 minutes on tiny shakespeare"),
+    (None, {"hidden": 384, "embed_dim": 64, "bptt": 64, "lr": 3e-3}, "best of 7 at 10 minutes on tiny shakespeare"),
 ]
 
 #: The fields a rule may set: ModelConfig's and TrainConfig's names. (Tying the output to the embedding follows
@@ -41,24 +44,29 @@ TRAIN_FIELDS = ("batch_size", "bptt", "lr")
 
 @dataclass(frozen=True)
 class Picked:
-    """The defaults a run gets: ``values`` holds every field a rule or the level sets; ``why`` says which rule."""
+    """The defaults a run gets: ``values`` holds every field a rule or the level sets, ``why`` says which rule;
+    ``typed`` names the fields the user typed (they win, and the line leaves them out)."""
 
     level: str
     values: dict[str, Any]
     why: str
+    typed: frozenset[str] = frozenset()
+    tie_typed: bool = False
     cutoffs: tuple[int, ...] | None = None
 
-    def with_vocabulary(self, vocab_size: int, hidden: int, tie_weights_typed: bool) -> "Picked":
-        """The same, plus the adaptive softmax where the vocabulary is large enough (and tying was not asked for)."""
+    def for_vocabulary(self, given: dict[str, Any], vocab_size: int) -> tuple[dict[str, Any], str | None]:
+        """``given`` (the model options, None where not typed) with the adaptive softmax where this vocabulary gets it
+        by default — not when the user chose a softmax or tying, nor for a model too narrow for two clusters — and
+        the line that says which defaults the run got and why."""
         cut = adaptive_cutoffs(self.level, vocab_size)
-        if cut is None or tie_weights_typed or hidden < 4 ** len(cut):
-            return self
+        if cut is None or self.tie_typed or given.get("adaptive_cutoffs") is not None or given["hidden"] < 4 ** len(cut):
+            return given, self.line()
         why = f"{self.why}; a vocabulary of {vocab_size:,} (>= {ADAPTIVE_MIN_VOCAB:,}) gets the adaptive softmax"
-        return Picked(self.level, self.values, why, cut)
+        return {**given, "adaptive_cutoffs": cut}, replace(self, why=why, cutoffs=cut).line()
 
-    def line(self, typed: set[str]) -> str | None:
+    def line(self) -> str | None:
         """'defaults: hidden 384, ... (why)' naming only the values the user did not type; None when every one was typed."""
-        shown = [f"{name.replace('_', ' ')} {_show(v)}" for name, v in self.values.items() if name not in typed]
+        shown = [f"{name.replace('_', ' ')} {_show(v)}" for name, v in self.values.items() if name not in self.typed]
         if self.cutoffs is not None:
             shown.append(f"adaptive softmax {','.join(map(str, self.cutoffs))}")
         return f"defaults: {', '.join(shown)} ({self.why})" if shown else None
@@ -72,18 +80,18 @@ def _show(v: Any) -> str:
     return str(v)
 
 
-def pick(level: str, budget_s: float | None, lr: float) -> Picked:
+def pick(level: str, budget_s: float | None, lr: float, typed: frozenset[str] = frozenset(), tie_typed: bool = False) -> Picked:
     """The defaults for a new run at ``level`` with a time budget of ``budget_s`` seconds (None: none given);
-    ``lr`` is TrainConfig's own default, which a budget rule may replace."""
+    ``lr`` is TrainConfig's own default, which a budget rule may replace; ``typed``: the fields the user typed;
+    ``tie_typed``: whether --tie-weights/--no-tie-weights was typed."""
     base = {**{k: level_defaults(level)[k] for k in (*MODEL_FIELDS, "batch_size", "bptt")}, "lr": lr}
-    if level != "char":
-        return Picked(level, base, f"{'word' if level == 'word' else level} level")
-    if budget_s is None:
-        return Picked(level, base, "char level, no --time-budget")
-    for bound, values, source in CHAR_BY_BUDGET:
-        if bound is None or budget_s <= bound:
-            return Picked(level, {**base, **values}, f"char level, {_minutes(budget_s)} budget: {source}")
-    raise AssertionError("CHAR_BY_BUDGET ends with an unbounded row")
+    values, why = base, f"{level} level"
+    if level == "char" and budget_s is None:
+        why = "char level, no --time-budget"
+    elif level == "char":
+        _, rule, source = next(row for row in CHAR_BY_BUDGET if row[0] is None or budget_s <= row[0])
+        values, why = {**base, **rule}, f"char level, {_minutes(budget_s)} budget: {source}"
+    return Picked(level, values, why, frozenset(typed), tie_typed)
 
 
 def _minutes(seconds: float) -> str:

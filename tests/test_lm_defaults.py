@@ -55,18 +55,25 @@ def test_adaptive_cutoffs_at_20_and_60_percent_of_a_large_word_vocabulary(level,
     assert lm_defaults.adaptive_cutoffs(level, vocab) == cutoffs
 
 
-def test_the_vocabulary_adds_the_adaptive_softmax_unless_tying_was_asked_or_the_model_is_too_narrow():
+def _given(hidden=256, cutoffs=None):
+    return {"hidden": hidden, "adaptive_cutoffs": cutoffs}
+
+
+def test_the_vocabulary_adds_the_adaptive_softmax_unless_a_softmax_or_tying_was_asked_or_the_model_is_too_narrow():
     p = lm_defaults.pick("word", None, 2e-3)
-    big = p.with_vocabulary(10_000, 256, tie_weights_typed=False)
-    assert big.cutoffs == (2000, 6000) and big.why == "word level; a vocabulary of 10,000 (>= 5,000) gets the adaptive softmax"
-    assert p.with_vocabulary(10_000, 256, tie_weights_typed=True).cutoffs is None
-    assert p.with_vocabulary(10_000, 15, tie_weights_typed=False).cutoffs is None  # two clusters need hidden >= 16
-    assert p.with_vocabulary(4000, 256, tie_weights_typed=False).cutoffs is None
+    given, line = p.for_vocabulary(_given(), 10_000)
+    assert given["adaptive_cutoffs"] == (2000, 6000)
+    assert line.endswith("adaptive softmax 2000,6000 (word level; a vocabulary of 10,000 (>= 5,000) gets the adaptive softmax)")
+    tied = lm_defaults.pick("word", None, 2e-3, tie_typed=True)
+    for picked, given, vocab in [(tied, _given(), 10_000), (p, _given(hidden=15), 10_000), (p, _given(), 4000),
+                                 (p, _given(cutoffs=()), 10_000), (p, _given(cutoffs=(10, 20)), 10_000)]:
+        out, line = picked.for_vocabulary(given, vocab)
+        assert out == given and "adaptive" not in line  # two clusters need hidden >= 16; () is --adaptive-softmax off
 
 
 def test_the_line_names_only_the_values_the_user_did_not_type():
-    p = lm_defaults.pick("word", None, 2e-3).with_vocabulary(10_000, 256, False)
-    line = p.line({"hidden", "layers", "embed_dim", "batch_size", "bptt"})
+    p = lm_defaults.pick("word", None, 2e-3, typed=frozenset({"hidden", "layers", "embed_dim", "batch_size", "bptt"}))
+    _, line = p.for_vocabulary(_given(), 10_000)
     assert line == "defaults: dropout 0.4, lr 0.002, adaptive softmax 2000,6000 (word level; a vocabulary of 10,000 (>= 5,000) gets the adaptive softmax)"
-    everything = set(lm_defaults.MODEL_FIELDS) | set(lm_defaults.TRAIN_FIELDS)
-    assert lm_defaults.pick("char", None, 2e-3).line(everything) is None
+    everything = frozenset(lm_defaults.MODEL_FIELDS) | frozenset(lm_defaults.TRAIN_FIELDS)
+    assert lm_defaults.pick("char", None, 2e-3, typed=everything).line() is None

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 import signal
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -142,7 +141,10 @@ def train(
         raise UsageError("give --out RUN_DIR for the run's checkpoints and metrics")
 
     level_of_data = _data_level(data, tok_options) if task == "lm" else ("word" if not opt.typed(ctx, "level") else tok_options.level)
-    picked = lm_defaults.pick(level_of_data, budget, opt.TRAIN_DEFAULTS["lr"]) if task == "lm" else None
+    picked = None
+    if task == "lm":
+        typed = frozenset(k for k in (*lm_defaults.MODEL_FIELDS, *lm_defaults.TRAIN_FIELDS) if opt.typed(ctx, k))
+        picked = lm_defaults.pick(level_of_data, budget, opt.TRAIN_DEFAULTS["lr"], typed, opt.typed(ctx, "tie_weights"))
     d = picked.values if picked else {"batch_size": 32, "bptt": 1}  # tasks: whole sequences, no bptt windows
     if picked is not None and not opt.typed(ctx, "lr"):
         lr = d["lr"]
@@ -161,9 +163,7 @@ def train(
         check_split(tcfg.batch_size, int(os.environ.get("WORLD_SIZE", "1")))
     given = {**opt.model_given(model), **regularisation, "freeze_embeddings": freeze_embeddings}
     if picked is not None:
-        typed = {k for k in (*lm_defaults.MODEL_FIELDS, *lm_defaults.TRAIN_FIELDS) if opt.typed(ctx, k)}
         given = {**given, **{k: d[k] for k in lm_defaults.MODEL_FIELDS if given.get(k) is None}}
-        defaults = _Defaults(picked, typed, opt.typed(ctx, "tie_weights"))
 
     if task != "lm":
         from seqtool.distributed import rank0_first
@@ -182,7 +182,7 @@ def train(
 
     if summary:
         tok = _summary_tokenizer(data, tok_options)
-        given, line = defaults.for_vocabulary(given, len(tok.vocab))
+        given, line = picked.for_vocabulary(given, len(tok.vocab))
         mcfg = runs.model_config(len(tok.vocab), tok.level, given)
         _print_summary(ui, mcfg, line)
         return
@@ -191,7 +191,7 @@ def train(
 
     with _joined(ui, dist_timeout) as dist, DirLock() as lock:  # the lock is held on the new run until training ends
         # Process 0 makes the run directory; the others then read it as a run to resume at step 0.
-        trainer = rank0_first(dist, lambda: _start_run(ui, data, out, io, tok_options, level_of_data, tcfg, given, defaults, pretrained_embeddings, callbacks, lock, dist),
+        trainer = rank0_first(dist, lambda: _start_run(ui, data, out, io, tok_options, level_of_data, tcfg, given, picked, pretrained_embeddings, callbacks, lock, dist),
                               lambda: runs.resume(out, {}, None, None, dist)[0])
         _fit(trainer, ui, out)
 
@@ -229,7 +229,7 @@ def _resume(ctx: typer.Context, ui: Ui, run_dir: Path, overrides: dict, callback
         _fit(trainer, ui, run_dir)
 
 
-def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options, level_of_data: str, tcfg, given: dict, defaults: "_Defaults",
+def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options, level_of_data: str, tcfg, given: dict, picked,
                pretrained_embeddings: Optional[Path], callbacks, lock, dist=None):
     """Check the inputs, tokenize, write the run files and build the Trainer, in a stage directory that replaces --out at the end."""
     from seqtool import runs
@@ -250,7 +250,7 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
             spec = runs.prepare_data(data, stage, tok_options, io.val, io.val_fraction, io.errors,
                                      progress=lambda phase, done, total: bar.update(done, f"{phase}"))
         tok, train_ids, val_ids = spec.load()
-        given, line = defaults.for_vocabulary(given, len(tok.vocab))
+        given, line = picked.for_vocabulary(given, len(tok.vocab))  # the defaults picked (seqtool.lm_defaults), now for this vocabulary
         mcfg = runs.model_config(len(tok.vocab), tok.level, given)
         runs.write_run_files(stage, mcfg, tcfg, tok, spec, world_size=dist.world if dist else 1)
         trainer = runs.build_trainer(out, mcfg, tcfg, tok, train_ids, val_ids, spec, dev, callbacks, pretrained_embeddings, notify=ui.info, dist=dist)
@@ -260,24 +260,6 @@ def _start_run(ui: Ui, data: list[str], out: Path, io: opt.CorpusIO, tok_options
     if line:
         ui.info(line)
     return trainer
-
-
-@dataclass(frozen=True)
-class _Defaults:
-    """The defaults picked for a new language-model run (seqtool.lm_defaults) and the options the user typed."""
-
-    picked: Any
-    typed: set
-    tie_typed: bool
-
-    def for_vocabulary(self, given: dict, vocab_size: int) -> tuple[dict, Optional[str]]:
-        """``given`` with the adaptive softmax where this vocabulary gets it by default, and the line that says why."""
-        picked = self.picked.with_vocabulary(vocab_size, given["hidden"], self.tie_typed)
-        if picked.cutoffs is not None and given.get("adaptive_cutoffs") is None:
-            given = {**given, "adaptive_cutoffs": picked.cutoffs}
-        elif picked.cutoffs is not None:  # the user chose cutoffs (or off): the rule stays unsaid
-            picked = self.picked
-        return given, picked.line(self.typed)
 
 
 # What --resume may change: the budgets, how often it saves, how many bad steps it skips, and where/how quietly it runs. Everything else is the run's own.
