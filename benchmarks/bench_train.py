@@ -61,10 +61,10 @@ CONFIGS = {
             "embed": 200, "hidden": 200, "layers": 2, "batch": 20, "bptt": 35, "dropout": 0.2, "lr": 1e-3},
     "char": {"what": "char-rnn config on tiny shakespeare (LSTM 2x128 on one-hot input, bptt 50, batch 50, Adam, clip 1.0)",
              "embed": 0, "hidden": 128, "layers": 2, "batch": 50, "bptt": 50, "dropout": 0.0, "lr": 2e-3},
-    # seqtool's own char default (seqtool/models/config.py LEVEL_DEFAULTS), the model issue 14's targets are about.
     # issue 14's plain-loop reference on tiny shakespeare: its best config at 10 minutes (no dropout, constant lr).
     "plain-char": {"what": "issue 14's plain-loop config on tiny shakespeare (LSTM 2x256, embedding 64, bptt 64, batch 32, Adam 3e-3, clip 1.0)",
                    "embed": 64, "hidden": 256, "layers": 2, "batch": 32, "bptt": 64, "dropout": 0.0, "lr": 3e-3},
+    # seqtool's char default without a time budget (seqtool/models/config.py LEVEL_DEFAULTS).
     "char-default": {"what": "seqtool's char default on tiny shakespeare (LSTM 2x384 on one-hot input, bptt 128, batch 32, dropout 0.1, Adam, clip 1.0)",
                      "embed": 0, "hidden": 384, "layers": 2, "batch": 32, "bptt": 128, "dropout": 0.1, "lr": 2e-3},
 }

@@ -73,11 +73,7 @@ class Picked:
 
 
 def _show(v: Any) -> str:
-    if isinstance(v, bool):
-        return "on" if v else "off"
-    if isinstance(v, float):
-        return f"{v:g}"
-    return str(v)
+    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def pick(level: str, budget_s: float | None, lr: float, typed: frozenset[str] = frozenset(), tie_typed: bool = False) -> Picked:

@@ -103,10 +103,9 @@ def train(
     char_hidden: tt.CharHidden = None,
     word_dropout: tt.WordDropout = 0.0,
 ) -> None:
-    from seqtool import runs
+    from seqtool import lm_defaults, runs
     from seqtool.errors import UsageError
     from seqtool.fsio import DirLock
-    from seqtool import lm_defaults
     from seqtool.train_config import TrainConfig, parse_duration
 
     ui = Ui(quiet=io.quiet, json_mode=io.json)
@@ -146,7 +145,7 @@ def train(
         typed = frozenset(k for k in (*lm_defaults.MODEL_FIELDS, *lm_defaults.TRAIN_FIELDS) if opt.typed(ctx, k))
         picked = lm_defaults.pick(level_of_data, budget, opt.TRAIN_DEFAULTS["lr"], typed, opt.typed(ctx, "tie_weights"))
     d = picked.values if picked else {"batch_size": 32, "bptt": 1}  # tasks: whole sequences, no bptt windows
-    if picked is not None and not opt.typed(ctx, "lr"):
+    if picked is not None and "lr" not in picked.typed:
         lr = d["lr"]
     if epochs is None and max_steps is None and budget is None:
         epochs = 5
