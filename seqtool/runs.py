@@ -326,8 +326,8 @@ def resume(run_dir: Path, overrides: dict[str, Any], callbacks=None, lock: DirLo
 
 
 def _restored(trainer, ckpt: dict, run_dir: Path, config: dict, dist=None):
-    """``trainer`` at the checkpoint's position, its metrics.jsonl trimmed to it and config.json's world size
-    the resumed run's; a run that already used its budget is refused (and left as it was)."""
+    """``trainer`` at the checkpoint's position, its metrics.jsonl trimmed to it and config.json's training
+    settings and world size the resumed run's; a run that already used its budget is refused (and left as it was)."""
     trainer.restore(ckpt)
     done = trainer.budget_used()
     if done is not None:
@@ -335,17 +335,18 @@ def _restored(trainer, ckpt: dict, run_dir: Path, config: dict, dist=None):
                          fixes=("give a larger --max-steps, --epochs or --time-budget to train further",))
     trainer.trim_metrics()
     if dist is None or dist.is_main:
-        record_world_size(run_dir, config, dist.world if dist else 1)
+        record_resumed(run_dir, config, trainer.cfg.to_dict(), dist.world if dist else 1)
     return trainer
 
 
-def record_world_size(run_dir: Path, config: dict, world: int) -> None:
-    """config.json with the processes the run trains on now (recorded when more than one, as a new run's), rewritten
-    atomically when that changed: a run resumed on another number of processes."""
-    if config.get("world_size", 1) == world:
+def record_resumed(run_dir: Path, config: dict, train: dict, world: int) -> None:
+    """config.json with the training settings the run goes on with (a resume's new --max-steps, --time-budget ...,
+    as its checkpoints record them) and the processes it trains on now (recorded when more than one, as a new
+    run's), rewritten atomically when either changed."""
+    if config.get("train") == train and config.get("world_size", 1) == world:
         return
     config = {k: v for k, v in config.items() if k != "world_size"}
-    config.update({"world_size": world} if world > 1 else {})
+    config.update({"train": train, **({"world_size": world} if world > 1 else {})})
     try:
         _write_config(run_dir, config)
     except OSError as e:

@@ -46,6 +46,9 @@ def test_resume_raises_the_budget_and_continues(tmp_path, corpus):
     assert json.loads(r.stdout)["steps"] == 20
     steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [5, 10, 15, 20]
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["max_steps"] == 20  # config.json says what the run trains to now, as the checkpoint does
+    assert not list(out.glob(".config.json*"))
 
 
 def test_summary_counts_match_the_model(tmp_path, corpus):
