@@ -111,10 +111,10 @@ class SequenceEncoder(RecurrentBody):
 class SequenceClassifier(SequenceEncoder):
     """Sequence -> class logits (B, C)."""
 
-    def __init__(self, cfg: ModelConfig, num_classes: int, pool: str = "last", bidirectional: bool = False):
+    def __init__(self, cfg: ModelConfig, num_classes: int, pool: str = "last", bidirectional: bool = False, chars: CharEncoder | None = None):
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {', '.join(POOLS)} (got {pool!r})")
-        super().__init__(cfg, bidirectional)
+        super().__init__(cfg, bidirectional, chars)
         self.pool = pool
         f = self.features
         self.attend = nn.Sequential(nn.Linear(f, f), nn.Tanh(), nn.Linear(f, 1, bias=False)) if pool == "attention" else None

@@ -81,7 +81,8 @@ def test_predict_and_eval_of_a_char_tagger_agree_with_the_model_on_each_sentence
 
 @pytest.mark.parametrize("args, message", [
     (["--task", "tag", "--char-features", "gru"], "--char-features gru: choose lstm, cnn or none"),
-    (["--task", "classify", "--char-features", "lstm"], "--char-features applies to --task tag"),
+    (["--char-features", "lstm"], "--char-features needs --task classify or tag"),
+    (["--task", "classify", "--char-features", "cnn", "--level", "char"], "--char-features reads each word's characters; --level char has no words"),
     (["--task", "tag", "--char-dim", "16"], "--char-dim sizes character features: give --char-features lstm or cnn"),
     (["--task", "tag", "--char-features", "cnn", "--char-hidden", "0"], "--char-hidden 0: must be at least 1"),
     (["--task", "tag", "--word-dropout", "1.5"], "--word-dropout 1.5: must be at least 0 and below 1"),

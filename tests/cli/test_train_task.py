@@ -175,6 +175,7 @@ def test_generate_refuses_a_task_run_by_name_and_grad_report_reads_it(tmp_path, 
     (["--task", "tag", "--crf", "--cell", "gru"], ["embedding", "gru[0]", "gru[0] backward", "tag scores", "crf"]),
     (["--task", "tag", "--char-features", "lstm"], ["embedding", "char lstm", "lstm[0]", "lstm[0] backward", "tag scores"]),
     (["--task", "tag", "--char-features", "cnn", "--char-hidden", "7"], ["embedding", "char cnn", "lstm[0]", "lstm[0] backward", "tag scores"]),
+    (["--task", "classify", "--char-features", "lstm", "--pool", "max"], ["embedding", "char lstm", "lstm[0]", "max pool", "classifier"]),
 ])
 def test_summary_of_a_classifier_and_a_tagger(labelled, tagged, args, layers):
     from seqtool.models import ModelConfig
