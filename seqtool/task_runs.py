@@ -129,7 +129,8 @@ def word_forms(tok, kind: str, xs: list, seqs: list | None = None, source: str =
         else:
             line.append(w)
     if seqs is not None and [len(w) for w in words] != [len(s) for s in seqs]:
-        raise CorpusError(f"{source}: the words of a text do not line up with its token ids; character features need --level word")
+        raise CorpusError(f"{source}: the words of a text do not line up with its token ids",
+                          fixes=("character features read the word tokenizer's words: train with --level word",))
     return words
 
 
