@@ -97,28 +97,52 @@ def as_text(kind: str, xs: list) -> str:
 
 def encode(tok, kind: str, xs: list, ys: list, names: list[str], source: str, alphabet: str = "") -> tuple[TaskData, int]:
     """TaskData of examples and the number left out for having no tokens (classify only); with an
-    ``alphabet`` (tag with character features) each token's word form too."""
+    ``alphabet`` (character features) each token's word form too."""
     index = {n: i for i, n in enumerate(names)}
     seqs = tok.encode_lines(as_text(kind, xs)) if xs else []
+    words = word_forms(tok, kind, xs, seqs, source) if alphabet else None
     if kind == "tag":
         for i, (s, x) in enumerate(zip(seqs, xs)):
             if len(s) != len(x):
                 raise CorpusError(f"{source}: sentence {i + 1} has {len(x)} tokens but the tokenizer made {len(s)} of it")
-        forms, form_ids = _forms(xs, alphabet)
+        forms, form_ids = _forms(words, alphabet)
         return TaskData([s.astype(np.int64) for s in seqs], [np.array([index[t] for t in y], dtype=np.int64) for y in ys], kind, forms, form_ids), 0
     keep = [i for i, s in enumerate(seqs) if len(s)]
-    return TaskData([seqs[i].astype(np.int64) for i in keep], [index[ys[i]] for i in keep], kind), len(seqs) - len(keep)
+    forms, form_ids = _forms(None if words is None else [words[i] for i in keep], alphabet)
+    return TaskData([seqs[i].astype(np.int64) for i in keep], [index[ys[i]] for i in keep], kind, forms, form_ids), len(seqs) - len(keep)
+
+
+def word_forms(tok, kind: str, xs: list, seqs: list | None = None, source: str = "") -> list[list[str]]:
+    """Each example's tokens as character features read them: a tagged sentence's own tokens; a text's words as the
+    word tokenizer cuts them (lowercased and without punctuation unless its options keep them), one per id of
+    ``seqs`` (the texts' ids, checked against when given)."""
+    if kind == "tag":
+        return xs
+    from seqtool.text.kernels import SENTINEL
+
+    words, line = [], []
+    for unit in tok.units(as_text(kind, xs)) if xs else []:
+        w = unit.decode("ascii") if isinstance(unit, bytes) else unit  # the tokenizer reads ASCII text as bytes
+        if w == SENTINEL:  # a line end: the example's last word
+            words.append(line)
+            line = []
+        else:
+            line.append(w)
+    if seqs is not None and [len(w) for w in words] != [len(s) for s in seqs]:
+        raise CorpusError(f"{source}: the words of a text do not line up with its token ids",
+                          fixes=("character features read the word tokenizer's words: train with --level word",))
+    return words
 
 
 def alphabet_of(sentences: list) -> str:
-    """The characters of tokenized sentences' tokens: character features' alphabet."""
+    """The characters of each example's word forms (``word_forms``): character features' alphabet."""
     from seqtool.models.charfeat import char_alphabet
 
     return char_alphabet(t for sent in sentences for t in sent)
 
 
-def _forms(sentences: list, alphabet: str):
-    """Character features' (forms, form_ids) of tokenized sentences; (None, None) without an alphabet."""
+def _forms(sentences: list | None, alphabet: str):
+    """Character features' (forms, form_ids) of examples' word forms; (None, None) without an alphabet."""
     if not alphabet:
         return None, None
     from seqtool.models.charfeat import form_table
@@ -266,17 +290,18 @@ def score_examples(loaded: LoadedTask, xs: list, ys: list, source: str, batch_si
 
 def unlabelled(loaded: LoadedTask, examples: list, drop_empty: bool = False) -> TaskData:
     """Examples without labels, read as ``loaded``'s run reads them (its tokenizer, and its alphabet for character
-    features), as TaskData (targets are zeros); one with no token the model reads becomes a single OOV token, or
-    with ``drop_empty`` is left out."""
-    tok, kind = loaded.tokenizer, loaded.spec.kind
+    features), as TaskData (targets are zeros); one with no token the model reads becomes a single OOV token (an
+    empty word form), or with ``drop_empty`` is left out."""
+    tok, kind, alphabet = loaded.tokenizer, loaded.spec.kind, loaded.spec.alphabet
     seqs = tok.encode_lines(as_text(kind, examples)) if examples else []
+    words = word_forms(tok, kind, examples, seqs, "the input") if alphabet else [[]] * len(seqs)
     oov = tok.vocab.oov_id
     if drop_empty:
         keep = [i for i, s in enumerate(seqs) if len(s)]
-        seqs, examples = [seqs[i] for i in keep], [examples[i] for i in keep]
+        seqs, words = [seqs[i] for i in keep], [words[i] for i in keep]
     seqs = [s.astype(np.int64) if len(s) else np.array([oov if oov is not None else 0], dtype=np.int64) for s in seqs]
     targets = [0] * len(seqs) if kind == "classify" else [np.zeros(len(s), dtype=np.int64) for s in seqs]  # unused by predictions
-    forms, form_ids = _forms(examples, loaded.spec.alphabet)  # tag: one form per token
+    forms, form_ids = _forms([w or [""] for w in words], alphabet)
     return TaskData(seqs, targets, kind, forms, form_ids)
 
 

@@ -42,7 +42,7 @@ def predict_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A seqtool train --task run directory (its best.pt) or a checkpoint file.", show_default=False)],
     file: Annotated[str, typer.Argument(help="A UTF-8 text file, one example per line, or - for stdin.")] = "-",
     top_k: Annotated[int, typer.Option("--top-k", help="classify: show the K most likely labels with their probabilities.", min=1)] = 1,
-    explain: Annotated[bool, typer.Option("--explain", help="classify: also each token's saliency, gradient x input of the predicted class's score (green for, red against; numbers in --json).")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="classify: also each token's saliency, gradient x input of the predicted class's score with respect to the token's word embedding, character features held fixed (green for, red against; numbers in --json).")] = False,
     inline: Annotated[bool, typer.Option("--inline", help="tag: print each sentence with its entities marked [Jim]_{PER} instead of CoNLL columns.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")] = "auto",
     errors: opt.Errors = "strict",
@@ -61,6 +61,10 @@ def predict_cmd(
     if explain and kind == "tag":
         raise UsageError("--explain shows a classifier's per-token saliency; for how far a tagger's context reaches use seqtool grad-report RUN")
     stream = sys.stdin if file == "-" else _open(file, errors)
+    if explain and loaded.model.chars is not None:
+        from seqtool.tasks.saliency import attributed
+
+        ui.info(f"saliency: gradient x input of {attributed(loaded.model)}")
     seen = 0
     try:
         while True:
@@ -69,10 +73,10 @@ def predict_cmd(
                 break
             seen += len(lines)
             if kind == "classify" and explain:
-                from seqtool.tasks.saliency import explain as saliency
+                from seqtool.tasks.saliency import attributed, explain as saliency
 
                 found = saliency(loaded.model, task_runs.unlabelled(loaded, [ln.strip() for ln in lines]), loaded.device)
-                _print_explained(ui, found, labels, min(top_k, len(labels)), lines, loaded.tokenizer.vocab.tokens)
+                _print_explained(ui, found, labels, min(top_k, len(labels)), lines, loaded.tokenizer.vocab.tokens, attributed(loaded.model))
             elif kind == "classify":
                 _print_labels(ui, task_runs.predict(loaded, [ln.strip() for ln in lines]), labels, min(top_k, len(labels)), lines)
             else:
@@ -113,15 +117,17 @@ def _label_text(p, labels: list[str], k: int) -> str:
     return "\t".join(f"{labels[i]}\t{p[i]:.4f}" for i in np.argsort(-np.asarray(p))[:k])
 
 
-def _print_explained(ui: Ui, found, labels: list[str], k: int, lines: list[str], vocab: list[str]) -> None:
-    """Each line's labels and its tokens with their saliency: coloured on a terminal, numbers in a pipe and in JSON."""
+def _print_explained(ui: Ui, found, labels: list[str], k: int, lines: list[str], vocab: list[str], of: str) -> None:
+    """Each line's labels and its tokens with their saliency: coloured on a terminal, numbers in a pipe and in JSON
+    (with ``of``, what the saliency is taken with respect to)."""
     from rich.text import Text
 
     for line, e in zip(lines, found):
         tokens = [vocab[i] for i in e.ids]
         if ui.json_mode:
             ui.emit_json_line({**_label_record(line, e.probabilities, labels, k), "tokens": tokens,
-                               "saliency": [round(v, 6) for v in e.grad_x_input], "gradient_norm": [round(v, 6) for v in e.grad_norm]})
+                               "saliency": [round(v, 6) for v in e.grad_x_input], "gradient_norm": [round(v, 6) for v in e.grad_norm],
+                               "saliency_of": of})
         elif not ui.out.is_terminal:
             ui.text(_label_text(e.probabilities, labels, k) + "\t" + " ".join(f"{t}:{v:+.3g}" for t, v in zip(tokens, e.grad_x_input)))
         else:

@@ -23,7 +23,7 @@ TagField = Annotated[Optional[str], typer.Option("--tag-field", help="conllu: up
 Pool = Annotated[str, typer.Option("--pool", help="classify: what the label is read from: last (the state after the last token) | mean | max | attention.", rich_help_panel=TASK)]
 Bidirectional = Annotated[Optional[bool], typer.Option("--bidirectional/--no-bidirectional", help="A second recurrent stack reads each sequence backwards \\[tag: on, classify: off].", rich_help_panel=TASK, show_default=False)]
 Crf = Annotated[bool, typer.Option("--crf", help="tag: a linear-chain CRF output layer, decoded with Viterbi (Lample et al. 2016).", rich_help_panel=TASK)]
-CharFeatures = Annotated[str, typer.Option("--char-features", help="tag: each word's characters read by a bidirectional lstm (Lample et al. 2016) or a width-3 cnn (Ma & Hovy 2016), beside the word embedding, so unseen words have features | none.", rich_help_panel=TASK)]
+CharFeatures = Annotated[str, typer.Option("--char-features", help="Each word's characters read by a bidirectional lstm (Lample et al. 2016) or a width-3 cnn (Ma & Hovy 2016), beside the word embedding, so unseen words have features | none.", rich_help_panel=TASK)]
 CharDim = Annotated[Optional[int], typer.Option("--char-dim", help="--char-features: character embedding width \\[32].", rich_help_panel=TASK, show_default=False)]
 CharHidden = Annotated[Optional[int], typer.Option("--char-hidden", help="--char-features: lstm units per direction, or cnn filters \\[64].", rich_help_panel=TASK, show_default=False)]
 WordDropout = Annotated[float, typer.Option("--word-dropout", help="Training only: each token becomes the unknown word with this probability, so the model learns unknown words (from their characters).", rich_help_panel=TASK)]
@@ -61,8 +61,8 @@ def _check_char_options(task: str, char_features: str, char_dim, char_hidden, wo
 
     if char_features not in ("none", "lstm", "cnn"):
         raise UsageError(f"--char-features {char_features}: choose lstm, cnn or none")
-    if char_features != "none" and task != "tag":
-        raise UsageError("--char-features applies to --task tag (a tag's word is a token of the file)")
+    if char_features != "none" and task == "lm":
+        raise UsageError("--char-features needs --task classify or tag")
     for name, value in (("--char-dim", char_dim), ("--char-hidden", char_hidden)):
         if value is not None and char_features == "none":
             raise UsageError(f"{name} sizes character features: give --char-features lstm or cnn")
@@ -79,19 +79,22 @@ def start_task_run(ui: Ui, data: list[str], out: Path, io, tok_options, level_gi
     """Read, tokenize and encode the labelled files, write the run files, and build the Trainer."""
     from seqtool import runs, task_runs
     from seqtool.devices import resolve_device
-    from seqtool.errors import ConfigError
+    from seqtool.errors import ConfigError, UsageError
     from seqtool.text import make_tokenizer
 
     dev = resolve_device(tcfg.device)
     if pretrained is not None and not Path(pretrained).is_file():  # the readers check DATA and --val (a folder may be DATA)
         raise ConfigError(f"--pretrained-embeddings {pretrained}: no such file; check the path")
     opts = task_runs.task_tokenizer_options(inputs.kind, tok_options, level_given)
+    if head.get("char_features", "none") != "none" and opts.level != "word":
+        raise UsageError(f"--char-features reads each word's characters; --level {opts.level} has no words: drop --level (word is the task default)")
     stand_in = runs.model_config(2, opts.level, {**given, "adaptive_cutoffs": None, "tie_weights": False})
     runs.check_model_fits(stand_in)
     (xs, ys), (vx, vy) = task_runs.read_splits(inputs, data, io.val, io.val_fraction, tcfg.seed)
     names = task_runs.names_of(inputs.kind, ys, vy, data[0])
     tok = make_tokenizer(opts).fit([task_runs.as_text(inputs.kind, xs)])
-    alphabet = task_runs.alphabet_of(xs) if head.get("char_features", "none") != "none" else ""  # training tokens only
+    chars = head.get("char_features", "none") != "none"
+    alphabet = task_runs.alphabet_of(task_runs.word_forms(tok, inputs.kind, xs)) if chars else ""  # training words only
     train, dropped = task_runs.encode(tok, inputs.kind, xs, ys, names, data[0], alphabet)
     val, vdropped = task_runs.encode(tok, inputs.kind, vx, vy, names, (io.val or data)[0], alphabet)
     if dropped or vdropped:

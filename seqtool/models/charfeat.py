@@ -1,6 +1,6 @@
-"""Character features of words, so a tagger has something to say about words training never saw.
+"""Character features of words, so a tagger or classifier has something to say about words training never saw.
 
-A word-level tagger maps every unseen word to the OOV id; its spelling (a suffix "-ly", a capital,
+A word-level model maps every unseen word to the OOV id; its spelling (a suffix "-ly", a capital,
 a digit) is lost. Here each word form is read character by character and summarised in a vector
 that is concatenated to the word embedding: [word embedding ; char features].
 
@@ -43,7 +43,8 @@ def _capped(word: str) -> str:
 
 def form_table(sentences: Sequence[Sequence[str]], alphabet: str) -> tuple[np.ndarray, list[np.ndarray]]:
     """(forms (F, MAX_CHARS) char ids padded with 0, one distinct form per row; per sentence, its
-    tokens' rows). Forms are raw tokens: case and digits are kept even when words are lowercased."""
+    tokens' rows). A tagger's forms are the file's raw tokens (case and digits kept even when words are
+    lowercased); a classifier's are its words as the tokenizer cuts them (seqtool.task_runs.word_forms)."""
     index = {c: i + 2 for i, c in enumerate(alphabet)}
     rows: dict[str, int] = {}
     form_ids = [np.array([rows.setdefault(t, len(rows)) for t in sent], dtype=np.int64) for sent in sentences]

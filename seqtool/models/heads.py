@@ -111,10 +111,10 @@ class SequenceEncoder(RecurrentBody):
 class SequenceClassifier(SequenceEncoder):
     """Sequence -> class logits (B, C)."""
 
-    def __init__(self, cfg: ModelConfig, num_classes: int, pool: str = "last", bidirectional: bool = False):
+    def __init__(self, cfg: ModelConfig, num_classes: int, pool: str = "last", bidirectional: bool = False, chars: CharEncoder | None = None):
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {', '.join(POOLS)} (got {pool!r})")
-        super().__init__(cfg, bidirectional)
+        super().__init__(cfg, bidirectional, chars)
         self.pool = pool
         f = self.features
         self.attend = nn.Sequential(nn.Linear(f, f), nn.Tanh(), nn.Linear(f, 1, bias=False)) if pool == "attention" else None
@@ -165,7 +165,11 @@ class SequenceTagger(SequenceEncoder):
 
     @torch.no_grad()
     def decode(self, ids: torch.Tensor, lengths: torch.Tensor, chars=None) -> list[list[int]]:
-        scores = self(ids, lengths, chars).float()
+        return self.best_paths(self(ids, lengths, chars).float(), lengths)
+
+    def best_paths(self, scores: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
+        """Each sentence's tag ids from its scores (L, B, T): Viterbi with a CRF, else the argmax per token.
+        The one decoding of tags: ``decode``, scoring (``eval``, validation) and ``predict`` all come here."""
         if self.crf is not None:
             return self.crf.viterbi(scores, valid_mask(lengths.to(scores.device), scores.shape[0]))
         best = scores.argmax(-1).T.tolist()  # (B, L)

@@ -33,7 +33,7 @@ class TaskSpec:
     bidirectional: bool = False
     crf: bool = False  # tag: a linear-chain CRF output layer
     class_weights: list[float] | None = None  # classify: per-class loss weights ('--class-weights auto')
-    char_features: str = "none"  # tag: none | lstm | cnn (seqtool/models/charfeat.py)
+    char_features: str = "none"  # none | lstm | cnn (seqtool/models/charfeat.py)
     char_dim: int = 32  # character embedding width
     char_hidden: int = 64  # lstm: units per direction; cnn: filters
     alphabet: str = ""  # the training tokens' characters; char id = position + 2
@@ -53,9 +53,9 @@ def build_head(mcfg, spec: TaskSpec):
     from seqtool.models.charfeat import CharEncoder
     from seqtool.models.heads import SequenceClassifier, SequenceTagger
 
-    if spec.kind == "classify":
-        return SequenceClassifier(mcfg, len(spec.labels), spec.pool, spec.bidirectional)
     chars = None if spec.char_features == "none" else CharEncoder(spec.char_features, len(spec.alphabet), spec.char_dim, spec.char_hidden)
+    if spec.kind == "classify":
+        return SequenceClassifier(mcfg, len(spec.labels), spec.pool, spec.bidirectional, chars)
     return SequenceTagger(mcfg, len(spec.labels), spec.bidirectional, spec.crf, chars)
 
 

@@ -91,6 +91,12 @@ class Explanation:
     grad_x_input: list[float]  # sum_i (d score / d x_ti) x_ti: signed, for the predicted class
 
 
+def attributed(model) -> str:
+    """What saliency is taken with respect to, in words: x_t, each token's word vector, never its character features."""
+    x = "each token's one-hot row" if model.encoder is None else "each token's word embedding"
+    return x + (" (its character features held fixed)" if model.chars is not None else "")
+
+
 def explain(model, data: TaskData, device, batch_size: int = 64) -> list[Explanation]:
     """An Explanation for every example of ``data`` (a classifier's), in the dataset's order."""
     out: list[Explanation | None] = [None] * len(data)

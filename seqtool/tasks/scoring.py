@@ -104,14 +104,11 @@ def _predict(model, data: TaskData, batches: list[np.ndarray], device, probs: np
                 if bool(whole.any()):
                     total += float(model.crf.nll(scores[:, whole], targets[:, whole], mask[:, whole]).sum())
                 count += int(whole.sum())
-                paths = model.crf.viterbi(scores, mask)
             else:
                 sel = mask & known
                 total += float(F.cross_entropy(scores[sel], targets[sel], reduction="sum")) if bool(sel.any()) else 0.0
                 count += int(sel.sum())
-                best = scores.argmax(-1).T.tolist()
-                paths = [row[:n] for row, n in zip(best, lengths.tolist())]
-            for i, path in zip(idx, paths):
+            for i, path in zip(idx, model.best_paths(scores, lengths)):
                 preds[i] = path
     model.train(was_training)
     return total, count, preds

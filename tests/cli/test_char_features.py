@@ -7,9 +7,8 @@ import random
 
 import numpy as np
 import pytest
-import torch
 
-from tests.cli.helpers import one_line_error, run
+from tests.cli.helpers import assert_same_run, one_line_error, resumed_elsewhere, run
 
 SMALL = ["--hidden", "12", "--embed-dim", "8", "--layers", "1", "--batch-size", "16", "--threads", "1", "--quiet",
          "--char-dim", "6", "--char-hidden", "8"]
@@ -31,20 +30,9 @@ def pos(tmp_path):
 
 @pytest.mark.slow
 def test_a_char_feature_run_with_word_dropout_resumes_exactly(tmp_path, pos):
-    a, b = tmp_path / "a", tmp_path / "b"
     common = ["--task", "tag", "--char-features", "lstm", "--word-dropout", "0.2", *SMALL, "--eval-every", "6", "--save-every", "0", "--schedule", "none"]
-    assert run("train", pos, *common, "--max-steps", "12", "--out", a).exit_code == 0
-    assert run("train", pos, *common, "--max-steps", "6", "--out", b).exit_code == 0
-    moved = tmp_path / "moved"
-    b.rename(moved)
-    pos.unlink()  # the run's own data/task.npz holds the word forms
-    r = run("train", "--resume", moved, "--max-steps", "12", "--quiet", "--json")
-    assert r.exit_code == 0, r.output
-    wa = torch.load(a / "last.pt", weights_only=True)["model_state"]
-    wb = torch.load(moved / "last.pt", weights_only=True)["model_state"]
-    assert "chars.rnn.weight_ih_l0_reverse" in wa and wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
-    strip = lambda p: [{k: v for k, v in json.loads(x).items() if k not in ("tokens_per_sec", "elapsed")} for x in p.read_text().splitlines()]
-    assert strip(a / "metrics.jsonl") == strip(moved / "metrics.jsonl")
+    a, moved = resumed_elsewhere(tmp_path, pos, common, 12)  # the run's own data/task.npz holds the word forms
+    assert "chars.rnn.weight_ih_l0_reverse" in assert_same_run(a, moved)
     with np.load(moved / "data" / "task.npz") as z:
         assert z["train_forms"].shape[1] == 20 and len(z["train_form_ids"]) == len(z["train_ids"])
 
@@ -81,7 +69,8 @@ def test_predict_and_eval_of_a_char_tagger_agree_with_the_model_on_each_sentence
 
 @pytest.mark.parametrize("args, message", [
     (["--task", "tag", "--char-features", "gru"], "--char-features gru: choose lstm, cnn or none"),
-    (["--task", "classify", "--char-features", "lstm"], "--char-features applies to --task tag"),
+    (["--char-features", "lstm"], "--char-features needs --task classify or tag"),
+    (["--task", "classify", "--char-features", "cnn", "--level", "char"], "--char-features reads each word's characters; --level char has no words"),
     (["--task", "tag", "--char-dim", "16"], "--char-dim sizes character features: give --char-features lstm or cnn"),
     (["--task", "tag", "--char-features", "cnn", "--char-hidden", "0"], "--char-hidden 0: must be at least 1"),
     (["--task", "tag", "--word-dropout", "1.5"], "--word-dropout 1.5: must be at least 0 and below 1"),

@@ -25,7 +25,8 @@ def runs(tmp_path_factory):
     (d / "t.conll").write_text("\n\n".join("\n".join(f"{w} {'B-PER' if w == 'Ana' else 'O'}" for w in rng.choices(["Ana", "saw", "the", "cat"], k=rng.randint(2, 7)))
                                            for _ in range(40)) + "\n")
     for name, args in (("cls", [d / "l.tsv", "--task", "classify"]), ("fwd", [d / "t.conll", "--task", "tag", "--no-bidirectional"]),
-                       ("chr", [d / "t.conll", "--task", "tag", "--char-features", "cnn", "--char-dim", "4", "--char-hidden", "4"])):
+                       ("chr", [d / "t.conll", "--task", "tag", "--char-features", "cnn", "--char-dim", "4", "--char-hidden", "4"]),
+                       ("ccls", [d / "l.tsv", "--task", "classify", "--char-features", "lstm", "--char-dim", "4", "--char-hidden", "3", "--bidirectional"])):
         r = run("train", *args, *TINY, "--out", d / name)
         assert r.exit_code == 0, r.output
     (d / "lm").mkdir()
@@ -154,3 +155,18 @@ def test_language_model_window_options_on_a_classifier_or_tagger_are_refused_by_
     """They shape a language model's measuring windows; a task report would silently ignore them."""
     for name in ("cls", "fwd"):
         one_line_error(run("grad-report", runs / name, *extra), 2, f"{named}: a language model's measuring windows")
+
+
+def test_a_character_feature_classifier_explains_its_word_vectors_and_gets_a_report(runs):
+    r = run("predict", runs / "ccls", "--explain", "--json", input="the good zqx film\n")
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)
+    assert row["tokens"] == ["the", "good", "<unk>", "film"] and len(row["saliency"]) == 4 and any(v != 0 for v in row["saliency"])
+    assert row["saliency_of"] == "each token's word embedding (its character features held fixed)"
+    assert "character features held fixed" in r.stderr  # said outside JSON too
+    plain = run("predict", runs / "cls", "--explain", "--json", input="good film\n")
+    assert json.loads(plain.stdout)["saliency_of"] == "each token's word embedding" and "held fixed" not in plain.stderr
+    r = run("grad-report", runs / "ccls", "--init", "--timesteps", "4", "--json")
+    assert r.exit_code == 0, r.output
+    models = json.loads(r.stdout)["models"]
+    assert [m["name"] for m in models] == ["ccls", "ccls (init)"] and models[0]["bidirectional"] and models[0]["examples"] == 6
