@@ -1,4 +1,5 @@
-"""The training optimizer: SGD, Adam or AdamW as ``--optimizer`` names it, Adam's update fused into one kernel where torch has one.
+"""The update of a training step: the optimizer (SGD, Adam or AdamW as ``--optimizer`` names it, Adam's update fused
+into one kernel where torch has one) and gradient-norm clipping.
 
 torch's default Adam on a CPU runs about eleven elementwise ops per parameter tensor, one after the
 other (``_single_tensor_adam``): on a classifier with a 15,000-word embedding that was a fifth of the
@@ -33,3 +34,16 @@ def make_optimizer(params: list[torch.Tensor], name: str, lr: float, weight_deca
         except RuntimeError:  # a torch build without the kernel for this device or dtype
             pass
     return cls(params, lr=lr, weight_decay=weight_decay)
+
+
+def clip_grad_norm(params: list[torch.Tensor], max_norm: float, host_check: bool) -> torch.Tensor:
+    """torch's ``clip_grad_norm_``, the same norm and gradients bit for bit; returns the norm before clipping.
+
+    torch rescales every gradient by min(1, max_norm / (norm + 1e-6)) on every step, to spare a GPU the host
+    sync that deciding would take. ``host_check`` (tensors on the CPU, where reading the norm is free) skips
+    that pass over all gradients when the factor is 1, i.e. when the step is not clipped: x * 1.0 == x.
+    """
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    if not host_check or not bool(max_norm / (norm + 1e-6) >= 1.0):  # a NaN norm rescales, as torch does
+        torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
+    return norm

@@ -27,7 +27,7 @@ from seqtool.checkpoint import save_checkpoint
 from seqtool.devices import set_up_precision
 from seqtool.errors import CheckpointError, SeqtoolError
 from seqtool.models.state import state_to
-from seqtool.optim import make_optimizer
+from seqtool.optim import clip_grad_norm, make_optimizer
 from seqtool.run_writer import RunWriter
 from seqtool.schedule import LRSchedule
 from seqtool.train_config import TrainConfig
@@ -268,7 +268,7 @@ class Trainer:
             loss, tokens = self.dist.step_totals(loss, tokens)
         # Clip the global gradient norm (Pascanu et al. 2013): exploding gradients, the RNN lecture's (see
         # README) "Vanishing and Exploding Gradient Problem". The norm is returned before clipping.
-        norm = torch.nn.utils.clip_grad_norm_(self.params, meter.clip)
+        norm = clip_grad_norm(self.params, meter.clip, host_check=self.device.type == "cpu")
         skipped = self._check_now() and not bool(torch.isfinite(loss.detach()) & torch.isfinite(norm))  # one host sync for both
         if skipped:
             self._skip_or_stop(loss, norm, lr)

@@ -1,11 +1,13 @@
 """The optimizer: Adam/AdamW fused into one kernel where torch has it, the same steps as torch's reference Adam."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import nn
 
-from seqtool.optim import make_optimizer
+from seqtool.optim import clip_grad_norm, make_optimizer
 
 
 def _tiny_model(seed: int) -> nn.Module:
@@ -56,3 +58,34 @@ def test_parameters_the_fused_kernel_cannot_take_get_torchs_default_adam(params)
 def test_sgd_is_plain_sgd():
     opt = make_optimizer([nn.Parameter(torch.zeros(2))], "sgd", lr=0.1, weight_decay=0.0)
     assert type(opt) is torch.optim.SGD and opt.defaults["lr"] == 0.1
+
+
+def _with_grads(scale: float) -> list[nn.Parameter]:
+    g = torch.Generator().manual_seed(5)
+    params = [nn.Parameter(torch.zeros(7, 3)), nn.Parameter(torch.zeros(4))]
+    for p in params:
+        p.grad = torch.randn(p.shape, generator=g) * scale
+    return params
+
+
+@pytest.mark.parametrize("scale, max_norm", [(0.01, 1.0), (10.0, 1.0), (1.0, math.inf)], ids=["below", "above", "off"])
+@pytest.mark.parametrize("host_check", [True, False])
+def test_clipping_gives_torchs_norm_and_gradients_exactly(scale, max_norm, host_check):
+    ours, ref = _with_grads(scale), _with_grads(scale)
+    norm = clip_grad_norm(ours, max_norm, host_check)
+    want = torch.nn.utils.clip_grad_norm_(ref, max_norm)
+    assert torch.equal(norm, want)
+    for a, b in zip(ours, ref):
+        assert torch.equal(a.grad, b.grad)
+    if scale > 1:
+        assert torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in ours])) < 1.001  # it did clip
+
+
+def test_clipping_on_a_host_skips_the_rescale_pass_when_its_factor_is_one(monkeypatch):
+    def rescaled(*a, **k):
+        raise AssertionError("rescaled by a factor of 1")
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grads_with_norm_", rescaled)
+    clip_grad_norm(_with_grads(0.01), 1.0, host_check=True)  # no pass over the gradients
+    with pytest.raises(AssertionError):
+        clip_grad_norm(_with_grads(0.01), 1.0, host_check=False)  # a GPU: deciding would cost a host sync
