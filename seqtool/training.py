@@ -27,6 +27,7 @@ from seqtool.checkpoint import save_checkpoint
 from seqtool.devices import set_up_precision
 from seqtool.errors import CheckpointError, SeqtoolError
 from seqtool.models.state import state_to
+from seqtool.optim import clip_grad_norm, make_optimizer
 from seqtool.run_writer import RunWriter
 from seqtool.schedule import LRSchedule
 from seqtool.train_config import TrainConfig
@@ -65,7 +66,7 @@ class Trainer:
             by_epochs = cfg.epochs * self.windows
             self.total_steps = by_epochs if self.total_steps is None else min(self.total_steps, by_epochs)
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = self._make_optimizer()
+        self.optimizer = make_optimizer(self.params, cfg.optimizer, cfg.lr, cfg.weight_decay)  # Adam fused where torch can
         self.schedule = LRSchedule(cfg.schedule, cfg.warmup, self.total_steps, cfg.time_budget)
         self.bf16_kernel, self.autocast, self.precision_note = set_up_precision(model, cfg.precision, device, lambda: task.probe(model))
         # Position and carried state; restored exactly on resume.
@@ -87,14 +88,6 @@ class Trainer:
     def param_count(self) -> int:
         """Every parameter of the model, trainable or frozen."""
         return sum(p.numel() for p in self.model.parameters())
-
-    def _make_optimizer(self) -> torch.optim.Optimizer:
-        c = self.cfg
-        if c.optimizer == "sgd":
-            return torch.optim.SGD(self.params, lr=c.lr, weight_decay=c.weight_decay)
-        if c.optimizer == "adamw":
-            return torch.optim.AdamW(self.params, lr=c.lr, weight_decay=c.weight_decay)
-        return torch.optim.Adam(self.params, lr=c.lr, weight_decay=c.weight_decay)
 
     # ---------------------------------------------------------------- checkpoints
 
@@ -275,7 +268,7 @@ class Trainer:
             loss, tokens = self.dist.step_totals(loss, tokens)
         # Clip the global gradient norm (Pascanu et al. 2013): exploding gradients, the RNN lecture's (see
         # README) "Vanishing and Exploding Gradient Problem". The norm is returned before clipping.
-        norm = torch.nn.utils.clip_grad_norm_(self.params, meter.clip)
+        norm = clip_grad_norm(self.params, meter.clip, host_check=self.device.type == "cpu")
         skipped = self._check_now() and not bool(torch.isfinite(loss.detach()) & torch.isfinite(norm))  # one host sync for both
         if skipped:
             self._skip_or_stop(loss, norm, lr)

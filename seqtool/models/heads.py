@@ -80,12 +80,21 @@ class SequenceEncoder(RecurrentBody):
             return False
         return fused_pays(device) if self.fuse_directions is None else self.fuse_directions
 
-    def _inputs(self, ids: torch.Tensor, c: torch.Tensor | None, x: torch.Tensor | None) -> torch.Tensor:
-        x = self.inputs(ids) if x is None else x  # (L, B, D); each call draws its own dropout mask
+    def _inputs(self, ids: torch.Tensor, c: torch.Tensor | None, x: torch.Tensor | None, e: torch.Tensor | None = None) -> torch.Tensor:
+        if x is None:  # (L, B, D); each call draws its own dropout mask
+            x = self.inputs(ids) if e is None else self._dropout(e)  # e: ids' embedding, looked up already
         return x if c is None else torch.cat([x, c.to(x.dtype)], dim=-1)  # (L, B, D + F): [word embedding ; char features]
 
-    def _run(self, rnn, ids: torch.Tensor, c: torch.Tensor | None, x: torch.Tensor | None) -> torch.Tensor:
-        x = self._inputs(ids, c, x)
+    def _shared_lookup(self, ids: torch.Tensor, x: torch.Tensor | None) -> torch.Tensor | None:
+        """ids' word embedding (L, B, E), looked up once for both directions of a bidirectional body, or None where
+        ``inputs`` does more than a lookup and dropout (one-hot, --embed-dropout) or ``x`` is given. Each lookup
+        costs a dense (V, E) gradient, zeroed, scattered into and added to the other: a few percent of a step."""
+        if not self.bidirectional or x is not None or self.encoder is None or self.cfg.embed_dropout > 0:
+            return None
+        return self.encoder(ids)
+
+    def _run(self, rnn, ids: torch.Tensor, c: torch.Tensor | None, x: torch.Tensor | None, e: torch.Tensor | None = None) -> torch.Tensor:
+        x = self._inputs(ids, c, x, e)
         out, _ = rnn(x, ids, None) if self.spec.feedback else self.recur(rnn, x)
         return out  # (L, B, H)
 
@@ -99,12 +108,14 @@ class SequenceEncoder(RecurrentBody):
         if self._fused(ids.device):
             # One input dropout mask for both directions (as a bidirectional nn.LSTM's), where the other path draws two.
             return run_bidirectional(self.rnn, self.rnn_bwd, self._inputs(ids, c, x), lengths)  # (L, B, 2H), zeros on padding
-        fwd = self._run(self.rnn, ids, c, x)
+        e = self._shared_lookup(ids, x)
+        fwd = self._run(self.rnn, ids, c, x, e)
         if not self.bidirectional:
             return fwd
         rc = None if c is None else reverse_within(c, lengths)
         rx = None if x is None else reverse_within(x, lengths)
-        bwd = reverse_within(self._run(self.rnn_bwd, reverse_within(ids, lengths), rc, rx), lengths)
+        re = None if e is None else reverse_within(e, lengths)  # = the embedding of the reversed ids
+        bwd = reverse_within(self._run(self.rnn_bwd, reverse_within(ids, lengths), rc, rx, re), lengths)
         return torch.cat([fwd, bwd], dim=-1)  # (L, B, 2H)
 
 

@@ -124,3 +124,33 @@ def test_a_classifier_learns_which_token_came_first(pool):
     ids[0] = labels + 1
     acc = (m(ids, torch.full((200,), 6)).argmax(-1) == labels).float().mean()
     assert acc > 0.95
+
+
+def _two_lookups(m, ids, lengths):
+    """A bidirectional encoding with the word embedding looked up by each direction, as before it was shared."""
+    fwd = m._run(m.rnn, ids, None, None)
+    return torch.cat([fwd, reverse_within(m._run(m.rnn_bwd, reverse_within(ids, lengths), None, None), lengths)], dim=-1)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "leaky"])
+def test_both_directions_read_one_embedding_lookup_with_the_same_dropout_and_gradients(cell):
+    torch.manual_seed(0)
+    m = SequenceClassifier(ModelConfig(vocab_size=11, cell=cell, hidden=6, layers=2, embed_dim=5, dropout=0.3), 3, "max", True).train()
+    m.fuse_directions = False
+    ids, lengths = _batch()
+    lookups = []
+    m.encoder.register_forward_hook(lambda *a: lookups.append(1))
+    torch.manual_seed(1)
+    got = m.encode(ids, lengths)
+    assert len(lookups) == 1  # one dense embedding gradient a step, not one per direction to add up
+    got.square().sum().backward()
+    grads = {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}  # the body's (the head is not used)
+    m.zero_grad()
+    torch.manual_seed(1)
+    want = _two_lookups(m, ids, lengths)
+    assert torch.equal(got, want)  # the same dropout masks, drawn in the same order
+    want.square().sum().backward()
+    assert "encoder.weight" in grads and grads.keys() == {n for n, p in m.named_parameters() if p.grad is not None}
+    for n, p in m.named_parameters():
+        if n in grads:
+            torch.testing.assert_close(grads[n], p.grad, atol=1e-6, rtol=1e-5, msg=n)  # sums in another order only
