@@ -17,10 +17,13 @@ the embedding width, or H above the first layer):
 With one-hot inputs the count is slightly high: nothing below the first layer trains, so its dX is never
 computed (2 T B V G H; 1.7% of the char default's count; an embedding does need it). Gates, softmax,
 the optimizer and the embedding lookup are not matmuls and not counted. tests/bench/test_bench_flops.py
-holds the count to torch's FlopCounterMode over a step of the bf16 kernel. The step (forward, backward, clip 1.0, Adam) is timed in fp32 (torch's fused
-cells) and with the bf16 kernel (seqtool/models/bf16_rnn.py, ``--precision bf16``), alternating in rounds
-after a warm-up; the peaks are the best GFLOP/s of a large square matmul in each dtype. Prints one JSON
-document with the figures, the reproduce command and benchmarks/common.py's validity check.
+holds the count to torch's FlopCounterMode over a step of the bf16 kernel.
+
+The step (benchmarks/bench_bf16.py's: forward, backward, clip 1.0, Adam, dropout 0.1) is timed in fp32
+(torch's fused cells) and with the bf16 kernel (seqtool/models/bf16_rnn.py, ``--precision bf16``),
+alternating in blocks after a warm-up; the peaks are the best GFLOP/s of a large square matmul in each
+dtype. Prints one JSON document with the figures, the reproduce command and benchmarks/common.py's
+validity check.
 """
 from __future__ import annotations
 
@@ -40,10 +43,10 @@ from benchmarks.common import Measured  # noqa: E402
 
 GATES = {"lstm": 4, "gru": 3, "rnn": 1}
 CONFIGS = {
-    "char": {"what": "seqtool's char default (LSTM 2x384 on one-hot input, vocabulary 65 as tiny shakespeare, batch 32, bptt 128, dropout 0.1)",
-             "cell": "lstm", "vocab": 65, "embed_dim": 0, "hidden": 384, "layers": 2, "batch": 32, "bptt": 128, "dropout": 0.1},
-    "ptb": {"what": "PTB word config, full softmax (LSTM 2x200, embedding 200, vocabulary 10,000, batch 20, bptt 35, dropout 0.2)",
-            "cell": "lstm", "vocab": 10000, "embed_dim": 200, "hidden": 200, "layers": 2, "batch": 20, "bptt": 35, "dropout": 0.2},
+    "char": {"what": "seqtool's char default (LSTM 2x384 on one-hot input, vocabulary 65 as tiny shakespeare, batch 32, bptt 128)",
+             "cell": "lstm", "vocab": 65, "embed_dim": 0, "hidden": 384, "layers": 2, "batch": 32, "bptt": 128},
+    "ptb": {"what": "PTB word config, full softmax (LSTM 2x200, embedding 200, vocabulary 10,000, batch 20, bptt 35)",
+            "cell": "lstm", "vocab": 10000, "embed_dim": 200, "hidden": 200, "layers": 2, "batch": 20, "bptt": 35},
 }
 
 
@@ -55,33 +58,6 @@ def step_flops(cell: str, vocab: int, embed_dim: int, hidden: int, layers: int, 
                "decoder": 2 * m * hidden * vocab}
     train = {part: 3 * f for part, f in forward.items()}  # backward = 2x forward
     return {"forward": forward, "train": train, "train_total": sum(train.values()), "tokens": m}
-
-
-class Step:
-    """One training setup (a LanguageModel, Adam, clip 1.0, carried state) on random ids, timed per step."""
-
-    def __init__(self, c: dict, bf16: bool):
-        from seqtool.models.config import ModelConfig
-        from seqtool.models.lm import LanguageModel
-
-        torch.manual_seed(0)
-        cfg = ModelConfig(vocab_size=c["vocab"], cell=c["cell"], hidden=c["hidden"], layers=c["layers"], embed_dim=c["embed_dim"],
-                          dropout=c["dropout"], tie_weights=False)
-        self.model = LanguageModel(cfg.validate()).train()
-        self.model.use_bf16_matmuls(bf16)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=1e-3)
-        self.ids = torch.randint(1, c["vocab"], (c["bptt"] + 1, c["batch"]))  # (T + 1, B): throughput does not depend on the text
-        self.state, self.times = None, []
-
-    def __call__(self) -> None:
-        t0 = time.perf_counter()
-        loss, state = self.model.loss(self.ids[:-1], self.ids[1:], self.state)
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.opt.step()
-        self.state = self.model.detach_state(state)
-        self.times.append(time.perf_counter() - t0)
 
 
 def peak_gflops(dtype: torch.dtype, n: int, calls: int) -> float:
@@ -97,17 +73,21 @@ def peak_gflops(dtype: torch.dtype, n: int, calls: int) -> float:
 
 
 def measure_steps(c: dict, steps: int, warmup: int, block: int) -> dict:
-    """Median seconds per step of the fp32 and bf16 paths, ``steps`` each after ``warmup``, in alternating blocks."""
-    paths = {"fp32": Step(c, bf16=False), "bf16_kernel": Step(c, bf16=True)}
-    for step in paths.values():
-        for _ in range(warmup):
-            step()
-        step.times.clear()
-    while min(len(s.times) for s in paths.values()) < steps:
-        for step in paths.values():
+    """Mean seconds per step of the fp32 and bf16 paths (bench_bf16's setup: Adam, clip 1.0, carried state, dropout
+    0.1, random ids), ``steps`` each after ``warmup``, in alternating blocks of ``block`` steps."""
+    from benchmarks.bench_bf16 import Setup
+
+    args = argparse.Namespace(**{k: c[k] for k in ("cell", "vocab", "embed_dim", "hidden", "layers", "batch", "bptt")})
+    paths = {"fp32": Setup(args, bf16=False), "bf16_kernel": Setup(args, bf16=True)}
+    for path in paths.values():
+        for _ in range(warmup):  # oneDNN's first calls prepare its kernels
+            path.step()
+        path.seconds = path.steps = 0
+    while min(path.steps for path in paths.values()) < steps:
+        for path in paths.values():
             for _ in range(block):
-                step()
-    return {name: sorted(s.times)[len(s.times) // 2] for name, s in paths.items()}
+                path.step()
+    return {name: path.seconds / path.steps for name, path in paths.items()}
 
 
 def main() -> None:
@@ -130,7 +110,7 @@ def main() -> None:
         "config": c["what"],
         "matmul_gflop_per_step": {"forward": {k: round(v / 1e9, 3) for k, v in flops["forward"].items()},
                                   "forward_and_backward": round(flops["train_total"] / 1e9, 3)},
-        "step_ms_median": {k: round(v * 1e3, 2) for k, v in seconds.items()},
+        "step_ms_mean": {k: round(v * 1e3, 2) for k, v in seconds.items()},
         "tokens_per_s": {k: round(flops["tokens"] / v) for k, v in seconds.items()},
         "bf16_kernel_speedup": round(seconds["fp32"] / seconds["bf16_kernel"], 2),
         "achieved_gflops": {k: round(v, 1) for k, v in achieved.items()},
