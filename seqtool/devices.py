@@ -20,6 +20,9 @@ from seqtool.errors import ConfigError, UsageError
 SHORT_PROMPT = 16  # tokens; a prompt up to this long runs with the per-token kernels
 PRECISIONS = ("auto", "fp32", "bf16")  # generate's --precision
 BF16_WINS = 0.8  # auto generates in bf16 only where the probe's bf16 step takes under this share of fp32's
+# auto probes only a token step of at least this many matmul FLOPs (a 1x300 LSTM at batch 1); below it the
+# loop's per-call overhead, not its matmuls, sets the pace, and the probe would time noise.
+BF16_MIN_STEP_FLOPS = 1e6
 
 
 def resolve_device(name: str) -> torch.device:
@@ -135,11 +138,12 @@ def set_up_precision(model, precision: str, device: torch.device, probe) -> tupl
     return kernel, autocast, note
 
 
-def generation_precision(precision: str, device: torch.device, cell: str, probe: Callable[[], tuple[float, float]]) -> str:
+def generation_precision(precision: str, device: torch.device, cell: str, step_flops: float,
+                         probe: Callable[[], tuple[float, float]]) -> str:
     """generate's ``--precision`` for a model of ``cell`` on ``device``: fp32 or bf16 (seqtool/models/bf16_step.py).
 
-    ``auto`` is bf16 only on a CPU with native bf16 (cpu_has_bf16), for a cell the bf16 kernel runs, where
-    ``probe()`` (seconds per token step in fp32 and in bf16, measured on the model and batch about to generate)
+    ``auto`` is bf16 only on a CPU with native bf16 (cpu_has_bf16), for a cell the bf16 kernel runs, with a
+    token step of at least BF16_MIN_STEP_FLOPS matmul FLOPs (``step_flops``), where ``probe()`` (seconds per token step in fp32 and in bf16, measured on the model and batch about to generate)
     finds bf16 under BF16_WINS of fp32's time; fp32 everywhere else, including CUDA and MPS, where nobody has
     measured it. The probe times, so two runs near the threshold may choose differently (and a seed then
     gives slightly different text); ``fp32`` or ``bf16`` fix the choice.
@@ -152,7 +156,7 @@ def generation_precision(precision: str, device: torch.device, cell: str, probe:
                          fixes=("use --precision fp32 or auto",))
     if precision != "auto":
         return precision
-    if device.type != "cpu" or cell not in KERNEL_CELLS or not cpu_has_bf16():
+    if device.type != "cpu" or cell not in KERNEL_CELLS or step_flops < BF16_MIN_STEP_FLOPS or not cpu_has_bf16():
         return "fp32"
     fp32_s, bf16_s = probe()
     return "bf16" if bf16_s < BF16_WINS * fp32_s else "fp32"
@@ -191,5 +195,7 @@ def generation_runner(model, precision: str, batch: int):
                 fp32_s = seconds_per_call(lambda: model(ids))
             return fp32_s, seconds_per_call(lambda: runner()(ids))
 
-    chosen = generation_precision(precision, device, model.cfg.cell, probe)
+    weights = [p for name, p in model.rnn.named_parameters() if name.startswith("weight")] + [getattr(model.decoder, "weight", None)]
+    step_flops = 2 * batch * sum(w.numel() for w in weights if w is not None)  # every weight multiplies each row once
+    chosen = generation_precision(precision, device, model.cfg.cell, step_flops, probe)
     return chosen, (runner() if chosen == "bf16" else model)

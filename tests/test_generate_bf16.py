@@ -15,6 +15,7 @@ from seqtool.text import TokenizerOptions, make_tokenizer
 TEXT = "the cat sat on the mat.\nthe dog ate my homework.\n" * 30
 GREEDY = DecodingOptions(greedy=True)
 CPU = torch.device("cpu")
+BIG = 1e9  # matmul FLOPs of a token step, well above devices.BF16_MIN_STEP_FLOPS
 
 
 @pytest.fixture(scope="module")
@@ -81,25 +82,34 @@ def test_auto_takes_bf16_only_where_the_probe_finds_it_faster(monkeypatch):
         return lambda: calls.append(1) or (fp32_s, bf16_s)
 
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
-    assert devices.generation_precision("auto", CPU, "lstm", probe(1.0, 0.5)) == "bf16"
-    assert devices.generation_precision("auto", CPU, "lstm", probe(1.0, 0.9)) == "fp32"  # not clearly faster
+    assert devices.generation_precision("auto", CPU, "lstm", BIG, probe(1.0, 0.5)) == "bf16"
+    assert devices.generation_precision("auto", CPU, "lstm", BIG, probe(1.0, 0.9)) == "fp32"  # not clearly faster
     assert len(calls) == 2
-    # Where unsure, fp32 without probing: a cell without the kernel, another device, a CPU without native bf16.
-    assert devices.generation_precision("auto", CPU, "leaky", probe(1.0, 0.1)) == "fp32"
-    assert devices.generation_precision("auto", torch.device("cuda"), "lstm", probe(1.0, 0.1)) == "fp32"
+    # Where unsure, fp32 without probing: a cell without the kernel, another device, a step too small to time,
+    # a CPU without native bf16.
+    assert devices.generation_precision("auto", CPU, "lstm", devices.BF16_MIN_STEP_FLOPS - 1, probe(1.0, 0.1)) == "fp32"
+    assert devices.generation_precision("auto", CPU, "leaky", BIG, probe(1.0, 0.1)) == "fp32"
+    assert devices.generation_precision("auto", torch.device("cuda"), "lstm", BIG, probe(1.0, 0.1)) == "fp32"
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
-    assert devices.generation_precision("auto", CPU, "lstm", probe(1.0, 0.1)) == "fp32"
-    assert devices.generation_precision("bf16", CPU, "lstm", probe(1.0, 9.0)) == "bf16"  # asked for: no probe
+    assert devices.generation_precision("auto", CPU, "lstm", BIG, probe(1.0, 0.1)) == "fp32"
+    assert devices.generation_precision("bf16", CPU, "lstm", 10, probe(1.0, 9.0)) == "bf16"  # asked for: no probe
     assert len(calls) == 2
 
 
 def test_generate_auto_reports_what_it_chose(tok, monkeypatch):
     m = tiny(tok)
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(devices, "BF16_MIN_STEP_FLOPS", 0)  # the tiny model is probed
     monkeypatch.setattr(devices, "BF16_WINS", 1e9)  # any probe result: bf16
     assert generate(m, tok, length=5, decoding=GREEDY, precision="auto").precision == "bf16"
     monkeypatch.setattr(devices, "BF16_WINS", 0.0)  # never
     assert generate(m, tok, length=5, decoding=GREEDY, precision="auto").precision == "fp32"
+    monkeypatch.setattr(devices, "BF16_WINS", 1e9)
+    step_flops = 2 * 2 * sum(p.numel() for n, p in m.named_parameters() if "weight" in n)  # batch 2, each weight once per row
+    monkeypatch.setattr(devices, "BF16_MIN_STEP_FLOPS", step_flops)
+    assert generate(m, tok, length=5, num_samples=2, precision="auto").precision == "bf16"
+    monkeypatch.setattr(devices, "BF16_MIN_STEP_FLOPS", step_flops + 1)
+    assert generate(m, tok, length=5, num_samples=2, precision="auto").precision == "fp32"  # a step below the bound: no probe
 
 
 @pytest.mark.parametrize("precision, cell, message", [("bf17", "lstm", "--precision bf17: choose one of auto, fp32, bf16"),
