@@ -146,10 +146,11 @@ def generation_precision(precision: str, device: torch.device, cell: str, step_f
     """generate's ``--precision`` for a model of ``cell`` on ``device``: fp32 or bf16 (seqtool/models/bf16_step.py).
 
     ``auto`` is bf16 only on a CPU with native bf16 (cpu_has_bf16), for a cell the bf16 kernel runs, with a
-    token step of at least BF16_MIN_STEP_FLOPS matmul FLOPs (``step_flops``), where ``probe()`` (seconds per token step in fp32 and in bf16, measured on the model and batch about to generate)
-    finds bf16 under BF16_WINS of fp32's time; fp32 everywhere else, including CUDA and MPS, where nobody has
-    measured it. The probe times, so two runs near the threshold may choose differently (and a seed then
-    gives slightly different text); ``fp32`` or ``bf16`` fix the choice.
+    token step of at least BF16_MIN_STEP_FLOPS matmul FLOPs (``step_flops``), where ``probe()`` (seconds per
+    token step in fp32 and in bf16, measured on the model and batch about to generate) finds bf16 under
+    BF16_WINS of fp32's time; fp32 everywhere else, including CUDA and MPS, where nobody has measured it.
+    The probe times, so two runs near the threshold may choose differently (and a seed then gives slightly
+    different text); ``fp32`` or ``bf16`` fix the choice.
     """
     check_precision(precision)
     from seqtool.models.bf16_rnn import KERNEL_CELLS
