@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -107,7 +108,8 @@ def main() -> None:
         speed = tokens_per_s(model, tok, prompt, args.tokens, args.batch, args.repeat)
     fp32_ids, bf16_ids = texts["fp32"].ids, texts["bf16"].ids
     cmd = f"python benchmarks/bench_generate_bf16.py --tokens {args.tokens} --batch {args.batch} --repeat {args.repeat} --threads {args.threads}"
-    cmd += f" --run {args.run}" if args.run else f" --seconds {args.seconds:g}"
+    cmd += f" --run {shlex.quote(str(args.run))}" if args.run else f" --seconds {args.seconds:g}"
+    cmd += f" --prompt {shlex.quote(args.prompt)}"
     print(json.dumps({
         "model": f"{lm.model.cfg.cell} {lm.model.cfg.layers}x{lm.model.cfg.hidden}, vocabulary {len(tok.vocab)}, from {shown(run_dir, corpora)}",
         "trained_by": None if trained is None else "python -m seqtool " + " ".join(shown(a, corpora) for a in trained),
