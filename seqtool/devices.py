@@ -3,17 +3,29 @@
 This module's job is the choices that depend on the machine rather than the model: ``auto``
 device resolution (cuda, then mps, then cpu), ``auto`` precision (bf16 only where it pays: autocast
 on CUDA, the bf16-matmul kernel on CPUs with native bf16) with a check that the model has bf16 kernels on this device, and the per-token kernels
-that generation and free-running evaluation switch to for their token-by-token loops.
+that generation and free-running evaluation switch to for their token-by-token loops, in fp32 or (generation, where a
+start-up probe finds it faster) bf16.
 """
 from __future__ import annotations
 
+import functools
+import time
 from contextlib import contextmanager, nullcontext
+from typing import Callable
 
 import torch
 
 from seqtool.errors import ConfigError, UsageError
 
 SHORT_PROMPT = 16  # tokens; a prompt up to this long runs with the per-token kernels
+PRECISIONS = ("auto", "fp32", "bf16")  # generate's --precision
+# auto generates in bf16 only where the probe's bf16 step takes under this share of fp32's: a wide margin, so that
+# the choice (and with it a seed's text) does not flip between runs. A char 2x384 LSTM's bf16 step took 0.75-0.95
+# of fp32's at batch 1 and 0.4-0.55 at batch 16 on this project's AVX512-BF16 CPU (one thread, a busy machine).
+BF16_WINS = 2 / 3
+# auto probes only a token step of at least this many matmul FLOPs (a 1x300 LSTM at batch 1); below it the
+# loop's per-call overhead, not its matmuls, sets the pace, and the probe would time noise.
+BF16_MIN_STEP_FLOPS = 1e6
 
 
 def resolve_device(name: str) -> torch.device:
@@ -127,3 +139,67 @@ def set_up_precision(model, precision: str, device: torch.device, probe) -> tupl
     elif kernel and not cpu_has_bf16():
         note = "--precision bf16: this CPU has no native bf16 (AVX512-BF16 or AMX), so its bf16 matmuls are emulated and likely slower than fp32"
     return kernel, autocast, note
+
+
+def generation_precision(precision: str, device: torch.device, cell: str, step_flops: float,
+                         probe: Callable[[], tuple[float, float]]) -> str:
+    """generate's ``--precision`` for a model of ``cell`` on ``device``: fp32 or bf16 (seqtool/models/bf16_step.py).
+
+    ``auto`` is bf16 only on a CPU with native bf16 (cpu_has_bf16), for a cell the bf16 kernel runs, with a
+    token step of at least BF16_MIN_STEP_FLOPS matmul FLOPs (``step_flops``), where ``probe()`` (seconds per
+    token step in fp32 and in bf16, measured on the model and batch about to generate) finds bf16 under
+    BF16_WINS of fp32's time; fp32 everywhere else, including CUDA and MPS, where nobody has measured it.
+    The probe times, so two runs near the threshold may choose differently (and a seed then gives slightly
+    different text); ``fp32`` or ``bf16`` fix the choice.
+    """
+    check_precision(precision)
+    from seqtool.models.bf16_rnn import KERNEL_CELLS
+
+    if precision == "bf16" and cell not in KERNEL_CELLS:
+        raise UsageError(f"--precision bf16: generation in bf16 runs the cells {', '.join(KERNEL_CELLS)}, not {cell}",
+                         fixes=("use --precision fp32 or auto",))
+    if precision != "auto":
+        return precision
+    if device.type != "cpu" or cell not in KERNEL_CELLS or step_flops < BF16_MIN_STEP_FLOPS or not cpu_has_bf16():
+        return "fp32"
+    fp32_s, bf16_s = probe()
+    return "bf16" if bf16_s < BF16_WINS * fp32_s else "fp32"
+
+
+def check_precision(precision: str) -> None:
+    """A UsageError naming --precision unless it is one of PRECISIONS."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
+
+
+def seconds_per_call(call: Callable[[], object], calls: int = 8, warmup: int = 2) -> float:
+    """The median wall time of ``call()`` over ``calls`` calls after ``warmup`` (a short start-up probe)."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - t)
+    return sorted(times)[len(times) // 2]
+
+
+def generation_runner(model, precision: str, batch: int):
+    """(fp32 or bf16, what runs the token loop): ``model`` itself in fp32, else a Bf16Runner on its weights
+    cast once (seqtool/models/bf16_step.py). ``batch``: the rows each step runs (samples, or beams), the probe's too."""
+    device = next(model.parameters()).device
+    from seqtool.models.bf16_step import Bf16Runner
+
+    runner = functools.cache(lambda: Bf16Runner(model))  # the weights cast once, for the probe and the generation
+
+    def probe() -> tuple[float, float]:
+        ids = torch.zeros(1, batch, dtype=torch.long, device=device)  # (1, B): one token step
+        with torch.inference_mode():
+            with step_kernels(model):
+                fp32_s = seconds_per_call(lambda: model(ids))
+            return fp32_s, seconds_per_call(lambda: runner()(ids))
+
+    weights = [p for name, p in model.rnn.named_parameters() if name.startswith("weight")] + [getattr(model.decoder, "weight", None)]
+    step_flops = 2 * batch * sum(w.numel() for w in weights if w is not None)  # every weight multiplies each row once
+    chosen = generation_precision(precision, device, model.cfg.cell, step_flops, probe)
+    return chosen, (runner() if chosen == "bf16" else model)

@@ -18,6 +18,7 @@ generated (held back only while it may be the start of a stop string).
 from __future__ import annotations
 
 import random
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 
 from seqtool.decoding import DecodingOptions, check_batch, check_request, shape_logits
-from seqtool.devices import prompt_kernels, step_kernels
+from seqtool.devices import generation_runner, prompt_kernels, step_kernels
 from seqtool.errors import UsageError
 from seqtool.models.state import select_state, state_batch_dims
 from seqtool.text.tokenizers import DROPPED, LINE_END, Tokenizer
@@ -162,6 +163,7 @@ class Generation:
     seed: int | None
     decoding: DecodingOptions
     prompt_tokens: int
+    precision: str = "fp32"  # what the matmuls ran in: fp32 or bf16
 
 
 @torch.inference_mode()
@@ -177,6 +179,7 @@ def generate(
     stop: Sequence[str] = (),
     on_text: OnText | None = None,
     stats: bool = False,
+    precision: str = "fp32",
 ) -> Generation:
     """Continue ``prompt_ids`` by ``length`` tokens, ``num_samples`` times, feeding each token back.
 
@@ -186,6 +189,8 @@ def generate(
     sample where they first appear (the stop string itself is not kept). ``on_text`` receives
     each sample's text as it becomes final; ``stats`` records each token's probability and the
     entropy of its distribution. Beam search returns the ``num_samples`` best continuations.
+    ``precision``: fp32 (torch's kernels), bf16 (the matmuls in bf16, the softmax and sampling in fp32;
+    lstm, gru and rnn cells) or auto (bf16 where a start-up probe finds it faster; seqtool.devices).
     """
     decoding = (decoding or DecodingOptions()).validate(num_samples)
     check_request(length, stop)
@@ -199,15 +204,18 @@ def generate(
     if seed is None and decoding.beam is None and not decoding.greedy:
         seed = random.SystemRandom().randrange(2**31)
     x = torch.tensor(context, dtype=torch.long, device=device).view(-1, 1)  # (T, 1)
-    with prompt_kernels(model, len(context)):  # the prompt, run once
-        out, state = model.hidden_states(x, None)  # (T, 1, H): no (T, V) logits, which a long prompt could not afford
-    last = model.logits(out[-1])  # (1, V): distribution of the first new token
-    with step_kernels(model):
+    precision, net = generation_runner(model, precision, decoding.beam or num_samples)  # net: the model, or its bf16 runner
+    fp32 = net is model
+    with prompt_kernels(model, len(context)) if fp32 else nullcontext():  # the prompt, run once
+        out, state = net.hidden_states(x, None)  # (T, 1, H): no (T, V) logits, which a long prompt could not afford
+    last = net.logits(out[-1])  # (1, V): distribution of the first new token
+    with step_kernels(model) if fp32 else nullcontext():  # bf16 needs oneDNN's matmuls, which step_kernels turns off
         if decoding.beam is not None:
-            samples = _beam_search(model, tok, last, state, length, decoding.beam, num_samples, stop, on_text, stats)
+            samples = _beam_search(net, tok, last, state, length, decoding.beam, num_samples, stop, on_text, stats)
         else:
-            samples = _sample(model, tok, last, state, length, num_samples, decoding, seed, stop, on_text, stats)
-    return Generation(samples, seed if decoding.beam is None and not decoding.greedy else None, decoding, len(context) - (start is not None))
+            samples = _sample(net, tok, last, state, length, num_samples, decoding, seed, stop, on_text, stats)
+    return Generation(samples, seed if decoding.beam is None and not decoding.greedy else None, decoding,
+                      len(context) - (start is not None), precision)
 
 
 def _entropy(logp: torch.Tensor) -> torch.Tensor:

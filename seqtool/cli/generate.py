@@ -48,6 +48,7 @@ def generate(
     echo: Annotated[bool, typer.Option("--echo/--no-echo", help="Print the prompt before its continuation.")] = True,
     show_probs: Annotated[bool, typer.Option("--show-probs", help="On a terminal, colour each token by its probability.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps.")] = "auto",
+    precision: opt.GeneratePrecision = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No messages on stderr but errors and warnings.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON document: per sample the text and each token with its probability and the entropy of its distribution.")] = False,
     max_prompt_tokens: Annotated[Optional[int], typer.Option("--max-prompt-tokens", help="Refuse a longer prompt: the model reads it in one call whose memory grows with its length times the hidden size [100000].", min=1, show_default=False)] = None,
@@ -55,13 +56,14 @@ def generate(
     from seqtool import sampling
     from seqtool.checkpoint import load_model
     from seqtool.decoding import DecodingOptions, check_request
-    from seqtool.devices import resolve_device
+    from seqtool.devices import check_precision, resolve_device
     from seqtool.errors import UsageError
 
     ui = Ui(quiet=quiet, json_mode=json_out)
     decoding = DecodingOptions(temperature, top_k, top_p, greedy, beam).validate(num_samples)
     stops = [_unescape(s) for s in stop or []]
     check_request(length, stops)
+    check_precision(precision)
     if prompt is not None and prompt_file is not None:
         raise UsageError("--prompt and --prompt-file: give one of them")
     if prompt_file is not None:
@@ -78,10 +80,12 @@ def generate(
         ui.warn(w)
     out = None if json_out else TextRenderer(ui, num_samples, p.text if echo else "", sampling.joiner(lm.tokenizer, p.text) if echo else "", show_probs)
     result = sampling.generate(lm.model, lm.tokenizer, p.ids, length=length, num_samples=num_samples, decoding=decoding, seed=seed,
-                               stop=stops, on_text=out.piece if out else None, stats=json_out or show_probs)
+                               stop=stops, on_text=out.piece if out else None, stats=json_out or show_probs, precision=precision)
+    if precision == "auto" and result.precision == "bf16":
+        ui.info("precision: bf16, which a start-up probe found faster here (--precision fp32 for torch's kernels)")
     if json_out:
         ui.emit_json({"checkpoint": lm.path, "prompt": p.text, "prompt_tokens": result.prompt_tokens, "unknown_in_prompt": p.unknown,
-                      "seed": result.seed, "decoding": decoding.to_dict(), "length": length,
+                      "seed": result.seed, "decoding": decoding.to_dict(), "length": length, "precision": result.precision,
                       "samples": [s.to_dict(lm.tokenizer) for s in result.samples]})
     else:
         out.finish()
