@@ -103,7 +103,7 @@ class LSTMLayer(torch.autograd.Function):
             torch.sigmoid(g, out=a)
             torch.tanh(g[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
             i, f, gg, o = a.chunk(4, dim=1)
-            c = torch.addcmul(f * cs[t], i, gg, out=cs[t + 1])  # the cell path: dc(t)/dc(t-1) = f
+            c = torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, gg)  # the cell path: dc(t)/dc(t-1) = f
             hs_c[t + 1].copy_(torch.mul(o, torch.tanh(c, out=tanh_cs[t]), out=hs[t]))
         ctx.dtype = dtype
         ctx.save_for_backward(x_c, w_ih_c, w_hh_c, acts, cs, tanh_cs, hs_c)
