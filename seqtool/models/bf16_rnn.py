@@ -10,10 +10,18 @@ that reads the fused module's own parameters (``weight_ih_l{k}``, ``weight_hh_l{
     backward  per step: dG(t) from the saved gates, dh(t-1) = dG_h(t) W_hh
               dW_ih = dG_x^T X, dW_hh = dG_h^T H(t-1), dX = dG_x W_ih: whole-window matmuls
 
-Every matmul casts its operands to ``dtype`` (bf16; the master weights stay fp32 and are cast once per
-forward) and its result back to fp32. oneDNN accumulates a bf16 matmul in fp32 but rounds its result
-to bf16 (8 bits of mantissa), and torch has no fp32-output bf16 matmul on CPU, so each matmul result
-carries a relative error of about 2^-9; sums over steps and the nonlinearities are fp32. fp32 master
+Each cast is done once: the weights once per forward (W_hh^T also laid out contiguously, since a bf16 matmul
+whose right operand is a transposed view ran ~1.5x slower), h(t-1) as the forward makes it, into a bf16 window
+that dW_hh then reads whole, and dG(t) as the backward makes it, into a bf16 window that the per-step matmul and
+the whole-window dX, dW_ih, dW_hh all read. The LSTM backward multiplies dc(t), dh(t) by one precomputed
+coefficient per gate (its derivative times what it multiplies): a backward step is six small ops (the
+bf16 cast among them) and a matmul.
+The per-step ops stay plain torch calls: torch.compile fused them, but a compiled call cost ~70 us more than an
+eager one here, more than the fusion saved (issue 15).
+
+Every matmul result is used in fp32. oneDNN accumulates a bf16 matmul in fp32 but rounds its result to bf16
+(8 bits of mantissa), and torch has no fp32-output bf16 matmul on CPU, so each matmul result carries a
+relative error of about 2^-9; sums over steps and the nonlinearities are fp32. fp32 master
 weights and state around bf16 products: Micikevicius et al. 2018 (mixed precision training), Kalamkar
 et al. 2019 (bf16 needs no loss scaling). ``dtype=None`` skips the casts: the same arithmetic as torch's
 kernels, which the tests use to check the hand-derived backward to 1e-5 (and gradcheck in float64).
