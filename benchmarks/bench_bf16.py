@@ -2,15 +2,18 @@
 
     python benchmarks/bench_bf16.py                         # char default: LSTM 2x384 on one-hot input, batch 32, bptt 128
     python benchmarks/bench_bf16.py --cell gru --seconds 60 --threads 1
+    python benchmarks/bench_bf16.py --profile --threads 1    # where a bf16 training step spends its time
 
 Both paths train the same seqtool LanguageModel (Adam, clip 1.0, state carried between windows) on
 random token ids (throughput does not depend on the text); they alternate in rounds within one process
 so other load on a shared machine skews both alike. Plain matmul GFLOP/s in fp32 and bf16 are measured
-before and after, to tell a slow machine from a slow kernel. Prints one JSON document.
+before and after, to tell a slow machine from a slow kernel. Prints one JSON document. ``--profile`` instead
+runs a few bf16 steps under torch.profiler and prints each kind of work's share of the profiled time.
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import platform
@@ -79,6 +82,53 @@ def train_flops_per_token(args) -> float:
     return 3 * (fwd + 2 * args.hidden * args.vocab)
 
 
+MATMULS = {"aten::mm", "aten::addmm", "aten::matmul", "aten::linear", "aten::bmm"}
+CASTS = {"aten::to", "aten::_to_copy", "aten::copy_", "aten::clone"}
+
+
+def op_kind(name: str, shapes: list, batch: int) -> str:
+    """The kind of work an outermost aten op does: a per-step op reads (batch, n) tensors, a window op (T, batch, n)."""
+    first = next((s for s in shapes if s), [])
+    per_step = len(first) == 2 and first[0] == batch or len(first) == 3 and first[0] == batch and first[1] < batch
+    if name in MATMULS:
+        return "matmul per step" if per_step else "matmul whole window"
+    if name in CASTS:
+        return "casts and copies"
+    if name.startswith("aten::_foreach"):
+        return "optimizer"
+    return "elementwise per step" if per_step else "elementwise whole window and other ops"
+
+
+def profile_shares(events, wall_us: float, batch: int) -> dict:
+    """Per cent of ``wall_us`` per kind of work, from the profiler's events: each outermost aten op's total time
+    (what it calls counts with it); what no aten op covers (Python, autograd, the profiler) is the rest."""
+    spent = collections.Counter()
+    for ev in events:
+        parent = ev.cpu_parent
+        while parent is not None and not parent.name.startswith("aten::"):
+            parent = parent.cpu_parent
+        if ev.name.startswith("aten::") and parent is None:
+            spent[op_kind(ev.name, ev.input_shapes, batch)] += ev.cpu_time_total
+    spent["rest: python, autograd, profiler"] = max(0.0, wall_us - sum(spent.values()))
+    return {kind: round(100 * us / wall_us, 1) for kind, us in spent.most_common()}
+
+
+def profile(args, steps: int = 3) -> dict:
+    """The shares of one bf16 training step, over ``steps`` profiled steps after two warm-up steps."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    path = Setup(args, bf16=True)
+    path.step()
+    path.step()
+    with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            path.step()
+        wall = time.perf_counter() - t0
+    return {"profiled_step_ms": round(1e3 * wall / steps), "share_percent": profile_shares(prof.events(), 1e6 * wall, args.batch)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cell", default="lstm", choices=("lstm", "gru", "rnn"))
@@ -90,8 +140,13 @@ def main() -> None:
     p.add_argument("--vocab", type=int, default=65, help="tiny shakespeare has 65 characters")
     p.add_argument("--seconds", type=float, default=30.0, help="training time per path (after one warm-up step each)")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
+    p.add_argument("--profile", action="store_true", help="profile a few bf16 steps instead: each kind of work's share")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    command = "python " + " ".join(shlex.quote(a) for a in sys.argv)
+    if args.profile:
+        print(json.dumps({"threads": args.threads, **profile(args), "command": command}, indent=2))
+        return
     before = matmul_gflops(0.5)
     paths = {"fp32 fused": Setup(args, bf16=False), "bf16 kernel": Setup(args, bf16=True)}
     for path in paths.values():  # warm-up: oneDNN's first call prepares its kernels
@@ -113,7 +168,7 @@ def main() -> None:
         "steps": {k: path.steps for k, path in paths.items()},
         "last_loss": {k: round(path.losses[-1], 3) for k, path in paths.items()},
         "matmul_gflops_before": before, "matmul_gflops_after": after,
-        "command": "python " + " ".join(shlex.quote(a) for a in sys.argv),
+        "command": command,
     }, indent=2))
 
 

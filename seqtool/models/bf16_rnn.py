@@ -10,10 +10,18 @@ that reads the fused module's own parameters (``weight_ih_l{k}``, ``weight_hh_l{
     backward  per step: dG(t) from the saved gates, dh(t-1) = dG_h(t) W_hh
               dW_ih = dG_x^T X, dW_hh = dG_h^T H(t-1), dX = dG_x W_ih: whole-window matmuls
 
-Every matmul casts its operands to ``dtype`` (bf16; the master weights stay fp32 and are cast once per
-forward) and its result back to fp32. oneDNN accumulates a bf16 matmul in fp32 but rounds its result
-to bf16 (8 bits of mantissa), and torch has no fp32-output bf16 matmul on CPU, so each matmul result
-carries a relative error of about 2^-9; sums over steps and the nonlinearities are fp32. fp32 master
+Each cast is done once: the weights once per forward (W_hh^T also laid out contiguously, since a bf16 matmul
+whose right operand is a transposed view ran ~1.5x slower), h(t-1) as the forward makes it, into a bf16 window
+that dW_hh then reads whole, and dG(t) as the backward makes it, into a bf16 window that the per-step matmul and
+the whole-window dX, dW_ih, dW_hh all read. The LSTM backward multiplies dc(t), dh(t) by one precomputed
+coefficient per gate (its derivative times what it multiplies): a backward step is six small ops (the
+bf16 cast among them) and a matmul.
+The per-step ops stay plain torch calls: torch.compile fused them, but a compiled call cost ~70 us more than an
+eager one here, more than the fusion saved (issue 15).
+
+Every matmul result is used in fp32. oneDNN accumulates a bf16 matmul in fp32 but rounds its result to bf16
+(8 bits of mantissa), and torch has no fp32-output bf16 matmul on CPU, so each matmul result carries a
+relative error of about 2^-9; sums over steps and the nonlinearities are fp32. fp32 master
 weights and state around bf16 products: Micikevicius et al. 2018 (mixed precision training), Kalamkar
 et al. 2019 (bf16 needs no loss scaling). ``dtype=None`` skips the casts: the same arithmetic as torch's
 kernels, which the tests use to check the hand-derived backward to 1e-5 (and gradcheck in float64).
@@ -43,20 +51,44 @@ def _mm(a: torch.Tensor, b: torch.Tensor, out_dtype: torch.dtype | None = None) 
     return out if out_dtype is None else out.to(out_dtype)
 
 
-def _input_grads(ctx, dg_x, x_c, w_ih_c, acc):
-    """dX = dG_x W_ih and dW_ih = dG_x^T X for a whole window (dG_x (T, B, nH) in fp32)."""
+def _weights(w_ih: torch.Tensor, w_hh: torch.Tensor, dtype):
+    """W_ih and W_hh in the compute dtype, and W_hh^T laid out contiguously for the per-step matmul: a
+    (32, 384) @ (384, 1536) bf16 matmul whose right operand is a transposed view ran ~1.5x slower here."""
+    w_hh_c = _cast(w_hh, dtype)
+    return _cast(w_ih, dtype), w_hh_c, w_hh_c.t().contiguous()
+
+
+def _state_buffer(h0: torch.Tensor, T: int, dtype) -> torch.Tensor:
+    """(T + 1, B, H) in the compute dtype with row 0 = h0: row t is h(t-1), the per-step matmul's operand, which
+    the forward writes as it goes (the cast it needs anyway) and the backward's dW_hh reads whole."""
+    buf = h0.new_empty(T + 1, *h0.shape, dtype=dtype or h0.dtype)
+    buf[0] = h0
+    return buf
+
+
+def _grad_buffer(dg: torch.Tensor, dtype) -> torch.Tensor:
+    """Where the backward puts dG(t) in the compute dtype, step by step (dg itself when there is no cast)."""
+    return dg if dtype is None else torch.empty_like(dg, dtype=dtype)
+
+
+def _stored(buf: torch.Tensor, t: int, d: torch.Tensor) -> torch.Tensor:
+    """d cast into ``buf[t]``, the per-step matmul's operand (d itself where ``buf`` is d's own fp32 window)."""
+    return d if buf.dtype == d.dtype else buf[t].copy_(d)
+
+
+def _input_grads(ctx, dg_c, x_c, w_ih_c, acc):
+    """dX = dG_x W_ih and dW_ih = dG_x^T X for a whole window (dG_x (T, B, nH) in the compute dtype)."""
     T, B, D = x_c.shape
-    dg = _cast(dg_x.reshape(T * B, -1), ctx.dtype)
+    dg = dg_c.reshape(T * B, -1)
     dx = _mm(dg, w_ih_c, acc).view(T, B, D) if ctx.needs_input_grad[0] else None
     dw_ih = _mm(dg.t(), x_c.reshape(T * B, D), acc)  # (nH, D)
     return dx, dw_ih
 
 
-def _recurrent_weight_grad(ctx, dg_h, h0, hs):
-    """dW_hh = sum_t dG_h(t)^T h(t-1) as one (nH, T*B) @ (T*B, H) matmul."""
-    T, B, H = hs.shape
-    h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]]).reshape(T * B, H)  # h(t-1) for t = 0..T-1
-    return _mm(_cast(dg_h.reshape(T * B, -1), ctx.dtype).t(), _cast(h_prev, ctx.dtype), hs.dtype)
+def _recurrent_weight_grad(dg_c, hs_c, acc):
+    """dW_hh = sum_t dG_h(t)^T h(t-1) as one (nH, T*B) @ (T*B, H) matmul (both in the compute dtype)."""
+    T, B, H = hs_c.shape[0] - 1, hs_c.shape[1], hs_c.shape[2]
+    return _mm(dg_c.reshape(T * B, -1).t(), hs_c[:-1].reshape(T * B, H), acc)
 
 
 class LSTMLayer(torch.autograd.Function):
@@ -67,49 +99,54 @@ class LSTMLayer(torch.autograd.Function):
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, dtype):
         T, B, _ = x.shape
         H, acc = w_hh.shape[1], w_ih.dtype
-        x_c, w_ih_c, w_hh_c = _cast(x, dtype), _cast(w_ih, dtype), _cast(w_hh, dtype)
+        x_c = _cast(x, dtype)
+        w_ih_c, w_hh_c, w_hh_t = _weights(w_ih, w_hh, dtype)
         gates = _mm(x_c.reshape(T * B, -1), w_ih_c.t(), acc).view(T, B, 4 * H).add_(b_ih + b_hh)  # (T, B, 4H)
-        acts, hs = torch.empty_like(gates), gates.new_empty(T, B, H)
-        cs, tanh_cs = gates.new_empty(T, B, H), gates.new_empty(T, B, H)  # c(t) and tanh(c(t)), kept for the backward
-        h_c, c, w_hh_t = _cast(h0, dtype), c0, w_hh_c.t()
+        acts, hs, tanh_cs = torch.empty_like(gates), gates.new_empty(T, B, H), gates.new_empty(T, B, H)
+        cs = _state_buffer(c0, T, None)  # cs[t] = c(t-1); c(t) and tanh(c(t)) are kept for the backward
+        hs_c = _state_buffer(h0, T, dtype)
         for t in range(T):
-            g = gates[t].add_(_mm(h_c, w_hh_t))  # (B, 4H) pre-activations
+            g = gates[t].add_(_mm(hs_c[t], w_hh_t))  # (B, 4H) pre-activations
             a = acts[t]
             torch.sigmoid(g, out=a)
             torch.tanh(g[:, 2 * H : 3 * H], out=a[:, 2 * H : 3 * H])
             i, f, gg, o = a.chunk(4, dim=1)
-            c = torch.addcmul(f * c, i, gg, out=cs[t])  # the cell path: dc(t)/dc(t-1) = f
-            h = torch.mul(o, torch.tanh(c, out=tanh_cs[t]), out=hs[t])
-            h_c = _cast(h, dtype)
+            c = torch.mul(f, cs[t], out=cs[t + 1]).addcmul_(i, gg)  # the cell path: dc(t)/dc(t-1) = f
+            hs_c[t + 1].copy_(torch.mul(o, torch.tanh(c, out=tanh_cs[t]), out=hs[t]))
         ctx.dtype = dtype
-        ctx.save_for_backward(x_c, h0, c0, w_ih_c, w_hh_c, acts, cs, tanh_cs, hs)
+        ctx.save_for_backward(x_c, w_ih_c, w_hh_c, acts, cs, tanh_cs, hs_c)
         return hs, hs[-1].clone(), cs[-1].clone()
 
     @staticmethod
     def backward(ctx, dy, dh_last, dc_last):
-        x_c, h0, c0, w_ih_c, w_hh_c, acts, cs, tanh_c, hs = ctx.saved_tensors
-        T, B, H = hs.shape
-        acc = hs.dtype
+        x_c, w_ih_c, w_hh_c, acts, cs, tanh_c, hs_c = ctx.saved_tensors
+        T, B, H = tanh_c.shape
+        acc = acts.dtype
         i, f, gg, o = acts.chunk(4, dim=2)
-        o_dtanh = o * (1 - tanh_c * tanh_c)  # dh/dc at fixed o
-        # What dc(t) multiplies for the i, f, g gates: g, c(t-1), i.
-        partners = torch.cat([gg, torch.cat([c0.unsqueeze(0), cs[:-1]]), i], dim=2).view(T, B, 3, H)
-        local = acts * (1 - acts)  # sigmoid' = s (1 - s) ...
-        local[:, :, 2 * H : 3 * H] = 1 - gg * gg  # ... and tanh' = 1 - g^2 for the g gate
+        o_dtanh = torch.addcmul(o, o * tanh_c, tanh_c, value=-1)  # dh/dc at fixed o: o (1 - tanh(c)^2)
+        # dL/d(pre-activations) = coef * (dc, dc, dc, dh): each gate's derivative (sigmoid' = s (1 - s),
+        # tanh' = 1 - g^2) times what it multiplies: g, c(t-1), i for dc, and tanh(c) for dh.
+        coef = torch.empty_like(acts)
+        ci, cf, cg, co = coef.chunk(4, dim=2)
+        torch.addcmul(i, i, i, value=-1, out=ci).mul_(gg)
+        torch.addcmul(f, f, f, value=-1, out=cf).mul_(cs[:-1])
+        torch.addcmul(i, i * gg, gg, value=-1, out=cg)
+        torch.addcmul(o, o, o, value=-1, out=co).mul_(tanh_c)
+        coef3 = coef[:, :, : 3 * H].unflatten(2, (3, H))  # (T, B, 3, H): the i, f, g parts
         dg = torch.empty_like(acts)  # (T, B, 4H): dL/d pre-activations
+        dg_c = _grad_buffer(dg, ctx.dtype)
         dh, dc = dh_last, dc_last.clone()
         for t in range(T - 1, -1, -1):
             dh_t = dy[t] + dh
             dc.addcmul_(dh_t, o_dtanh[t])
             d = dg[t]
-            torch.mul(dc.unsqueeze(1), partners[t], out=d[:, : 3 * H].view(B, 3, H))  # di, df, dg
-            torch.mul(dh_t, tanh_c[t], out=d[:, 3 * H :])  # do
-            d.mul_(local[t])
-            dh = _mm(_cast(d, ctx.dtype), w_hh_c)  # (B, H), added to fp32 dy(t) next
-            dc = dc * f[t]
+            torch.mul(dc.unsqueeze(1), coef3[t], out=d[:, : 3 * H].view(B, 3, H))  # di, df, dg
+            torch.mul(dh_t, co[t], out=d[:, 3 * H :])  # do
+            dh = _mm(_stored(dg_c, t, d), w_hh_c)  # (B, H), added to fp32 dy(t) next
+            dc.mul_(f[t])
         dh = dh.to(acc)
-        dx, dw_ih = _input_grads(ctx, dg, x_c, w_ih_c, acc)
-        dw_hh = _recurrent_weight_grad(ctx, dg, h0, hs)
+        dx, dw_ih = _input_grads(ctx, dg_c, x_c, w_ih_c, acc)
+        dw_hh = _recurrent_weight_grad(dg_c, hs_c, acc)
         db = dg.sum(dim=(0, 1))
         return dx, dh, dc, dw_ih, dw_hh, db, db, None
 
@@ -122,26 +159,27 @@ class GRULayer(torch.autograd.Function):
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, dtype):
         T, B, _ = x.shape
         H, acc = w_hh.shape[1], w_ih.dtype
-        x_c, w_ih_c, w_hh_c = _cast(x, dtype), _cast(w_ih, dtype), _cast(w_hh, dtype)
+        x_c = _cast(x, dtype)
+        w_ih_c, w_hh_c, w_hh_t = _weights(w_ih, w_hh, dtype)
         gx = _mm(x_c.reshape(T * B, -1), w_ih_c.t(), acc).view(T, B, 3 * H).add_(b_ih)  # (T, B, 3H)
         acts, hns, hs = torch.empty_like(gx), gx.new_empty(T, B, H), gx.new_empty(T, B, H)
-        h, h_c, w_hh_t = h0, _cast(h0, dtype), w_hh_c.t()
+        h, hs_c = h0, _state_buffer(h0, T, dtype)
         for t in range(T):
-            gh = _mm(h_c, w_hh_t).add(b_hh)  # (B, 3H) in fp32
+            gh = _mm(hs_c[t], w_hh_t).add(b_hh)  # (B, 3H) in fp32
             a = acts[t]
             torch.sigmoid(gx[t, :, : 2 * H].add_(gh[:, : 2 * H]), out=a[:, : 2 * H])
             r, z, n = a.chunk(3, dim=1)
             hns[t] = gh[:, 2 * H :]  # W_hn h(t-1) + b_hn, which r scales
             torch.tanh(torch.addcmul(gx[t, :, 2 * H :], r, hns[t]), out=n)
             h = torch.addcmul(n, z, h - n, out=hs[t])  # (1 - z) n + z h(t-1)
-            h_c = _cast(h, dtype)
+            hs_c[t + 1].copy_(h)
         ctx.dtype = dtype
-        ctx.save_for_backward(x_c, h0, w_ih_c, w_hh_c, acts, hns, hs)
+        ctx.save_for_backward(x_c, h0, w_ih_c, w_hh_c, acts, hns, hs, hs_c)
         return hs, hs[-1].clone()
 
     @staticmethod
     def backward(ctx, dy, dh_last):
-        x_c, h0, w_ih_c, w_hh_c, acts, hns, hs = ctx.saved_tensors
+        x_c, h0, w_ih_c, w_hh_c, acts, hns, hs, hs_c = ctx.saved_tensors
         T, B, H = hs.shape
         acc = hs.dtype
         r, z, n = acts.chunk(3, dim=2)
@@ -150,6 +188,7 @@ class GRULayer(torch.autograd.Function):
         dn_local = (1 - z) * (1 - n * n)  # dh/d(n pre-activation)
         dr_local = hns * r * (1 - r)  # d(n pre-activation)/d(r pre-activation)
         dgx, dgh = torch.empty_like(acts), torch.empty_like(acts)  # dL/d(W_i x + b_i), dL/d(W_h h + b_h)
+        dgh_c = _grad_buffer(dgh, ctx.dtype)
         dh = dh_last
         for t in range(T - 1, -1, -1):
             dh_t = dy[t] + dh
@@ -159,9 +198,9 @@ class GRULayer(torch.autograd.Function):
             torch.mul(dh_t, dz_local[t], out=dx_t[:, H : 2 * H])
             dh_t3[:, : 2 * H] = dx_t[:, : 2 * H]
             torch.mul(dan, r[t], out=dh_t3[:, 2 * H :])
-            dh = (dh_t * z[t]).add_(_mm(_cast(dh_t3, ctx.dtype), w_hh_c))
-        dx, dw_ih = _input_grads(ctx, dgx, x_c, w_ih_c, acc)
-        dw_hh = _recurrent_weight_grad(ctx, dgh, h0, hs)
+            dh = (dh_t * z[t]).add_(_mm(_stored(dgh_c, t, dh_t3), w_hh_c))
+        dx, dw_ih = _input_grads(ctx, _cast(dgx, ctx.dtype), x_c, w_ih_c, acc)
+        dw_hh = _recurrent_weight_grad(dgh_c, hs_c, acc)
         return dx, dh, dw_ih, dw_hh, dgx.sum(dim=(0, 1)), dgh.sum(dim=(0, 1)), None
 
 
@@ -172,29 +211,29 @@ class RNNLayer(torch.autograd.Function):
     def forward(ctx, x, h0, w_ih, w_hh, b_ih, b_hh, dtype):
         T, B, _ = x.shape
         H, acc = w_hh.shape[1], w_ih.dtype
-        x_c, w_ih_c, w_hh_c = _cast(x, dtype), _cast(w_ih, dtype), _cast(w_hh, dtype)
+        x_c = _cast(x, dtype)
+        w_ih_c, w_hh_c, w_hh_t = _weights(w_ih, w_hh, dtype)
         hs = _mm(x_c.reshape(T * B, -1), w_ih_c.t(), acc).view(T, B, H).add_(b_ih + b_hh)  # pre-activations, then h
-        h_c, w_hh_t = _cast(h0, dtype), w_hh_c.t()
+        hs_c = _state_buffer(h0, T, dtype)
         for t in range(T):
-            h = torch.tanh(hs[t].add_(_mm(h_c, w_hh_t)), out=hs[t])
-            h_c = _cast(h, dtype)
+            hs_c[t + 1].copy_(torch.tanh(hs[t].add_(_mm(hs_c[t], w_hh_t)), out=hs[t]))
         ctx.dtype = dtype
-        ctx.save_for_backward(x_c, h0, w_ih_c, w_hh_c, hs)
+        ctx.save_for_backward(x_c, w_ih_c, w_hh_c, hs, hs_c)
         return hs, hs[-1].clone()
 
     @staticmethod
     def backward(ctx, dy, dh_last):
-        x_c, h0, w_ih_c, w_hh_c, hs = ctx.saved_tensors
+        x_c, w_ih_c, w_hh_c, hs, hs_c = ctx.saved_tensors
         acc = hs.dtype
         local = 1 - hs * hs  # tanh'
         da = torch.empty_like(hs)
+        da_c = _grad_buffer(da, ctx.dtype)
         dh = dh_last
         for t in range(hs.shape[0] - 1, -1, -1):
-            torch.mul(dy[t] + dh, local[t], out=da[t])
-            dh = _mm(_cast(da[t], ctx.dtype), w_hh_c)
+            dh = _mm(_stored(da_c, t, torch.mul(dy[t] + dh, local[t], out=da[t])), w_hh_c)
         dh = dh.to(acc)
-        dx, dw_ih = _input_grads(ctx, da, x_c, w_ih_c, acc)
-        dw_hh = _recurrent_weight_grad(ctx, da, h0, hs)
+        dx, dw_ih = _input_grads(ctx, da_c, x_c, w_ih_c, acc)
+        dw_hh = _recurrent_weight_grad(da_c, hs_c, acc)
         db = da.sum(dim=(0, 1))
         return dx, dh, dw_ih, dw_hh, db, db, None
 
