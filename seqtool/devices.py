@@ -59,7 +59,7 @@ def resolve_precision(precision: str, device: torch.device, cell: str | None = N
 
     - CUDA with bf16 support: bf16 autocast (cuDNN's bf16 cells);
     - anything else fp32. On a CPU with native bf16, seqtool's bf16 recurrent kernel
-      (seqtool/models/bf16_rnn.py, ``--precision bf16``) measured 0.95x fused fp32 for the char
+      (seqtool/models/bf16_rnn.py, ``--precision bf16``) measured 0.92-1.03x fused fp32 for the char
       default (benchmarks/RESULTS.md, issue 15): its many small per-step ops eat the faster matmuls.
       CPU autocast made the output layer 10x slower (issue 6).
     """
