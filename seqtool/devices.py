@@ -16,9 +16,9 @@ from typing import Callable
 import torch
 
 from seqtool.errors import ConfigError, UsageError
+from seqtool.train_config import PRECISIONS  # train's --precision values, generate's too
 
 SHORT_PROMPT = 16  # tokens; a prompt up to this long runs with the per-token kernels
-PRECISIONS = ("auto", "fp32", "bf16")  # generate's --precision
 # auto generates in bf16 only where the probe's bf16 step takes under this share of fp32's: a wide margin, so that
 # the choice (and with it a seed's text) does not flip between runs. A char 2x384 LSTM's bf16 step took 0.75-0.95
 # of fp32's at batch 1 and 0.4-0.55 at batch 16 on this project's AVX512-BF16 CPU (one thread, a busy machine).
