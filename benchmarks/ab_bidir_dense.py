@@ -3,6 +3,7 @@ vs one dense (unpacked) fused bidirectional torch call (the idea of issue 12's 2
 
     python benchmarks/ab_bidir_dense.py --threads 1            # SAME_MODEL's sst2 classifier: bi-LSTM 1x256, max pool
     python benchmarks/ab_bidir_dense.py --threads 2 --cell gru --rounds 3
+    python benchmarks/ab_bidir_dense.py --threads 1 --layers 2   # a 2-layer body, as the EWT tagger's
 
 When every sequence of a batch has the same length, a dense fused bidirectional call is exact (the backward
 direction reads no padding) and needs no reversal gathers. Both paths train the same SequenceClassifier
@@ -47,6 +48,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cell", choices=sorted(KERNELS), default="lstm")
+    ap.add_argument("--layers", type=int, default=1, help="2: the EWT tagger's depth (layer 2 reads both directions)")
     ap.add_argument("--rounds", type=int, default=3, help="passes over the 60 batches")
     add_corpora_option(ap)
     args = ap.parse_args()
@@ -56,7 +58,7 @@ def main() -> None:
     rng = random.Random(0)
     batches = [(torch.randint(1, 13839, (L, 32)), torch.full((32,), L), torch.randint(0, 2, (32,)))
                for L in (rng.choice(lens) for _ in range(60))]
-    cfg = ModelConfig(vocab_size=13839, cell=args.cell, hidden=256, layers=1, embed_dim=128, dropout=0.5)
+    cfg = ModelConfig(vocab_size=13839, cell=args.cell, hidden=256, layers=args.layers, embed_dim=128, dropout=0.5)
     model = SequenceClassifier(cfg, 2, pool="max", bidirectional=True).train()
     opt = torch.optim.Adam(model.parameters(), lr=0.002, fused=True)
     two_stack = model.encode
@@ -79,7 +81,7 @@ def main() -> None:
             total["two"] += t["two"]
             total["dense"] += t["dense"]
     q = statistics.quantiles(ratios, n=4)
-    print(json.dumps({"cell": args.cell, "threads": args.threads, "step_pairs": len(ratios),
+    print(json.dumps({"cell": args.cell, "layers": args.layers, "threads": args.threads, "step_pairs": len(ratios),
                       "two_over_dense_median": round(statistics.median(ratios), 3), "quartiles": [round(q[0], 3), round(q[2], 3)],
                       "two_over_dense_total": round(total["two"] / total["dense"], 3)}))
 
