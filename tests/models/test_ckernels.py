@@ -100,7 +100,7 @@ def test_training_steps_without_c_kernels_equal_those_with_them(c_on, monkeypatc
         rnn = nn.LSTM(D, H, 2)
         opt = torch.optim.SGD(rnn.parameters(), lr=0.5)
         x = torch.randn(6, B, D)
-        for _ in range(3):
+        for _ in range(2):
             opt.zero_grad()
             run_stack(rnn, x, None, dtype=None)[0].pow(2).mean().backward()
             opt.step()
@@ -140,3 +140,21 @@ def test_the_switch_turns_the_kernels_off(cache, monkeypatch):
     monkeypatch.setenv("SEQTOOL_NO_C_KERNELS", "1")
     assert ckernels.kernels() is None
     assert not cache.exists()  # not even built
+
+
+def test_without_libmvec_the_second_flag_set_builds(cache, monkeypatch):
+    compile_flags, _ = ckernels.FLAG_SETS[0]
+    monkeypatch.setattr(ckernels, "FLAG_SETS", ((compile_flags, ("-lno_such_library_xyz",)), ckernels.FLAG_SETS[1]))
+    assert ckernels.kernels() is not None
+    (so,) = cache.glob("cell_kernels-*.so")
+    assert so == ckernels._library_path("cc", ckernels.FLAG_SETS[1])
+
+
+def test_two_builds_at_once_both_leave_a_whole_library(cache):
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = ckernels._library_path("cc", ckernels.FLAG_SETS[0])
+    with ThreadPoolExecutor(2) as pool:  # as two torchrun ranks would: each writes its own temporary file
+        assert all(pool.map(lambda _: ckernels._build("cc", ckernels.FLAG_SETS[0], path), range(2)))
+    assert ckernels._open(path) is not None
+    assert list(cache.iterdir()) == [path]
