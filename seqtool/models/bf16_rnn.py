@@ -16,9 +16,10 @@ that dW_hh then reads whole, and dG(t) as the backward makes it, into a bf16 win
 the whole-window dX, dW_ih, dW_hh all read. The LSTM backward multiplies dc(t), dh(t) by one precomputed
 coefficient per gate (its derivative times what it multiplies): a backward step is six small ops (the
 bf16 cast among them) and a matmul.
-For the LSTM on the CPU, each step's pointwise work (gates, cell update, h and its bf16 copy; in the backward
-dG(t) in fp32 and bf16 and dc(t-1)) is one call of a small C function (cell_kernels.c, built on first use by
-seqtool.models.ckernels) where eager torch makes about fifteen: ~40 us against ~200 us per step at B=32, H=384.
+For the LSTM and the GRU on the CPU, each step's pointwise work (gates, cell update, h and its bf16 copy; in the
+backward dG(t) in fp32 and bf16 and the direct path to h(t-1) or c(t-1)) is one call of a small C function
+(cell_kernels.c, built on first use by seqtool.models.ckernels) where eager torch makes ten to fifteen: ~40 us
+against ~200 us per LSTM step at B=32, H=384. The tanh RNN has three ops a step and keeps them.
 Without a C compiler, with SEQTOOL_NO_C_KERNELS=1, on CUDA and in float64 (gradcheck) the steps stay plain torch
 calls: torch.compile fused them, but a compiled call cost ~70 us more than an eager one here (issue 15).
 
@@ -196,6 +197,34 @@ def _lstm_forward_c(lib, gates, w_hh_t, acts, cs, tanh_cs, hs, hs_c):
              h0 + t * hs_, q0 + (t + 1) * qs)
 
 
+def _gru_forward_c(lib, gx, w_hh_t, b_hh, h0, acts, hns, hs, hs_c):
+    """The steps of _gru_forward_torch, each as one matmul and one C call (cell_kernels.c)."""
+    T, B, H = hs.shape
+    step = lib.gru_fwd_f32 if hs_c.dtype == torch.float32 else lib.gru_fwd_bf16
+    gh, b_hh = hs_c.new_empty(B, 3 * H), b_hh.detach().contiguous()  # h(t-1) W_hh^T in the compute dtype
+    (g0, gs), (a0, as_), (n0, ns), (y0, ys), (q0, qs) = _rows(gx, acts, hns, hs, hs_c)
+    for t in range(T):
+        torch.mm(hs_c[t], w_hh_t, out=gh)
+        h_prev = h0.data_ptr() if t == 0 else y0 + (t - 1) * ys
+        step(B, H, g0 + t * gs, gh.data_ptr(), b_hh.data_ptr(), h_prev, a0 + t * as_, n0 + t * ns, y0 + t * ys,
+             q0 + (t + 1) * qs)
+
+
+def _gru_backward_c(lib, w_hh_c, h0, acts, hns, hs, dy, dh_last, dgx, dgh, dgh_c):
+    """The steps of _gru_backward_torch, each as one C call and one matmul."""
+    T, B, H = hs.shape
+    step = lib.gru_bwd_f32 if dgh_c.dtype == torch.float32 else lib.gru_bwd_bf16
+    dy, h0 = dy.contiguous(), h0.contiguous()
+    carry, rec = dh_last.contiguous().clone(), dgh_c.new_empty(B, H)  # dh(t) z(t); dG_h(t) W_hh
+    (y0, ys), (a0, as_), (n0, ns), (p0, ps), (x0, xs), (d0, ds), (q0, qs) = _rows(dy, acts, hns, hs, dgx, dgh, dgh_c)
+    for t in range(T - 1, -1, -1):
+        h_prev = h0.data_ptr() if t == 0 else p0 + (t - 1) * ps
+        step(B, H, y0 + t * ys, rec.data_ptr() if t < T - 1 else None, carry.data_ptr(), a0 + t * as_, n0 + t * ns,
+             h_prev, x0 + t * xs, d0 + t * ds, q0 + t * qs)
+        torch.mm(dgh_c[t], w_hh_c, out=rec)
+    return carry.add_(rec)
+
+
 def _lstm_backward_c(lib, w_hh_c, acts, cs, tanh_c, dy, dh_last, dc_last, dg, dg_c):
     """The steps of _lstm_backward_torch, each as one C call and one matmul; dh_last enters through dy(T-1)."""
     T, B, H = tanh_c.shape
@@ -223,16 +252,10 @@ class GRULayer(torch.autograd.Function):
         w_ih_c, w_hh_c, w_hh_t = _weights(w_ih, w_hh, dtype)
         gx = _mm(x_c.reshape(T * B, -1), w_ih_c.t(), acc).view(T, B, 3 * H).add_(b_ih)  # (T, B, 3H)
         acts, hns, hs = torch.empty_like(gx), gx.new_empty(T, B, H), gx.new_empty(T, B, H)
-        h, hs_c = h0, _state_buffer(h0, T, dtype)
-        for t in range(T):
-            gh = _mm(hs_c[t], w_hh_t).add(b_hh)  # (B, 3H) in fp32
-            a = acts[t]
-            torch.sigmoid(gx[t, :, : 2 * H].add_(gh[:, : 2 * H]), out=a[:, : 2 * H])
-            r, z, n = a.chunk(3, dim=1)
-            hns[t] = gh[:, 2 * H :]  # W_hn h(t-1) + b_hn, which r scales
-            torch.tanh(torch.addcmul(gx[t, :, 2 * H :], r, hns[t]), out=n)
-            h = torch.addcmul(n, z, h - n, out=hs[t])  # (1 - z) n + z h(t-1)
-            hs_c[t + 1].copy_(h)
+        hs_c = _state_buffer(h0, T, dtype)
+        ctx.lib = _c_kernels(x, dtype)
+        steps = _gru_forward_c if ctx.lib is not None else _gru_forward_torch
+        steps(ctx.lib, gx, w_hh_t, b_hh, h0.contiguous(), acts, hns, hs, hs_c)
         ctx.dtype = dtype
         ctx.save_for_backward(x_c, h0, w_ih_c, w_hh_c, acts, hns, hs, hs_c)
         return hs, hs[-1].clone()
@@ -240,28 +263,49 @@ class GRULayer(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy, dh_last):
         x_c, h0, w_ih_c, w_hh_c, acts, hns, hs, hs_c = ctx.saved_tensors
-        T, B, H = hs.shape
         acc = hs.dtype
-        r, z, n = acts.chunk(3, dim=2)
-        h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
-        dz_local = (h_prev - n) * z * (1 - z)  # dh/d(z pre-activation) per unit of dh
-        dn_local = (1 - z) * (1 - n * n)  # dh/d(n pre-activation)
-        dr_local = hns * r * (1 - r)  # d(n pre-activation)/d(r pre-activation)
         dgx, dgh = torch.empty_like(acts), torch.empty_like(acts)  # dL/d(W_i x + b_i), dL/d(W_h h + b_h)
         dgh_c = _grad_buffer(dgh, ctx.dtype)
-        dh = dh_last
-        for t in range(T - 1, -1, -1):
-            dh_t = dy[t] + dh
-            dx_t, dh_t3 = dgx[t], dgh[t]
-            dan = torch.mul(dh_t, dn_local[t], out=dx_t[:, 2 * H :])
-            torch.mul(dan, dr_local[t], out=dx_t[:, :H])
-            torch.mul(dh_t, dz_local[t], out=dx_t[:, H : 2 * H])
-            dh_t3[:, : 2 * H] = dx_t[:, : 2 * H]
-            torch.mul(dan, r[t], out=dh_t3[:, 2 * H :])
-            dh = (dh_t * z[t]).add_(_mm(_stored(dgh_c, t, dh_t3), w_hh_c))
+        steps = _gru_backward_c if ctx.lib is not None else _gru_backward_torch
+        dh = steps(ctx.lib, w_hh_c, h0, acts, hns, hs, dy, dh_last, dgx, dgh, dgh_c)
         dx, dw_ih = _input_grads(ctx, _cast(dgx, ctx.dtype), x_c, w_ih_c, acc)
         dw_hh = _recurrent_weight_grad(dgh_c, hs_c, acc)
         return dx, dh, dw_ih, dw_hh, dgx.sum(dim=(0, 1)), dgh.sum(dim=(0, 1)), None
+
+
+def _gru_forward_torch(_, gx, w_hh_t, b_hh, h0, acts, hns, hs, hs_c):
+    """The GRU forward's steps in eager torch: acts, hns (W_hn h(t-1) + b_hn), hs, hs_c[1:] from gx = X W_ih^T + b_ih."""
+    H, h = hs.shape[2], h0
+    for t in range(hs.shape[0]):
+        gh = _mm(hs_c[t], w_hh_t).add(b_hh)  # (B, 3H) in fp32
+        a = acts[t]
+        torch.sigmoid(gx[t, :, : 2 * H].add_(gh[:, : 2 * H]), out=a[:, : 2 * H])
+        r, z, n = a.chunk(3, dim=1)
+        hns[t] = gh[:, 2 * H :]  # W_hn h(t-1) + b_hn, which r scales
+        torch.tanh(torch.addcmul(gx[t, :, 2 * H :], r, hns[t]), out=n)
+        h = torch.addcmul(n, z, h - n, out=hs[t])  # (1 - z) n + z h(t-1)
+        hs_c[t + 1].copy_(h)
+
+
+def _gru_backward_torch(_, w_hh_c, h0, acts, hns, hs, dy, dh_last, dgx, dgh, dgh_c):
+    """The GRU backward's steps in eager torch: fills dgx, dgh (and dgh_c), returns dh(-1)."""
+    T, B, H = hs.shape
+    r, z, n = acts.chunk(3, dim=2)
+    h_prev = torch.cat([h0.unsqueeze(0), hs[:-1]])
+    dz_local = (h_prev - n) * z * (1 - z)  # dh/d(z pre-activation) per unit of dh
+    dn_local = (1 - z) * (1 - n * n)  # dh/d(n pre-activation)
+    dr_local = hns * r * (1 - r)  # d(n pre-activation)/d(r pre-activation)
+    dh = dh_last
+    for t in range(T - 1, -1, -1):
+        dh_t = dy[t] + dh
+        dx_t, dh_t3 = dgx[t], dgh[t]
+        dan = torch.mul(dh_t, dn_local[t], out=dx_t[:, 2 * H :])
+        torch.mul(dan, dr_local[t], out=dx_t[:, :H])
+        torch.mul(dh_t, dz_local[t], out=dx_t[:, H : 2 * H])
+        dh_t3[:, : 2 * H] = dx_t[:, : 2 * H]
+        torch.mul(dan, r[t], out=dh_t3[:, 2 * H :])
+        dh = (dh_t * z[t]).add_(_mm(_stored(dgh_c, t, dh_t3), w_hh_c))
+    return dh
 
 
 class RNNLayer(torch.autograd.Function):

@@ -65,3 +65,49 @@ void NAME(int B, int H, const float *dy, const T *dh_rec, float *dc, const float
 }
 LSTM_BWD(lstm_bwd_bf16, bf16, bf16_load, bf16_store)
 LSTM_BWD(lstm_bwd_f32, float, f32_load, f32_store)
+
+/* GRU forward (torch's order r, z, n): gh = h(t-1) W_hh^T without its bias; r, z = sigmoid(gx + gh + b_hh);
+ * hn = gh_n + b_hn (kept: r scales it); n = tanh(gx_n + r hn); h = n + z (h_prev - n). */
+#define GRU_FWD(NAME, T, LOAD, STORE)                                                                      \
+void NAME(int B, int H, const float *gx, const T *gh, const float *b_hh, const float *h_prev, float *acts, \
+          float *hn, float *h, T *hc) {                                                                    \
+    for (int b = 0; b < B; b++) {                                                                          \
+        const float *x = gx + (size_t)b * 3 * H; const T *q = gh + (size_t)b * 3 * H;                     \
+        float *a = acts + (size_t)b * 3 * H; size_t k = (size_t)b * H;                                     \
+        _Pragma("omp simd")                                                                                \
+        for (int j = 0; j < H; j++) {                                                                      \
+            float r = sigm(x[j] + (LOAD(q[j]) + b_hh[j])), z = sigm(x[H + j] + (LOAD(q[H + j]) + b_hh[H + j])); \
+            float hv_n = LOAD(q[2 * H + j]) + b_hh[2 * H + j], n = tanhf(x[2 * H + j] + r * hv_n);         \
+            float hv = n + z * (h_prev[k + j] - n);                                                        \
+            a[j] = r; a[H + j] = z; a[2 * H + j] = n; hn[k + j] = hv_n; h[k + j] = hv; hc[k + j] = STORE(hv); \
+        }                                                                                                  \
+    }                                                                                                      \
+}
+GRU_FWD(gru_fwd_bf16, bf16, bf16_load, bf16_store)
+GRU_FWD(gru_fwd_f32, float, f32_load, f32_store)
+
+/* GRU backward: dh = dy + carry + dh_rec (carry = dh(t+1) z(t+1), the direct path, dh_last at the last step;
+ * dh_rec = dG_h(t+1) W_hh, NULL at the last step); dn = dh (1 - z)(1 - n^2); dG_x = (dn hn r (1 - r),
+ * dh (h_prev - n) z (1 - z), dn); dG_h = (the same r and z parts, dn r), in fp32 and the compute type (dghc);
+ * carry becomes dh z, to which the caller adds dG_h(t) W_hh after the last step. */
+#define GRU_BWD(NAME, T, LOAD, STORE)                                                                      \
+void NAME(int B, int H, const float *dy, const T *dh_rec, float *carry, const float *acts, const float *hn, \
+          const float *h_prev, float *dgx, float *dgh, T *dghc) {                                          \
+    for (int b = 0; b < B; b++) {                                                                          \
+        const float *a = acts + (size_t)b * 3 * H; size_t k = (size_t)b * H, m = (size_t)b * 3 * H;        \
+        const T *q = dh_rec ? dh_rec + k : NULL;                                                           \
+        _Pragma("omp simd")                                                                                \
+        for (int j = 0; j < H; j++) {                                                                      \
+            float dh = dy[k + j] + carry[k + j] + (q ? LOAD(q[j]) : 0.f);                                  \
+            float r = a[j], z = a[H + j], n = a[2 * H + j];                                                \
+            float dn = dh * (1.f - z) * (1.f - n * n), dr = dn * hn[k + j] * r * (1.f - r);                \
+            float dz = dh * (h_prev[k + j] - n) * z * (1.f - z), dhn = dn * r;                             \
+            dgx[m + j] = dr; dgx[m + H + j] = dz; dgx[m + 2 * H + j] = dn;                                 \
+            dgh[m + j] = dr; dgh[m + H + j] = dz; dgh[m + 2 * H + j] = dhn;                                \
+            dghc[m + j] = STORE(dr); dghc[m + H + j] = STORE(dz); dghc[m + 2 * H + j] = STORE(dhn);        \
+            carry[k + j] = dh * z;                                                                         \
+        }                                                                                                  \
+    }                                                                                                      \
+}
+GRU_BWD(gru_bwd_bf16, bf16, bf16_load, bf16_store)
+GRU_BWD(gru_bwd_f32, float, f32_load, f32_store)

@@ -20,7 +20,9 @@ import tempfile
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("cell_kernels.c")
-SYMBOLS = ("lstm_fwd_bf16", "lstm_fwd_f32", "lstm_bwd_bf16", "lstm_bwd_f32")
+# each kernel's arguments after (B, H): how many pointers
+SYMBOLS = {f"{cell}_{way}_{dtype}": n for cell, ways in (("lstm", (8, 8)), ("gru", (8, 9)))
+           for way, n in zip(("fwd", "bwd"), ways) for dtype in ("bf16", "f32")}
 # The first vectorises expf/tanhf through glibc's libmvec (~25x faster here); the second works without it.
 # Each set is (compiler flags, libraries): the libraries must follow the source for the linker to use them.
 _COMMON = ("-O3", "-march=native", "-ffast-math", "-fPIC", "-shared")
@@ -57,9 +59,9 @@ def _open(path: Path) -> ctypes.CDLL | None:
     """The library at ``path`` with every symbol present, or None (missing, corrupt, or from an older source)."""
     try:
         lib = ctypes.CDLL(str(path))
-        for name in SYMBOLS:  # (B, H, then eight pointers); without argtypes ctypes would pass 32-bit ints
+        for name, pointers in SYMBOLS.items():  # without argtypes ctypes would pass addresses as 32-bit ints
             fn = getattr(lib, name)
-            fn.argtypes, fn.restype = [ctypes.c_int] * 2 + [ctypes.c_void_p] * 8, None
+            fn.argtypes, fn.restype = [ctypes.c_int] * 2 + [ctypes.c_void_p] * pointers, None
         return lib
     except (OSError, AttributeError):
         return None

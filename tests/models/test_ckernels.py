@@ -1,4 +1,4 @@
-"""The compiled LSTM step (cell_kernels.c through seqtool.models.ckernels) against the torch steps and nn.LSTM,
+"""The compiled LSTM and GRU steps (cell_kernels.c through seqtool.models.ckernels) against the torch steps and nn.LSTM,
 its fallback when no compiler works, and its build cache."""
 import shutil
 
@@ -8,10 +8,9 @@ from torch import nn
 
 from seqtool.models import ckernels
 from seqtool.models.bf16_rnn import run_stack
-from tests.models.test_bf16_rnn import BF16_TOL, outputs_and_grads, scaled_error
+from tests.models.test_bf16_rnn import BF16_TOL, case, outputs_and_grads, scaled_error
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler")
-D, H, B = 5, 7, 3
 
 
 @pytest.fixture
@@ -21,14 +20,6 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.delenv("SEQTOOL_NO_C_KERNELS", raising=False)
     monkeypatch.setattr(ckernels, "_loaded", {})
     return tmp_path / "seqtool" / "ckernels"
-
-
-def lstm_case(layers: int, T: int):
-    torch.manual_seed(layers * 10 + T)
-    rnn = nn.LSTM(D, H, layers)
-    x = torch.randn(T, B, D, requires_grad=True)
-    state = [torch.randn(layers, B, H, requires_grad=True) for _ in range(2)]  # carried (h0, c0)
-    return rnn, x, state, list(rnn.parameters())
 
 
 @pytest.fixture
@@ -47,20 +38,20 @@ def torch_steps(monkeypatch, rnn, dtype):
     return run
 
 
-@pytest.mark.parametrize("layers, T", [(1, 1), (1, 5), (2, 5)])
-def test_c_steps_in_fp32_equal_nn_lstm_and_the_torch_steps(c_on, monkeypatch, layers, T):
-    rnn, x, state, params = lstm_case(layers, T)
+@pytest.mark.parametrize("kind, layers, T", [(k, *lt) for k in ("lstm", "gru") for lt in ((1, 1), (1, 5), (2, 5))])
+def test_c_steps_in_fp32_equal_torch_cells_and_the_torch_steps(c_on, monkeypatch, kind, layers, T):
+    rnn, x, state, params = case(kind, layers, T, seed=layers * 10 + T)
     got = outputs_and_grads(lambda x, s: run_stack(rnn, x, s, dtype=None), x, state, params)
     run = torch_steps(monkeypatch, rnn, None)
     for ref in (outputs_and_grads(rnn, x, state, params), outputs_and_grads(run, x, state, params)):
-        assert len(got) == len(ref) == 1 + 2 + 1 + 2 + 4 * layers  # y, (h, c), dx, dh0, dc0, weights
+        assert len(got) == len(ref) == 1 + len(state) + 1 + len(state) + 4 * layers  # y, (h, c), dx, dh0, dc0, weights
         for g, r in zip(got, ref):
             torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("layers, T", [(1, 5), (2, 5)])
-def test_c_steps_in_bf16_are_within_bf16_error_of_nn_lstm_and_close_to_the_torch_steps(c_on, monkeypatch, layers, T):
-    rnn, x, state, params = lstm_case(layers, T)
+@pytest.mark.parametrize("kind, layers", [(k, n) for k in ("lstm", "gru") for n in (1, 2)])
+def test_c_steps_in_bf16_are_within_bf16_error_of_torch_cells_and_close_to_the_torch_steps(c_on, monkeypatch, kind, layers):
+    rnn, x, state, params = case(kind, layers, 5, seed=layers)
     got = outputs_and_grads(lambda x, s: run_stack(rnn, x, s, dtype=torch.bfloat16), x, state, params)
     ref = outputs_and_grads(rnn, x, state, params)
     errors = [scaled_error(g, r) for g, r in zip(got, ref)]
@@ -74,7 +65,7 @@ def test_the_c_path_runs_for_fp32_on_the_cpu_and_not_for_float64(c_on, monkeypat
     calls = []
     lib = ckernels.kernels()
     monkeypatch.setattr(ckernels, "kernels", lambda: calls.append(1) or lib)
-    rnn, x, state, params = lstm_case(1, 3)
+    rnn, x, state, params = case("lstm", 1, 3)
     run_stack(rnn, x, tuple(state), dtype=torch.bfloat16)[0].sum().backward()
     assert len(calls) == 1  # asked once, in the forward; the backward uses what the forward used
     calls.clear()
@@ -87,7 +78,7 @@ def test_a_failing_or_missing_compiler_falls_back_to_the_torch_steps(cache, monk
     monkeypatch.setenv("CC", cc)
     assert ckernels.kernels() is None
     assert not any(cache.glob("*.so")) and not any(cache.glob(".*tmp-*"))  # nothing half-built left behind
-    rnn, x, state, params = lstm_case(2, 4)
+    rnn, x, state, params = case("lstm", 2, 4)
     got = outputs_and_grads(lambda x, s: run_stack(rnn, x, s, dtype=None), x, state, params)
     for g, r in zip(got, outputs_and_grads(rnn, x, state, params)):
         torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-5)
@@ -97,9 +88,9 @@ def test_training_steps_without_c_kernels_equal_those_with_them(c_on, monkeypatc
     def train(off: bool) -> list[torch.Tensor]:
         monkeypatch.setenv("SEQTOOL_NO_C_KERNELS", "1" if off else "0")
         torch.manual_seed(0)
-        rnn = nn.LSTM(D, H, 2)
+        rnn = nn.LSTM(5, 6, 2)
         opt = torch.optim.SGD(rnn.parameters(), lr=0.5)
-        x = torch.randn(6, B, D)
+        x = torch.randn(6, 3, 5)
         for _ in range(2):
             opt.zero_grad()
             run_stack(rnn, x, None, dtype=None)[0].pow(2).mean().backward()
