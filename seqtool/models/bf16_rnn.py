@@ -226,16 +226,16 @@ def _gru_backward_c(lib, w_hh_c, h0, acts, hns, hs, dy, dh_last, dgx, dgh, dgh_c
 
 
 def _lstm_backward_c(lib, w_hh_c, acts, cs, tanh_c, dy, dh_last, dc_last, dg, dg_c):
-    """The steps of _lstm_backward_torch, each as one C call and one matmul; dh_last enters through dy(T-1)."""
+    """The steps of _lstm_backward_torch, each as one C call and one matmul."""
     T, B, H = tanh_c.shape
     step = lib.lstm_bwd_f32 if dg_c.dtype == torch.float32 else lib.lstm_bwd_bf16
-    dy = dy.contiguous().clone()
-    dy[-1] += dh_last
+    dy, dy_last = dy.contiguous(), (dy[-1] + dh_last).contiguous()  # the last step's dh: no recurrent part
     dc, dh = dc_last.contiguous().clone(), dg_c.new_empty(B, H)  # dh = dG(t+1) W_hh in the compute dtype
     (y0, ys), (a0, as_), (c0, css), (t0, ts), (d0, ds), (q0, qs) = _rows(dy, acts, cs, tanh_c, dg, dg_c)
     for t in range(T - 1, -1, -1):
-        step(B, H, y0 + t * ys, dh.data_ptr() if t < T - 1 else None, dc.data_ptr(), a0 + t * as_, c0 + t * css,
-             t0 + t * ts, d0 + t * ds, q0 + t * qs)
+        last = t == T - 1
+        step(B, H, dy_last.data_ptr() if last else y0 + t * ys, None if last else dh.data_ptr(), dc.data_ptr(),
+             a0 + t * as_, c0 + t * css, t0 + t * ts, d0 + t * ds, q0 + t * qs)
         torch.mm(dg_c[t], w_hh_c, out=dh)
     return dh, dc
 
