@@ -24,8 +24,9 @@ SOURCE = Path(__file__).with_name("cell_kernels.c")
 SYMBOLS = {f"{cell}_{way}_{dtype}": n for cell, ways in (("lstm", (8, 8)), ("gru", (8, 9)))
            for way, n in zip(("fwd", "bwd"), ways) for dtype in ("bf16", "f32")}
 # The first vectorises expf/tanhf through glibc's libmvec (~25x faster here); the second works without it.
-# Each set is (compiler flags, libraries): the libraries must follow the source for the linker to use them.
-_COMMON = ("-O3", "-march=native", "-ffast-math", "-fPIC", "-shared")
+# Each set is (compiler flags, libraries). The object is linked in a second command without -ffast-math:
+# linking with it adds crtfastmath.o, which on load would set flush-to-zero for the whole process (torch too).
+_COMMON = ("-O3", "-march=native", "-ffast-math", "-fPIC")
 FLAG_SETS = ((_COMMON + ("-fopenmp-simd",), ("-lmvec", "-lm")), (_COMMON, ("-lm",)))
 Flags = tuple[tuple[str, ...], tuple[str, ...]]
 _loaded: dict[str, ctypes.CDLL | None] = {}  # cache path -> the library, or None after a failed build
@@ -68,16 +69,17 @@ def _open(path: Path) -> ctypes.CDLL | None:
 
 
 def _build(cc: str, flags: Flags, path: Path) -> bool:
-    """Compile into a temporary sibling of ``path`` and rename it into place; False if the compiler fails."""
+    """Compile and link into temporary siblings of ``path``, rename into place; False if the compiler fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
     os.close(fd)
+    obj = tmp + ".o"
     try:
-        cmd = [cc, *flags[0], str(SOURCE), "-o", tmp, *flags[1]]
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            _debug(f"{' '.join(cmd)} failed: {done.stderr.strip()[-300:]}")
-            return False
+        for cmd in ([cc, "-c", *flags[0], str(SOURCE), "-o", obj], [cc, "-shared", obj, "-o", tmp, *flags[1]]):
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            if done.returncode != 0:
+                _debug(f"{' '.join(cmd)} failed: {done.stderr.strip()[-300:]}")
+                return False
         os.chmod(tmp, 0o755)
         os.replace(tmp, path)
         return True
@@ -85,8 +87,9 @@ def _build(cc: str, flags: Flags, path: Path) -> bool:
         _debug(f"{cc} could not run: {e}")
         return False
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for leftover in (tmp, obj):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
 
 
 def _load_or_build(cc: str, flags: Flags) -> ctypes.CDLL | None:

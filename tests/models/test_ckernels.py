@@ -149,3 +149,16 @@ def test_two_builds_at_once_both_leave_a_whole_library(cache):
         assert all(pool.map(lambda _: ckernels._build("cc", ckernels.FLAG_SETS[0], path), range(2)))
     assert ckernels._open(path) is not None
     assert list(cache.iterdir()) == [path]
+
+
+def test_loading_the_kernels_keeps_subnormal_floats_for_the_rest_of_the_process(tmp_path):
+    """-ffast-math at link time adds crtfastmath.o, which sets flush-to-zero for the whole process on load."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from seqtool.models.ckernels import kernels; assert kernels() is not None; "
+            "tiny = sys.float_info.min; print(tiny / 4 > 0)")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path), "SEQTOOL_NO_C_KERNELS": "0"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.stdout.strip() == "True", done.stderr
