@@ -3,8 +3,9 @@
     python benchmarks/bench_bf16.py                         # char default: LSTM 2x384 on one-hot input, batch 32, bptt 128
     python benchmarks/bench_bf16.py --cell gru --seconds 60 --threads 1
     python benchmarks/bench_bf16.py --profile --threads 1    # where a bf16 training step spends its time
+    SEQTOOL_NO_C_KERNELS=1 python benchmarks/bench_bf16.py --profile   # the same with the torch steps
 
-Both paths train the same seqtool LanguageModel (Adam, clip 1.0, state carried between windows) on
+The paths (fused fp32; the bf16 kernel with its compiled C steps; the same with the eager torch steps) train the same seqtool LanguageModel (Adam, clip 1.0, state carried between windows) on
 random token ids (throughput does not depend on the text); they alternate in rounds within one process
 so other load on a shared machine skews both alike. Plain matmul GFLOP/s in fp32 and bf16 are measured
 before and after, to tell a slow machine from a slow kernel. Prints one JSON document. ``--profile`` instead
@@ -51,8 +52,9 @@ def matmul_gflops(seconds: float) -> dict:
 class Setup:
     """One training setup: a model, its optimizer and carried state, timed per step."""
 
-    def __init__(self, args, bf16: bool):
+    def __init__(self, args, bf16: bool, c_steps: bool = True):
         torch.manual_seed(0)
+        self.c_steps = "0" if c_steps else "1"  # SEQTOOL_NO_C_KERNELS while this path steps
         cfg = ModelConfig(vocab_size=args.vocab, cell=args.cell, hidden=args.hidden, layers=args.layers,
                           embed_dim=args.embed_dim, dropout=CHAR["dropout"])
         self.model = LanguageModel(cfg.validate()).train()
@@ -62,6 +64,7 @@ class Setup:
         self.state, self.seconds, self.steps, self.losses = None, 0.0, 0, []
 
     def step(self) -> None:
+        os.environ["SEQTOOL_NO_C_KERNELS"] = self.c_steps
         t0 = time.perf_counter()
         loss, state = self.model.loss(self.ids[:-1], self.ids[1:], self.state)
         self.opt.zero_grad(set_to_none=True)
@@ -118,7 +121,7 @@ def profile(args, steps: int = 3) -> dict:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    path = Setup(args, bf16=True)
+    path = Setup(args, bf16=True, c_steps=os.environ.get("SEQTOOL_NO_C_KERNELS", "") in ("", "0"))
     path.step()
     path.step()
     with torch_profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
@@ -148,7 +151,8 @@ def main() -> None:
         print(json.dumps({"threads": args.threads, **profile(args), "command": command}, indent=2))
         return
     before = matmul_gflops(0.5)
-    paths = {"fp32 fused": Setup(args, bf16=False), "bf16 kernel": Setup(args, bf16=True)}
+    paths = {"fp32 fused": Setup(args, bf16=False), "bf16 kernel": Setup(args, bf16=True),
+             "bf16 kernel, torch steps": Setup(args, bf16=True, c_steps=False)}
     for path in paths.values():  # warm-up: oneDNN's first call prepares its kernels
         path.step()
         path.seconds = path.steps = 0
@@ -164,6 +168,7 @@ def main() -> None:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {args.threads} threads",
         "tokens_per_s": {k: round(v) for k, v in rate.items()},
         "speedup_bf16": round(rate["bf16 kernel"] / rate["fp32 fused"], 2),
+        "speedup_bf16_torch_steps": round(rate["bf16 kernel, torch steps"] / rate["fp32 fused"], 2),
         "train_gflops": {k: round(v * flops / 1e9, 1) for k, v in rate.items()},
         "steps": {k: path.steps for k, path in paths.items()},
         "last_loss": {k: round(path.losses[-1], 3) for k, path in paths.items()},
