@@ -23,6 +23,15 @@ SHORT_PROMPT = 16  # tokens; a prompt up to this long runs with the per-token ke
 # the choice (and with it a seed's text) does not flip between runs. A char 2x384 LSTM's bf16 step took 0.75-0.95
 # of fp32's at batch 1 and 0.4-0.55 at batch 16 on this project's AVX512-BF16 CPU (one thread, a busy machine).
 BF16_WINS = 2 / 3
+# auto trains a language model with the bf16 kernel on a CPU with native bf16 only where each layer's per-step
+# recurrent matmul, 2 B H (G H) FLOPs, reaches this: there the bf16 matmuls outweigh the kernel's per-step Python
+# and C calls. Measured alone (benchmarks/RESULTS.md, issue 15): the char 10-minute default, LSTM 2x384 at batch 32
+# (3.8e7), 1.16x fused fp32; the PTB word default, LSTM 2x256 at batch 20 (1.05e7), 24,427 steps in 30 minutes
+# against fp32's 22,000 and test perplexity 103.2 against 104.75. Tiny models (tests, hidden 32) stay fp32.
+BF16_KERNEL_MIN_STEP_FLOPS = 1e7
+# The cells auto trains with the bf16 kernel, and their gate blocks G: the LSTM, measured above. The GRU's steps are
+# C calls too (seqtool/models/cell_kernels.c) but were not measured against fused fp32 alone; the tanh RNN's are torch ops.
+AUTO_KERNEL_CELLS = {"lstm": 4}
 # auto probes only a token step of at least this many matmul FLOPs (a 1x300 LSTM at batch 1); below it the
 # loop's per-call overhead, not its matmuls, sets the pace, and the probe would time noise.
 BF16_MIN_STEP_FLOPS = 1e6
@@ -54,20 +63,38 @@ def cpu_has_bf16() -> bool:
     return bool(native) and torch.backends.mkldnn.is_available()
 
 
-def resolve_precision(precision: str, device: torch.device, cell: str | None = None) -> str:
+def resolve_precision(precision: str, device: torch.device, cell: str | None = None, step_flops: float = 0.0) -> str:
     """``auto``: bf16 where it pays, else fp32. The rule:
 
     - CUDA with bf16 support: bf16 autocast (cuDNN's bf16 cells);
-    - anything else fp32. On a CPU with native bf16, seqtool's bf16 recurrent kernel
-      (seqtool/models/bf16_rnn.py, ``--precision bf16``) measured 0.92-1.03x fused fp32 for the char
-      default (benchmarks/RESULTS.md, issue 15): its many small per-step ops eat the faster matmuls.
-      CPU autocast made the output layer 10x slower (issue 6).
+    - a CPU with native bf16 (cpu_has_bf16), an LSTM whose C steps build here (seqtool/models/ckernels.py)
+      and a per-step recurrent matmul of at least BF16_KERNEL_MIN_STEP_FLOPS (``step_flops``, 2 B H G H; the caller
+      gives it for the models the rule was measured on, language models): seqtool's bf16 kernel
+      (seqtool/models/bf16_rnn.py), 1.16-1.3x fused fp32 at equal or better loss at equal time (issue 15);
+    - anything else fp32: smaller steps, the GRU and tanh RNN (not measured alone), the torch steps (0.92-1.03x),
+      emulated bf16, and CPU autocast,
+      which made the output layer 10x slower (issue 6).
     """
     if precision != "auto":
         return precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    if device.type == "cpu" and cell in AUTO_KERNEL_CELLS and step_flops >= BF16_KERNEL_MIN_STEP_FLOPS and cpu_has_bf16():
+        from seqtool.models.ckernels import kernels
+
+        return "bf16" if kernels() is not None else "fp32"
     return "fp32"
+
+
+def recurrent_step_flops(model, batch: int) -> float:
+    """2 B H (G H), one layer's per-step recurrent matmul, for an LSTM language model; 0 otherwise
+    (classifiers and taggers: the auto rule was not measured on them)."""
+    from seqtool.models.lm import LanguageModel
+
+    cfg = getattr(model, "cfg", None)
+    if not isinstance(model, LanguageModel) or cfg is None or cfg.cell not in AUTO_KERNEL_CELLS:
+        return 0.0
+    return 2.0 * batch * cfg.hidden * AUTO_KERNEL_CELLS[cfg.cell] * cfg.hidden
 
 
 def uses_bf16_kernel(device: torch.device, cell: str | None) -> bool:
@@ -118,13 +145,14 @@ def prompt_kernels(model, tokens: int):
     return step_kernels(model) if tokens <= SHORT_PROMPT else nullcontext()
 
 
-def set_up_precision(model, precision: str, device: torch.device, probe) -> tuple[bool, dict, str | None]:
-    """How ``model`` trains at ``precision`` (--precision) on ``device``: (the bf16-matmul kernel is used, the autocast
-    arguments, a note for the user or None). bf16 on a CPU with a cell the kernel runs: the model switches to it
-    (seqtool/models/bf16_rnn.py), no autocast; bf16 elsewhere: autocast, checked on ``probe`` (a forward) to work,
-    fp32 with a note where it fails (e.g. oneDNN's LSTM on some CPUs); fp32: torch's kernels."""
+def set_up_precision(model, precision: str, device: torch.device, probe, batch: int = 0) -> tuple[bool, dict, str | None]:
+    """How ``model`` trains at ``precision`` (--precision) on ``device`` with ``batch`` sequences a step: (the
+    bf16-matmul kernel is used, the autocast arguments, a note for the user or None). bf16 on a CPU with a cell the
+    kernel runs: the model switches to it (seqtool/models/bf16_rnn.py), no autocast; bf16 elsewhere: autocast,
+    checked on ``probe`` (a forward) to work, fp32 with a note where it fails (e.g. oneDNN's LSTM on some CPUs);
+    fp32: torch's kernels."""
     cell = getattr(getattr(model, "cfg", None), "cell", None)
-    bf16 = resolve_precision(precision, device, cell) == "bf16"
+    bf16 = resolve_precision(precision, device, cell, recurrent_step_flops(model, batch)) == "bf16"
     kernel = bf16 and uses_bf16_kernel(device, cell) and hasattr(model, "use_bf16_matmuls")
     if hasattr(model, "use_bf16_matmuls"):
         model.use_bf16_matmuls(kernel)  # also back to fp32 for a model trained before in bf16

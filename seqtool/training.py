@@ -68,7 +68,8 @@ class Trainer:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(self.params, cfg.optimizer, cfg.lr, cfg.weight_decay)  # Adam fused where torch can
         self.schedule = LRSchedule(cfg.schedule, cfg.warmup, self.total_steps, cfg.time_budget)
-        self.bf16_kernel, self.autocast, self.precision_note = set_up_precision(model, cfg.precision, device, lambda: task.probe(model))
+        self.bf16_kernel, self.autocast, self.precision_note = set_up_precision(
+            model, cfg.precision, device, lambda: task.probe(model), cfg.batch_size)
         # Position and carried state; restored exactly on resume.
         self.step = 0
         self.epoch = 0
@@ -210,7 +211,7 @@ class Trainer:
             "step": self.step, "total_steps": self.total_steps, "windows_per_epoch": self.windows, "task": self.task.kind,
             "tokens_per_step": self.task.tokens_per_step, "device": str(self.device), "time_budget": cfg.time_budget, "run_dir": str(self.run_dir),
             "params": self.param_count(),
-            "precision": "bf16" if self.autocast["enabled"] or self.bf16_kernel else "fp32", "precision_note": self.precision_note,
+            "precision": self.precision, "precision_note": self.precision_note, "precision_by_auto": cfg.precision == "auto",
         })
         meter = self.meter
         last: dict | None = None  # the latest validation's fields
@@ -404,5 +405,10 @@ class Trainer:
             "stopped": reason, "task": self.task.kind, "steps": self.step, "epochs": round(self.epoch + self.window / self.windows, 4),
             "elapsed": round(self.elapsed_before + self._elapsed(), 2),
             **self.task.summary_fields(last_fields, self.best_val if math.isfinite(self.best_val) else None),
-            "run_dir": str(self.run_dir), "last": str(last_path),
+            "precision": self.precision, "run_dir": str(self.run_dir), "last": str(last_path),
         }
+
+    @property
+    def precision(self) -> str:
+        """What the matmuls run in: bf16 (autocast or seqtool's bf16 kernel) or fp32."""
+        return "bf16" if self.autocast["enabled"] or self.bf16_kernel else "fp32"

@@ -254,23 +254,47 @@ def test_fp32_keeps_torchs_kernels_even_for_a_model_switched_to_bf16_before(tmp_
 
 
 def test_precision_auto_rule(monkeypatch):
-    """auto: bf16 autocast on CUDA with bf16; fp32 on CPUs, native bf16 or not (the bf16 kernel is not faster there yet)."""
+    """auto: bf16 autocast on CUDA with bf16; on a CPU the bf16 kernel only with native bf16, an LSTM whose C steps
+    build, and a per-step recurrent matmul of at least BF16_KERNEL_MIN_STEP_FLOPS; fp32 otherwise."""
     from seqtool import devices
     from seqtool.devices import resolve_precision
+    from seqtool.models import ckernels
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    big = devices.BF16_KERNEL_MIN_STEP_FLOPS
     assert resolve_precision("bf16", cpu) == "bf16" and resolve_precision("fp32", cuda) == "fp32"
-    assert resolve_precision("fp32", cpu, "lstm") == "fp32"
+    assert resolve_precision("fp32", cpu, "lstm", big) == "fp32"
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
-    assert [resolve_precision("auto", cpu, c) for c in ("lstm", "gru", "rnn")] == ["fp32"] * 3
-    assert resolve_precision("auto", cpu, "leaky") == "fp32" and resolve_precision("auto", cpu) == "fp32"
+    monkeypatch.setattr(ckernels, "kernels", lambda: object())
+    assert [resolve_precision("auto", cpu, c, big) for c in ("lstm", "gru", "rnn", "leaky")] == ["bf16", "fp32", "fp32", "fp32"]
+    assert resolve_precision("auto", cpu, "lstm", big - 1) == "fp32" and resolve_precision("auto", cpu, "lstm") == "fp32"
+    monkeypatch.setattr(ckernels, "kernels", lambda: None)  # no C compiler: the torch steps, which are not faster
+    assert resolve_precision("auto", cpu, "lstm", big) == "fp32"
+    monkeypatch.setattr(ckernels, "kernels", lambda: object())
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: False)
-    assert resolve_precision("auto", cpu, "lstm") == "fp32"
+    assert resolve_precision("auto", cpu, "lstm", big) == "fp32"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_precision("auto", cuda, "lstm") == "bf16" and not devices.uses_bf16_kernel(cuda, "lstm")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
     assert resolve_precision("auto", cuda) == "fp32"
     assert TrainConfig().precision == "auto"
+
+
+def test_auto_trains_a_wide_language_model_with_the_bf16_kernel_and_a_small_one_in_fp32(tmp_path, corpus, monkeypatch):
+    """The step FLOPs come from the model and the batch: 2 B H (4 H) for an LSTM language model, 0 for a classifier."""
+    from seqtool import devices
+    from seqtool.models import ckernels
+    from seqtool.models.heads import SequenceClassifier
+
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
+    monkeypatch.setattr(ckernels, "kernels", lambda: object())
+    wide = make_trainer(tmp_path / "wide", corpus, "lstm", max_steps=1, batch_size=32, model_kw={"hidden": 384})
+    assert devices.recurrent_step_flops(wide.model, 32) == 2 * 32 * 384 * 4 * 384 >= devices.BF16_KERNEL_MIN_STEP_FLOPS
+    assert wide.bf16_kernel and wide.model.matmul_dtype == torch.bfloat16 and not wide.autocast["enabled"]
+    small = make_trainer(tmp_path / "small", corpus, "lstm", max_steps=1)  # hidden 32, batch 8
+    assert not small.bf16_kernel and small.model.matmul_dtype is None and not small.autocast["enabled"]
+    clf = SequenceClassifier(wide.model.cfg, num_classes=2)
+    assert devices.recurrent_step_flops(clf, 32) == 0.0
 
 
 @pytest.mark.parametrize("avx512_bf16, amx, says", [(True, False, True), (False, True, True), (False, False, False)])

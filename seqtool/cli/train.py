@@ -78,7 +78,7 @@ def train(
     seed: opt.Seed = opt.TRAIN_DEFAULTS["seed"],
     device: opt.Device = opt.TRAIN_DEFAULTS["device"],
     threads: opt.Threads = None,
-    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 on a CUDA GPU that supports it, else fp32) | fp32 | bf16 (matmuls in bf16, state and loss in fp32; on a CPU seqtool's bf16 kernel for lstm/gru/rnn).", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["precision"],
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 on a CUDA GPU that supports it, and the bf16 kernel for a large enough LSTM language model on a CPU with native bf16; else fp32) | fp32 | bf16 (matmuls in bf16, state and loss in fp32; on a CPU seqtool's bf16 kernel for lstm/gru/rnn).", rich_help_panel=TRAIN)] = opt.TRAIN_DEFAULTS["precision"],
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write TensorBoard scalar events (metrics, learning rate, gradient norm per layer) into the run directory, where TensorBoard finds them (needs pip install 'seqtool\\[tensorboard]').")] = False,
     tensorboard_dir: Annotated[Optional[Path], typer.Option("--tensorboard-dir", help="Write the TensorBoard events here instead of the run directory (implies --tensorboard).", show_default=False)] = None,
     nproc: Annotated[int, typer.Option("--nproc", help="Train in this many processes on this machine (torchrun's elastic agent, DDP): "

@@ -49,6 +49,8 @@ class ProgressRenderer:
         self.info = info
         if info.get("precision_note"):
             self.ui.warn(info["precision_note"])
+        elif info.get("precision_by_auto") and info.get("precision") == "bf16":
+            self.ui.info("precision: bf16, which auto picks for this model here (--precision fp32 to train in fp32)")
         if self.ui.quiet or not self.ui.err.is_terminal:
             return
         total = info["total_steps"]
