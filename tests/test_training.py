@@ -33,7 +33,7 @@ def make_trainer(tmp_path, corpus, cell="lstm", callbacks=None, model_kw=None, *
     kw = dict(batch_size=8, bptt=16, max_steps=60, lr=1e-2, log_every=10, eval_every=30, seed=1)
     kw.update(train_kw)
     tcfg = TrainConfig(**kw).validate()
-    mcfg = runs.model_config(len(tok.vocab), "char", dict(cell=cell, hidden=32, layers=1, embed_dim=None, dropout=0.0, **(model_kw or {})))
+    mcfg = runs.model_config(len(tok.vocab), "char", {**dict(cell=cell, hidden=32, layers=1, embed_dim=None, dropout=0.0), **(model_kw or {})})
     spec = runs.DataSpec(tmp_path)
     runs.write_run_files(tmp_path, mcfg, tcfg, tok, spec)
     return runs.build_trainer(tmp_path, mcfg, tcfg, tok, train, val, spec, torch.device("cpu"), callbacks)
@@ -288,6 +288,8 @@ def test_auto_trains_a_wide_language_model_with_the_bf16_kernel_and_a_small_one_
 
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
     monkeypatch.setattr(ckernels, "kernels", lambda: object())
+    (tmp_path / "wide").mkdir()
+    (tmp_path / "small").mkdir()
     wide = make_trainer(tmp_path / "wide", corpus, "lstm", max_steps=1, batch_size=32, model_kw={"hidden": 384})
     assert devices.recurrent_step_flops(wide.model, 32) == 2 * 32 * 384 * 4 * 384 >= devices.BF16_KERNEL_MIN_STEP_FLOPS
     assert wide.bf16_kernel and wide.model.matmul_dtype == torch.bfloat16 and not wide.autocast["enabled"]
