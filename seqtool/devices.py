@@ -72,8 +72,7 @@ def resolve_precision(precision: str, device: torch.device, cell: str | None = N
       gives it for the models the rule was measured on, language models): seqtool's bf16 kernel
       (seqtool/models/bf16_rnn.py), 1.16-1.3x fused fp32 at equal or better loss at equal time (issue 15);
     - anything else fp32: smaller steps, the GRU and tanh RNN (not measured alone), the torch steps (0.92-1.03x),
-      emulated bf16, and CPU autocast,
-      which made the output layer 10x slower (issue 6).
+      emulated bf16, and CPU autocast, which made the output layer 10x slower (issue 6).
     """
     if precision != "auto":
         return precision
