@@ -28,17 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from benchmarks.common import add_corpora_option, corpora_dir  # noqa: E402
-from seqtool.models.bidir import _weights  # noqa: E402
+from seqtool.models.bidir import _KERNELS, FUSED_CELLS, _weights  # noqa: E402
 from seqtool.models.config import ModelConfig  # noqa: E402
 from seqtool.models.heads import SequenceClassifier  # noqa: E402
-
-KERNELS = {"lstm": torch.lstm, "gru": torch.gru, "rnn": torch.rnn_tanh}
 
 
 def dense_encode(model: SequenceClassifier, ids: torch.Tensor, lengths: torch.Tensor, chars=None, x=None) -> torch.Tensor:
     """Both directions as one dense fused call on ids (L, B) whose lengths all equal L -> (L, B, 2H)."""
     x = model._inputs(ids, None, x)  # (L, B, E), one dropout mask for both directions
-    kernel, cfg = KERNELS[model.cfg.cell], model.cfg
+    kernel, cfg = _KERNELS[type(model.rnn)], model.cfg
     h0 = x.new_zeros(2 * cfg.layers, x.shape[1], cfg.hidden)
     hx = (h0, h0) if kernel is torch.lstm else h0
     return kernel(x, hx, _weights(model.rnn, model.rnn_bwd), True, cfg.layers, float(model.rnn.dropout), model.training, True, False)[0]
@@ -47,7 +45,7 @@ def dense_encode(model: SequenceClassifier, ids: torch.Tensor, lengths: torch.Te
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--cell", choices=sorted(KERNELS), default="lstm")
+    ap.add_argument("--cell", choices=FUSED_CELLS, default="lstm")
     ap.add_argument("--layers", type=int, default=1, help="2: the EWT tagger's depth (layer 2 reads both directions)")
     ap.add_argument("--rounds", type=int, default=3, help="passes over the 60 batches")
     add_corpora_option(ap)
@@ -56,9 +54,10 @@ def main() -> None:
     torch.manual_seed(0)
     lens = [len(line.split()) - 1 for line in (corpora_dir() / "sst2" / "stsa.binary.train").read_text().splitlines()]
     rng = random.Random(0)
-    batches = [(torch.randint(1, 13839, (L, 32)), torch.full((32,), L), torch.randint(0, 2, (32,)))
+    vocab = 13839  # SST-2 train's word vocabulary
+    batches = [(torch.randint(1, vocab, (L, 32)), torch.full((32,), L), torch.randint(0, 2, (32,)))
                for L in (rng.choice(lens) for _ in range(60))]
-    cfg = ModelConfig(vocab_size=13839, cell=args.cell, hidden=256, layers=args.layers, embed_dim=128, dropout=0.5)
+    cfg = ModelConfig(vocab_size=vocab, cell=args.cell, hidden=256, layers=args.layers, embed_dim=128, dropout=0.5)
     model = SequenceClassifier(cfg, 2, pool="max", bidirectional=True).train()
     opt = torch.optim.Adam(model.parameters(), lr=0.002, fused=True)
     two_stack = model.encode
