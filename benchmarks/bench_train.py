@@ -18,6 +18,7 @@ not skewed by other load on a shared machine.
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import json
 import math
@@ -70,11 +71,14 @@ CONFIGS = {
 }
 
 
-def plain_loop(train: np.ndarray, vocab: int, steps: int, warmup: int, seed: int, c: dict, seconds: float | None = None, out: dict | None = None) -> float:
+def plain_loop(train: np.ndarray, vocab: int, steps: int, warmup: int, seed: int, c: dict, seconds: float | None = None, out: dict | None = None,
+               evaluate=None, eval_every: int = 0) -> float:
     """The baseline: an (Embedding or one-hot)-LSTM-Linear model and a textbook truncated-BPTT loop.
 
     Runs ``steps`` steps after ``warmup`` (or, with ``seconds``, until that much time has passed) and
-    returns tokens/s; ``out["model"]`` receives the trained model when ``out`` is given.
+    returns tokens/s; ``out["model"]`` receives the trained model when ``out`` is given. With ``evaluate``
+    (model -> validation loss) every ``eval_every`` steps, ``out["evals"]`` gets (step, loss) pairs; the clock
+    stops while it runs, so the evaluations cost the loop none of its time (a baseline as strong as it can be).
     """
     import torch
     import torch.nn as nn
@@ -104,9 +108,16 @@ def plain_loop(train: np.ndarray, vocab: int, steps: int, warmup: int, seed: int
     model.train()
     t0 = None
     i = 0
-    while (i < steps + warmup) if seconds is None else (t0 is None or time.perf_counter() - t0 < seconds):
+    paused = 0.0  # seconds spent in ``evaluate``, off the clock
+    evals: list[tuple[int, float]] = []
+    while (i < steps + warmup) if seconds is None else (t0 is None or time.perf_counter() - t0 - paused < seconds):
         if i == warmup:
             t0 = time.perf_counter()
+        if evaluate is not None and i > 0 and i % eval_every == 0:
+            e0 = time.perf_counter()
+            evals.append((i, evaluate(model.eval())))
+            model.train()
+            paused += time.perf_counter() - e0
         s = (i * t) % (n - 1 - t)
         x, y = data[s : s + t], data[s + 1 : s + 1 + t]
         if h is not None:
@@ -119,8 +130,8 @@ def plain_loop(train: np.ndarray, vocab: int, steps: int, warmup: int, seed: int
         opt.step()
         i += 1
     if out is not None:
-        out["model"], out["steps"] = model, i
-    return (i - warmup) * b * t / (time.perf_counter() - t0)
+        out["model"], out["steps"], out["evals"] = model, i, evals
+    return (i - warmup) * b * t / (time.perf_counter() - t0 - paused)
 
 
 def seqtool_loop(data_dir: Path, steps: int, warmup: int, seed: int, c: dict, cutoffs: tuple[int, ...] = ()) -> float:
@@ -256,14 +267,15 @@ def test_perplexity(run_dir: Path, test_file: Path) -> float:
     return stream_ppl(model.eval(), tok.encode(read_text(test_file)))
 
 
-def stream_ppl(model, ids) -> float:
-    """Perplexity of ``model`` ((T, B) ids, state -> logits, state) on one stream, state carried."""
+def stream_ppl(model, ids, streams: int = 1) -> float:
+    """Perplexity of ``model`` ((T, B) ids, state -> logits, state) on ``ids`` cut into ``streams`` streams
+    (one: the exact figure), state carried."""
     import torch
     import torch.nn.functional as F
 
     from seqtool.data import batchify, get_window, n_windows
 
-    data = batchify(ids, 1)
+    data = batchify(ids, streams)
     total, count, h = 0.0, 0, None
     with torch.no_grad():
         for i in range(n_windows(data, 256)):
@@ -295,19 +307,40 @@ def plain_word_quality(args) -> dict:
 
 def plain_char_quality(args) -> dict:
     """The plain loop's quality at time on tiny shakespeare (issue 14's reference config) for --minutes, then the
-    validation loss of its final weights on the same 10% split seqtool's runs use."""
+    validation loss on the same 10% split seqtool's runs use: of its final weights, and of the best weights among
+    those evaluated every --eval-every steps (a plain loop has no early stopping; at 30 minutes it may over-fit)."""
     d = tokenize_shakespeare(HERE / "_work")
     from seqtool import runs
 
     tok, train, val = runs.DataSpec(d).load()
     res: dict = {}
     c = CONFIGS["plain-char"]
-    tps = plain_loop(np.asarray(train), len(tok.vocab), 0, 0, 0, c, seconds=args.minutes * 60, out=res)
+    val = np.asarray(val)
+    best: dict = {"loss": math.inf}
+
+    def keep_best(model) -> float:
+        """Every --eval-every steps: the loss on 16 streams (fast), and a copy of the weights at the lowest."""
+        loss = math.log(stream_ppl(model, val, 16))
+        if loss < best["loss"]:
+            best.update(loss=loss, weights=copy.deepcopy(model.state_dict()))
+        return loss
+
+    tps = plain_loop(np.asarray(train), len(tok.vocab), 0, 0, 0, c, seconds=args.minutes * 60, out=res,
+                     evaluate=keep_best if args.eval_every else None, eval_every=args.eval_every)
+    model = res["model"].eval()
+    final = math.log(stream_ppl(model, val))
+    at_best = final
+    if "weights" in best:  # the best evaluated weights, scored exactly (one stream) as the final ones are
+        model.load_state_dict(best["weights"])
+        at_best = min(final, math.log(stream_ppl(model, val)))
     return {
         "benchmark": f"plain loop (pytorch/examples style), {c['what']}, {args.minutes} min",
-        "val_loss_nats_per_char": round(math.log(stream_ppl(res["model"].eval(), np.asarray(val))), 4),
+        "val_loss_nats_per_char": round(final, 4),
+        # the final weights or the best of those evaluated every --eval-every steps (off the clock), whichever is lower
+        "best_val_loss_nats_per_char": round(at_best, 4),
+        "evals_16_streams": [[step, round(v, 4)] for step, v in res["evals"]],
         "steps": res["steps"], "tokens_per_sec": round(tps),
-        "reproduce": f"python benchmarks/bench_train.py plain-char --minutes {args.minutes}",
+        "reproduce": f"python benchmarks/bench_train.py plain-char --minutes {args.minutes} --eval-every {args.eval_every}",
     }
 
 
