@@ -55,7 +55,7 @@ def explain(reports: list[GradReport]) -> str:
             gate = rs[0].layers[-1].keep_gate
             text += f" {gate} averages " + each(rs, lambda r: f"{r.layers[-1].keep_fraction:.2f}") + ": the share of the old state kept each step"
             text += ("; the LSTM's cell path c(t) = f c(t-1) + i g has the forget gate as its Jacobian, so gradient lasts "
-                     "while f stays near 1." if cell == "lstm" else ".")
+                     "while f stays near 1." if cell in ("lstm", "lnlstm") else ".")
         elif rs[0].layers[-1].spectral_radius is None:  # no recurrent matrix: jordan, tdnn
             text += f" {cell}: no hidden state is carried, so its reach ends with its input window."
     return text

@@ -128,7 +128,7 @@ TieWeights = Annotated[Optional[bool], typer.Option("--tie-weights/--no-tie-weig
 TauMin = Annotated[float, typer.Option("--tau-min", help="leaky: shortest time constant (steps).", rich_help_panel=MODEL)]
 TauMax = Annotated[float, typer.Option("--tau-max", help="leaky: longest time constant (steps).", rich_help_panel=MODEL)]
 LearnTau = Annotated[bool, typer.Option("--learn-tau", help="leaky: train the time constants too.", rich_help_panel=MODEL)]
-ForgetBias = Annotated[Optional[float], typer.Option("--forget-bias", help="lstm: initial forget-gate bias; 1-3 keeps the cell open so long dependencies can be learned \\[torch's init].", rich_help_panel=MODEL, show_default=False)]
+ForgetBias = Annotated[Optional[float], typer.Option("--forget-bias", help="lstm, lnlstm: initial forget-gate bias; 1-3 keeps the cell open so long dependencies can be learned \\[torch's init].", rich_help_panel=MODEL, show_default=False)]
 AdaptiveSoftmax = Annotated[Optional[str], typer.Option("--adaptive-softmax", help="Cutoffs such as 2000,6000: an adaptive softmax (Grave et al. 2017) instead of the full output layer; much faster with large word vocabularies \\[word and subword vocabularies of 5,000 or more: 20% and 60% of the vocabulary; off: the full softmax].", rich_help_panel=MODEL, show_default=False)]
 Delay = Annotated[int, typer.Option("--delay", help="skip: recurrence from d steps back as well as from 1.", rich_help_panel=MODEL)]
 Window = Annotated[int, typer.Option("--window", help="tdnn: inputs each unit sees (causal convolution width).", rich_help_panel=MODEL)]

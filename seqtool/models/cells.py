@@ -1,4 +1,4 @@
-"""Recurrent cells the fused torch modules do not provide: leaky, skip-through-time, Jordan, TDNN.
+"""Recurrent cells the fused torch modules do not provide: leaky, skip-through-time, Jordan, TDNN, layer-normalised LSTM.
 
 Each class is a stack of ``num_layers`` layers with the calling convention of ``nn.RNN``:
 time-major input ``x`` of shape (T, B, input_size), an optional carried ``state`` (None means
@@ -386,3 +386,99 @@ def tdnn_stepper(cell: TDNN, k: int) -> LayerStepper:
         return h, (*state[1:], x) if keep else ()
 
     return LayerStepper("tdnn", zero_state(weight.shape[1], keep), step, recurrent=False)  # the last inputs, oldest first
+
+
+def _lnlstm_scan(xproj, h, c, weight_hh_t, gain_hh, gain_c, bias_c):
+    """The layer-normalised LSTM's recurrence over precomputed LN(W x(t)) + b (T, B, 4H): outputs (T, B, H), h, c."""
+    H = h.shape[1]
+    outputs = []
+    for t in range(xproj.shape[0]):
+        z = F.layer_norm(h @ weight_hh_t, (4 * H,), gain_hh) + xproj[t]  # (B, 4H) in the order i, f, g, o
+        s = torch.sigmoid(z)
+        c = torch.addcmul(s[:, H:2 * H] * c, s[:, :H], torch.tanh(z[:, 2 * H:3 * H]))  # f c + i g
+        h = s[:, 3 * H:] * torch.tanh(F.layer_norm(c, (H,), gain_c, bias_c))
+        outputs.append(h)
+    return torch.stack(outputs), h, c
+
+
+class LayerNormLSTM(nn.Module):
+    """LSTM whose gate pre-activations and cell are layer-normalised (Ba, Kiros & Hinton 2016).
+
+        z(t) = LN(W x(t); a_x) + LN(U h(t-1); a_h) + b        (the gates i, f, g, o stacked: 4H values)
+        c(t) = sigmoid(f) c(t-1) + sigmoid(i) tanh(g)
+        h(t) = sigmoid(o) tanh(LN(c(t); a_c, b_c))
+
+    LN(v; a, b) = a (v - mean(v)) / std(v) + b over one step's units, per sequence. Each term is normalised
+    on its own, so the gates see the input and the recurrence at a fixed scale whatever the weights' size:
+    scaling W or U by any positive factor leaves every output unchanged. The two gate terms have gains only
+    (their shifts would repeat b); the cell's normalisation has a gain and a shift. Gains start at 1, b and
+    b_c at 0, W and U as nn.LSTM's (uniform in +-1/sqrt(H)).
+
+    Speed: LN(W x(t)) + b for all steps is one matmul and one layer_norm before the loop; each step is a
+    matmul and a dozen pointwise ops in eager torch, so it trains several times slower than the fused LSTM.
+
+    State: the pair (h, c), each (num_layers, B, H), as nn.LSTM's.
+    """
+
+    locked_dropout = False  # one dropout mask per column between layers (--locked-dropout; set by build_cell)
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.input_size, self.hidden_size, self.num_layers, self.dropout = input_size, hidden_size, num_layers, dropout
+        H = hidden_size
+        for k in range(num_layers):
+            d_in = input_size if k == 0 else H
+            self.register_parameter(f"weight_ih_l{k}", nn.Parameter(torch.empty(4 * H, d_in)))  # W
+            self.register_parameter(f"weight_hh_l{k}", nn.Parameter(torch.empty(4 * H, H)))  # U
+            _uniform_(getattr(self, f"weight_ih_l{k}"), H)
+            _uniform_(getattr(self, f"weight_hh_l{k}"), H)
+            self.register_parameter(f"bias_l{k}", nn.Parameter(torch.zeros(4 * H)))  # b
+            self.register_parameter(f"ln_ih_weight_l{k}", nn.Parameter(torch.ones(4 * H)))  # a_x
+            self.register_parameter(f"ln_hh_weight_l{k}", nn.Parameter(torch.ones(4 * H)))  # a_h
+            self.register_parameter(f"ln_c_weight_l{k}", nn.Parameter(torch.ones(H)))  # a_c
+            self.register_parameter(f"ln_c_bias_l{k}", nn.Parameter(torch.zeros(H)))  # b_c
+
+    def layer(self, k: int) -> tuple[torch.Tensor, ...]:
+        """Layer k's W, U, b, a_x, a_h, a_c, b_c."""
+        return tuple(getattr(self, f"{n}_l{k}") for n in
+                     ("weight_ih", "weight_hh", "bias", "ln_ih_weight", "ln_hh_weight", "ln_c_weight", "ln_c_bias"))
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> tuple[torch.Tensor, torch.Tensor]:
+        dtype = dtype or self.weight_ih_l0.dtype
+        zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device, dtype=dtype)
+        return zeros, zeros.clone()
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        hs, cs = self.init_state(x.shape[1], x.device, x.dtype) if state is None else state
+        finals_h, finals_c = [], []
+        for k in range(self.num_layers):
+            w_ih, w_hh, b, a_x, a_h, a_c, b_c = self.layer(k)
+            xproj = F.layer_norm(F.linear(x, w_ih), (w_ih.shape[0],), a_x) + b  # (T, B, 4H): every step at once
+            x, h, c = _lnlstm_scan(xproj, hs[k], cs[k], w_hh.t(), a_h, a_c, b_c)
+            finals_h.append(h)
+            finals_c.append(c)
+            x = _between_layers(self, x, k)
+        return x, (torch.stack(finals_h), torch.stack(finals_c))  # (T, B, H), ((L, B, H), (L, B, H))
+
+
+def build_lnlstm(cfg, dropout: float) -> LayerNormLSTM:
+    return LayerNormLSTM(cfg.input_dim, cfg.hidden, cfg.layers, dropout)
+
+
+def lnlstm_stepper(cell: LayerNormLSTM, k: int) -> LayerStepper:
+    w_ih, w_hh, b, a_x, a_h, a_c, b_c = cell.layer(k)
+    H = cell.hidden_size
+
+    def gates(x, h):  # z(t) = LN(W x) + LN(U h(t-1)) + b, split into i, f, g, o
+        return (F.layer_norm(F.linear(x, w_ih), (4 * H,), a_x) + F.layer_norm(F.linear(h, w_hh), (4 * H,), a_h) + b).chunk(4, dim=-1)
+
+    def step(x, state):
+        h, c = state
+        i, f, g, o = gates(x, h)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # the cell path: dc_t/dc_{t-1} = f_t
+        h = torch.sigmoid(o) * torch.tanh(F.layer_norm(c, (H,), a_c, b_c))
+        return h, (h, c)
+
+    blocks = dict(zip("ifgo", w_hh.chunk(4, dim=0)))
+    return LayerStepper("lnlstm", zero_state(H, 2), step, memory=1, blocks=blocks, main="g",
+                        keep=("forget gate f", lambda x, state: torch.sigmoid(gates(x, state[0])[1])))

@@ -176,8 +176,8 @@ class ModelConfig:
                 raise UsageError(f"--forget-bias must be a finite number (got {fb!r})")
             if abs(fb) > FLOAT32_MAX:
                 raise UsageError(f"--forget-bias must be at most {FLOAT32_MAX:.3g} (got {fb!r}); the weights are float32")
-            if self.cell != "lstm":
-                raise UsageError(f"--forget-bias does not apply to --cell {self.cell} (it sets the LSTM's forget gate)")
+            if self.cell not in ("lstm", "lnlstm"):
+                raise UsageError(f"--forget-bias does not apply to --cell {self.cell} (it sets the forget gate of lstm and lnlstm)")
 
     def _check_adaptive_softmax(self) -> None:
         cut = self.adaptive_cutoffs

@@ -57,7 +57,10 @@ class RecurrentBody(nn.Module):
         # reach far back before training has learned to remember (Gers et al. 2000; Jozefowicz et al. 2015).
         h = self.cfg.hidden
         with torch.no_grad():
-            for k in range(self.cfg.layers):  # torch's gate order i, f, g, o; b_ih + b_hh is the bias
+            for k in range(self.cfg.layers):  # gate order i, f, g, o; torch's bias is b_ih + b_hh, lnlstm's one b
+                if self.cfg.cell == "lnlstm":
+                    getattr(rnn, f"bias_l{k}")[h : 2 * h].fill_(self.cfg.forget_bias)
+                    continue
                 getattr(rnn, f"bias_ih_l{k}")[h : 2 * h].fill_(self.cfg.forget_bias)
                 getattr(rnn, f"bias_hh_l{k}")[h : 2 * h].zero_()
 

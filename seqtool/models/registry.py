@@ -69,6 +69,9 @@ _SPECS = (
     CellSpec("lstm", "long short-term memory",
              _fused("build_fused"), _fused("lstm_stepper"), init_state=_fused("fused_init_state"),
              params=lambda d, h, **_: 4 * (h * (d + h) + 2 * h)),  # input, forget, cell, output
+    CellSpec("lnlstm", "LSTM with layer-normalised gates and cell",
+             _cells("build_lnlstm"), _cells("lnlstm_stepper"),
+             params=lambda d, h, **_: 4 * h * (d + h) + 14 * h),  # W, U; b, gains a_x, a_h (4H each); a_c, b_c
     CellSpec("leaky", "leaky units, time constants --tau-min..--tau-max",
              _cells("build_leaky"), _cells("leaky_stepper"),
              params=lambda d, h, learn_tau=False, **_: h * (d + h) + h + (h if learn_tau else 0)),  # + learned taus
@@ -114,6 +117,7 @@ def layer_param_formula(
     rnn:    H(D+H) + 2H             (torch keeps two bias vectors, b_ih and b_hh)
     gru:    3 [H(D+H) + 2H]         (reset, update, new gates)
     lstm:   4 [H(D+H) + 2H]         (input, forget, cell, output gates)
+    lnlstm: 4H(D+H) + 14H           (W, U; b and two LN gains of 4H; the cell's LN gain and shift)
     leaky:  H(D+H) + H  (+ H learned time constants with learn_tau)
     skip:   H(D+2H) + H             (U, W1, Wd, b)
     jordan: HD + HV + H             (U, feedback W on one-hot outputs of size V, b)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from seqtool.models.cells import TDNN, JordanRNN, LeakyRNN, SkipRNN
+from seqtool.models.cells import TDNN, JordanRNN, LayerNormLSTM, LeakyRNN, SkipRNN
 
 torch.set_num_threads(2)
 
@@ -179,7 +179,7 @@ def test_tdnn_depends_on_exactly_window_inputs():
     assert touched == [4, 5, 6]
 
 
-@pytest.mark.parametrize("cls, kwargs", [(LeakyRNN, {}), (SkipRNN, {}), (TDNN, {"window": 2})])
+@pytest.mark.parametrize("cls, kwargs", [(LeakyRNN, {}), (SkipRNN, {}), (TDNN, {"window": 2}), (LayerNormLSTM, {})])
 def test_dropout_between_layers_only_in_training(cls, kwargs):
     x = torch.randn(T, B, D)
     cell = cls(D, H, num_layers=3, dropout=0.5, **kwargs)
@@ -208,3 +208,104 @@ def test_gradient_reaches_h_t_minus_d_directly_through_skip():
     grads = state.grad[0].abs().sum(dim=(1, 2))
     assert grads[0] > 0 and float(grads[1:].sum()) == 0.0
     assert math.isfinite(float(grads[0]))
+
+
+def _ref_norm(v, gain, shift=0.0, eps=1e-5):
+    """(v - mean) / sqrt(var + eps) over the last dimension, the biased variance, then gain and shift."""
+    mean = v.sum(-1, keepdim=True) / v.shape[-1]
+    var = ((v - mean) ** 2).sum(-1, keepdim=True) / v.shape[-1]
+    return gain * (v - mean) / torch.sqrt(var + eps) + shift
+
+
+def _ref_lnlstm(x, h0, c0, layers):
+    """layers: list of (W, U, b, a_x, a_h, a_c, b_c); Ba et al.'s LN-LSTM one step at a time."""
+    fh, fc = [], []
+    for k, (w, u, b, a_x, a_h, a_c, b_c) in enumerate(layers):
+        h, c, outs = h0[k], c0[k], []
+        for t in range(x.shape[0]):
+            z = _ref_norm(x[t] @ w.T, a_x) + _ref_norm(h @ u.T, a_h) + b
+            n = h.shape[1]
+            i, f, g, o = (z[:, j * n:(j + 1) * n] for j in range(4))
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(_ref_norm(c, a_c, b_c))
+            outs.append(h)
+        x = torch.stack(outs)
+        fh.append(h)
+        fc.append(c)
+    return x, torch.stack(fh), torch.stack(fc)
+
+
+def _randomise_norms(cell):
+    # Gains and shifts away from their 1 / 0 start, so a test sees whether each one is used where it belongs.
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            if name.startswith(("ln_", "bias")):
+                p.copy_(torch.randn_like(p) * 0.5 + (1.0 if "weight" in name else 0.0))
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_lnlstm_matches_its_equation(layers):
+    cell = LayerNormLSTM(D, H, num_layers=layers)
+    _randomise_norms(cell)
+    x = torch.randn(T, B, D)
+    h0, c0 = torch.randn(layers, B, H), torch.randn(layers, B, H)
+    out, (h, c) = cell(x, (h0, c0))
+    ref_out, ref_h, ref_c = _ref_lnlstm(x, h0, c0, [cell.layer(k) for k in range(layers)])
+    torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(h, ref_h, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(c, ref_c, rtol=1e-5, atol=1e-5)
+
+
+def test_lnlstm_in_pieces_equals_one_run():
+    # The carried (h, c) is the whole state: two halves with the state passed on give the run in one piece.
+    cell = LayerNormLSTM(D, H, num_layers=2)
+    x = torch.randn(T, B, D)
+    whole, _ = cell(x)
+    first, state = cell(x[:4])
+    second, _ = cell(x[4:], state)
+    torch.testing.assert_close(torch.cat([first, second]), whole)
+
+
+def test_lnlstm_ignores_the_scale_of_its_weight_matrices():
+    # Layer normalisation's point (Ba et al. 2016, sec. 5): the gates see W x and U h at a fixed scale,
+    # so multiplying W and U by any positive factor changes nothing. A plain LSTM saturates instead.
+    # Exact but for LN's epsilon (1e-5, added to each variance), whose weight shrinks with the square of the
+    # scale: so the test compares the weights scaled by 100 and by 10,000, where it is negligible.
+    cell = LayerNormLSTM(D, H, num_layers=2).double()
+    _randomise_norms(cell)
+    x = torch.randn(T, B, D, dtype=torch.float64)
+
+    def scaled(factor):
+        with torch.no_grad():
+            for name, p in cell.named_parameters():
+                if name.startswith(("weight_ih", "weight_hh")):
+                    p.mul_(factor)
+        return cell(x)[0]
+
+    at_100 = scaled(100.0)
+    at_10000 = scaled(100.0)  # 100 times more again
+    torch.testing.assert_close(at_10000, at_100, rtol=1e-5, atol=1e-6)
+    lstm = nn.LSTM(D, H, num_layers=2).double()
+    plain = lstm(x)[0]
+    with torch.no_grad():
+        for name, p in lstm.named_parameters():
+            if name.startswith("weight"):
+                p.mul_(7.0)
+    assert (lstm(x)[0] - plain).abs().max() > 0.1
+
+
+def test_lnlstm_gradients_match_finite_differences():
+    cell = LayerNormLSTM(3, 2, num_layers=2).double()
+    _randomise_norms(cell)
+    x = torch.randn(4, 2, 3, dtype=torch.float64, requires_grad=True)
+    h0 = torch.randn(2, 2, 2, dtype=torch.float64, requires_grad=True)
+    c0 = torch.randn(2, 2, 2, dtype=torch.float64, requires_grad=True)
+    params = [p for _, p in sorted(cell.named_parameters())]
+
+    def run(x, h0, c0, *ps):
+        swapped = dict(zip(sorted(n for n, _ in cell.named_parameters()), ps))
+        out, (h, c) = torch.func.functional_call(cell, swapped, (x, (h0, c0)))
+        return out, h, c
+
+    assert torch.autograd.gradcheck(run, (x, h0, c0, *params), eps=1e-6, atol=1e-5)
+

@@ -294,6 +294,13 @@ def test_forget_bias_opens_every_layers_forget_gate_and_nothing_else():
             torch.testing.assert_close(mine[8:], theirs[8:])
 
 
+def test_forget_bias_opens_the_lnlstm_forget_gates_only():
+    opened = build_model(ModelConfig(vocab_size=9, cell="lnlstm", hidden=4, layers=2, forget_bias=2.0))
+    for k in range(2):
+        b = getattr(opened.rnn, f"bias_l{k}")  # (4H,) gates i, f, g, o; zeros elsewhere
+        torch.testing.assert_close(b, torch.cat([torch.zeros(4), torch.full((4,), 2.0), torch.zeros(8)]))
+
+
 def _adaptive(seed=0, **kw):
     torch.manual_seed(seed)
     return build_model(ModelConfig(vocab_size=40, cell="lstm", hidden=16, layers=1, embed_dim=6, adaptive_cutoffs=(5, 20), **kw))

@@ -84,6 +84,7 @@ def test_config_import_does_not_import_torch():
 
 def test_forget_bias_is_validated_and_only_for_lstm():
     assert ModelConfig(vocab_size=5, cell="lstm", forget_bias=2.0).validate().forget_bias == 2.0
+    assert ModelConfig(vocab_size=5, cell="lnlstm", forget_bias=2.0).validate().forget_bias == 2.0
     with pytest.raises(UsageError, match="does not apply to --cell gru"):
         ModelConfig(vocab_size=5, cell="gru", forget_bias=1.0).validate()
     with pytest.raises(UsageError, match="--forget-bias must be a finite number"):
