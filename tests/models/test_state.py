@@ -91,7 +91,7 @@ def test_batch_dims_of_every_cell(cell):
     torch.manual_seed(0)
     m = build_model(ModelConfig(vocab_size=7, cell=cell, hidden=H, layers=L, window=3, delay=3))
     dims = state_batch_dims(m)
-    expected = {"lstm": (1, 1), "skip": 2, "jordan": (), "tdnn": (1, 1)}.get(cell, 1)
+    expected = {"lstm": (1, 1), "lnlstm": (1, 1), "skip": 2, "jordan": (), "tdnn": (1, 1)}.get(cell, 1)
     assert dims == expected
     _, state = m(torch.randint(1, 7, (4, B)))
     repeated = select_state(state, torch.zeros(5, dtype=torch.long), dims)  # one sample's state, 5 times
