@@ -29,9 +29,11 @@ BF16_WINS = 2 / 3
 # (3.8e7), 1.16x fused fp32; the PTB word default, LSTM 2x256 at batch 20 (1.05e7), 24,427 steps in 30 minutes
 # against fp32's 22,000 and test perplexity 103.2 against 104.75. Tiny models (tests, hidden 32) stay fp32.
 BF16_KERNEL_MIN_STEP_FLOPS = 1e7
-# The cells auto trains with the bf16 kernel, and their gate blocks G: the LSTM, measured above. The GRU's steps are
-# C calls too (seqtool/models/cell_kernels.c) but were not measured against fused fp32 alone; the tanh RNN's are torch ops.
-AUTO_KERNEL_CELLS = {"lstm": 4}
+# The cells auto trains with the bf16 kernel, and their gate blocks G: the LSTM, measured above, and the layer-normalised
+# LSTM, whose bf16 C steps ran 1.60x its fp32 C steps at 2x384, batch 32 (benchmarks/bench_lnlstm.py, issue 14).
+# The GRU's steps are C calls too (seqtool/models/cell_kernels.c) but were not measured against fused fp32 alone; the
+# tanh RNN's are torch ops.
+AUTO_KERNEL_CELLS = {"lstm": 4, "lnlstm": 4}
 # auto probes only a token step of at least this many matmul FLOPs (a 1x300 LSTM at batch 1); below it the
 # loop's per-call overhead, not its matmuls, sets the pace, and the probe would time noise.
 BF16_MIN_STEP_FLOPS = 1e6
@@ -67,10 +69,11 @@ def resolve_precision(precision: str, device: torch.device, cell: str | None = N
     """``auto``: bf16 where it pays, else fp32. The rule:
 
     - CUDA with bf16 support: bf16 autocast (cuDNN's bf16 cells);
-    - a CPU with native bf16 (cpu_has_bf16), an LSTM whose C steps build here (seqtool/models/ckernels.py)
+    - a CPU with native bf16 (cpu_has_bf16), an LSTM or LN-LSTM whose C steps build here (seqtool/models/ckernels.py)
       and a per-step recurrent matmul of at least BF16_KERNEL_MIN_STEP_FLOPS (``step_flops``, 2 B H G H; the caller
       gives it for the models the rule was measured on, language models): seqtool's bf16 kernel
-      (seqtool/models/bf16_rnn.py), 1.16-1.3x fused fp32 at equal or better loss at equal time (issue 15);
+      (seqtool/models/bf16_rnn.py, lnlstm_steps.py), for the LSTM 1.16-1.3x fused fp32 at equal or better loss
+      at equal time (issue 15), for the LN-LSTM 1.6x its fp32 C steps (issue 14);
     - anything else fp32: smaller steps, the GRU and tanh RNN (not measured alone), the torch steps (0.92-1.03x),
       emulated bf16, and CPU autocast, which made the output layer 10x slower (issue 6).
     """
@@ -98,9 +101,9 @@ def recurrent_step_flops(model, batch: int) -> float:
 
 def uses_bf16_kernel(device: torch.device, cell: str | None) -> bool:
     """Whether bf16 on ``device`` means seqtool's bf16-matmul kernel (a CPU and a cell it runs) rather than autocast."""
-    from seqtool.models.bf16_rnn import KERNEL_CELLS
+    from seqtool.models.bf16_rnn import TRAIN_KERNEL_CELLS
 
-    return device.type == "cpu" and cell in KERNEL_CELLS
+    return device.type == "cpu" and cell in TRAIN_KERNEL_CELLS
 
 
 def autocast_failure(model, forward, autocast: dict) -> str | None:

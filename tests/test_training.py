@@ -266,7 +266,7 @@ def test_precision_auto_rule(monkeypatch):
     assert resolve_precision("fp32", cpu, "lstm", big) == "fp32"
     monkeypatch.setattr(devices, "cpu_has_bf16", lambda: True)
     monkeypatch.setattr(ckernels, "kernels", lambda: object())
-    assert [resolve_precision("auto", cpu, c, big) for c in ("lstm", "gru", "rnn", "leaky")] == ["bf16", "fp32", "fp32", "fp32"]
+    assert [resolve_precision("auto", cpu, c, big) for c in ("lstm", "lnlstm", "gru", "rnn", "leaky")] == ["bf16", "bf16", "fp32", "fp32", "fp32"]
     assert resolve_precision("auto", cpu, "lstm", big - 1) == "fp32" and resolve_precision("auto", cpu, "lstm") == "fp32"
     monkeypatch.setattr(ckernels, "kernels", lambda: None)  # no C compiler: the torch steps, which are not faster
     assert resolve_precision("auto", cpu, "lstm", big) == "fp32"

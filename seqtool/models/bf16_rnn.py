@@ -42,6 +42,9 @@ from seqtool.models.fused import run_by_layer
 
 #: The registry cells this module runs: torch's nn.LSTM, nn.GRU and nn.RNN (tanh).
 KERNEL_CELLS = ("lstm", "gru", "rnn")
+#: The cells that train with bf16 matmuls on the CPU: these, and lnlstm, whose module takes the dtype itself
+#: (seqtool/models/cells.py LayerNormLSTM, seqtool/models/lnlstm_steps.py).
+TRAIN_KERNEL_CELLS = KERNEL_CELLS + ("lnlstm",)
 
 
 def _cast(t: torch.Tensor, dtype):
@@ -109,7 +112,7 @@ class LSTMLayer(torch.autograd.Function):
         acts, hs, tanh_cs = torch.empty_like(gates), gates.new_empty(T, B, H), gates.new_empty(T, B, H)
         cs = _state_buffer(c0, T, None)  # cs[t] = c(t-1); c(t) and tanh(c(t)) are kept for the backward
         hs_c = _state_buffer(h0, T, dtype)
-        ctx.lib = _c_kernels(x, dtype)
+        ctx.lib = c_kernels(x, dtype)
         steps = _lstm_forward_c if ctx.lib is not None else _lstm_forward_torch
         steps(ctx.lib, gates, w_hh_t, acts, cs, tanh_cs, hs, hs_c)
         ctx.dtype = dtype
@@ -170,7 +173,7 @@ def _lstm_backward_torch(_, w_hh_c, acts, cs, tanh_c, dy, dh_last, dc_last, dg, 
     return dh, dc
 
 
-def _c_kernels(x: torch.Tensor, dtype):
+def c_kernels(x: torch.Tensor, dtype):
     """The compiled step kernels (seqtool.models.ckernels) where they serve this call: an fp32 input on the CPU,
     a bf16 or no-cast compute dtype. None elsewhere (CUDA, float64 for gradcheck, no compiler): the torch steps."""
     if x.device.type != "cpu" or x.dtype != torch.float32 or dtype not in (None, torch.bfloat16):
@@ -253,7 +256,7 @@ class GRULayer(torch.autograd.Function):
         gx = _mm(x_c.reshape(T * B, -1), w_ih_c.t(), acc).view(T, B, 3 * H).add_(b_ih)  # (T, B, 3H)
         acts, hns, hs = torch.empty_like(gx), gx.new_empty(T, B, H), gx.new_empty(T, B, H)
         hs_c = _state_buffer(h0, T, dtype)
-        ctx.lib = _c_kernels(x, dtype)
+        ctx.lib = c_kernels(x, dtype)
         steps = _gru_forward_c if ctx.lib is not None else _gru_forward_torch
         steps(ctx.lib, gx, w_hh_t, b_hh, h0.contiguous(), acts, hns, hs, hs_c)
         ctx.dtype = dtype

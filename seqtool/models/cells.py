@@ -389,11 +389,13 @@ def tdnn_stepper(cell: TDNN, k: int) -> LayerStepper:
 
 
 def _lnlstm_scan(xproj, h, c, weight_hh_t, gain_hh, gain_c, bias_c):
-    """The layer-normalised LSTM's recurrence over precomputed LN(W x(t)) + b (T, B, 4H): outputs (T, B, H), h, c."""
+    """The layer-normalised LSTM's recurrence over precomputed LN(W x(t)) + b (T, B, 4H): outputs (T, B, H), h, c.
+    ``weight_hh_t`` may be in a lower precision than h (bf16 matmuls): each h(t-1) is cast to it, U h(t-1) back."""
     H = h.shape[1]
     outputs = []
     for t in range(xproj.shape[0]):
-        z = F.layer_norm(h @ weight_hh_t, (4 * H,), gain_hh) + xproj[t]  # (B, 4H) in the order i, f, g, o
+        rec = (h.to(weight_hh_t.dtype) @ weight_hh_t).to(h.dtype)
+        z = F.layer_norm(rec, (4 * H,), gain_hh) + xproj[t]  # (B, 4H) in the order i, f, g, o
         s = torch.sigmoid(z)
         c = torch.addcmul(s[:, H:2 * H] * c, s[:, :H], torch.tanh(z[:, 2 * H:3 * H]))  # f c + i g
         h = s[:, 3 * H:] * torch.tanh(F.layer_norm(c, (H,), gain_c, bias_c))
@@ -414,8 +416,10 @@ class LayerNormLSTM(nn.Module):
     (their shifts would repeat b); the cell's normalisation has a gain and a shift. Gains start at 1, b and
     b_c at 0, W and U as nn.LSTM's (uniform in +-1/sqrt(H)).
 
-    Speed: LN(W x(t)) + b for all steps is one matmul and one layer_norm before the loop; each step is a
-    matmul and a dozen pointwise ops in eager torch, so it trains several times slower than the fused LSTM.
+    Speed: LN(W x(t)) + b for all steps is one matmul and one layer_norm before the loop. On the CPU each step is
+    then a matmul and one C call forward and backward (seqtool/models/lnlstm_steps.py); elsewhere (CUDA, float64,
+    no C compiler) a matmul and a dozen pointwise ops in eager torch. ``matmul_dtype=torch.bfloat16`` runs the
+    matmuls in bf16 and the rest in fp32 (RecurrentBody.use_bf16_matmuls).
 
     State: the pair (h, c), each (num_layers, B, H), as nn.LSTM's.
     """
@@ -448,13 +452,22 @@ class LayerNormLSTM(nn.Module):
         zeros = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device, dtype=dtype)
         return zeros, zeros.clone()
 
-    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None, matmul_dtype=None):
+        from seqtool.models.bf16_rnn import c_kernels  # not at the top: bf16_rnn imports this module
+        from seqtool.models.lnlstm_steps import run_layer
+
         hs, cs = self.init_state(x.shape[1], x.device, x.dtype) if state is None else state
+        lib = c_kernels(x, matmul_dtype)
+        low = matmul_dtype or x.dtype  # the matmuls' operands
         finals_h, finals_c = [], []
         for k in range(self.num_layers):
             w_ih, w_hh, b, a_x, a_h, a_c, b_c = self.layer(k)
-            xproj = F.layer_norm(F.linear(x, w_ih), (w_ih.shape[0],), a_x) + b  # (T, B, 4H): every step at once
-            x, h, c = _lnlstm_scan(xproj, hs[k], cs[k], w_hh.t(), a_h, a_c, b_c)
+            wx = F.linear(x.to(low), w_ih.to(low)).to(x.dtype)
+            xproj = F.layer_norm(wx, (w_ih.shape[0],), a_x) + b  # (T, B, 4H): every step at once
+            if lib is not None:
+                x, h, c = run_layer(lib, xproj, hs[k], cs[k], w_hh, a_h, a_c, b_c, matmul_dtype)
+            else:
+                x, h, c = _lnlstm_scan(xproj, hs[k], cs[k], w_hh.to(low).t(), a_h, a_c, b_c)
             finals_h.append(h)
             finals_c.append(c)
             x = _between_layers(self, x, k)

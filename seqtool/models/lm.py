@@ -17,7 +17,8 @@ from torch import nn
 
 from seqtool.errors import ConfigError
 from seqtool.models.awd import drop_weight, embedding_dropout, locked_dropout
-from seqtool.models.bf16_rnn import KERNEL_CELLS, run_stack
+from seqtool.models.bf16_rnn import TRAIN_KERNEL_CELLS, run_stack
+from seqtool.models.cells import LayerNormLSTM
 from seqtool.models.config import ModelConfig
 from seqtool.models.fused import run_by_layer, torch_layer
 from seqtool.models.registry import WEIGHT_DROP_CELLS, CellSpec, build_cell, cell_spec
@@ -89,12 +90,14 @@ class RecurrentBody(nn.Module):
         """Run the recurrent stack's matmuls (and a language model's decoder) in bf16 with the gates, cell
         state and loss in fp32 (seqtool/models/bf16_rnn.py): for CPUs, where torch's fused cells have no
         bf16 kernel. The parameters stay fp32 and keep their names; ``on=False`` returns to torch's kernels."""
-        if on and self.cfg.cell not in KERNEL_CELLS:
-            raise ValueError(f"bf16 matmuls need one of the cells {', '.join(KERNEL_CELLS)} (got {self.cfg.cell})")
+        if on and self.cfg.cell not in TRAIN_KERNEL_CELLS:
+            raise ValueError(f"bf16 matmuls need one of the cells {', '.join(TRAIN_KERNEL_CELLS)} (got {self.cfg.cell})")
         self.matmul_dtype = torch.bfloat16 if on else None
 
     def recur(self, rnn: nn.Module, x: torch.Tensor, state=None):
         """One recurrent stack (``self.rnn``, or a head's second one) over x (T, B, D): (T, B, H), state."""
+        if isinstance(rnn, LayerNormLSTM):  # its own C steps and bf16 matmuls; no layer hooks
+            return rnn(x, state, matmul_dtype=self.matmul_dtype)
         hooks = self._layer_hooks() if self.training else {}
         if self.matmul_dtype is not None:
             return run_stack(rnn, x, state, self.matmul_dtype, **hooks)
