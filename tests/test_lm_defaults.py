@@ -13,6 +13,14 @@ def test_without_a_budget_a_char_run_gets_the_level_defaults_and_says_so():
     assert p.values == {"hidden": d["hidden"], "layers": d["layers"], "embed_dim": d["embed_dim"], "dropout": d["dropout"],
                         "batch_size": d["batch_size"], "bptt": d["bptt"], "lr": 2e-3}
     assert p.why == "char level, no --time-budget" and p.cutoffs is None
+    assert "cell" not in p.values  # --cell's own default stands
+
+
+def test_a_row_may_name_the_cell_and_the_line_says_so_unless_typed(monkeypatch):
+    monkeypatch.setattr(lm_defaults, "CHAR_BY_BUDGET", [(None, {"cell": "lnlstm"}, "best at 2 min")])
+    assert lm_defaults.pick("char", 120, 2e-3).values["cell"] == "lnlstm"
+    assert lm_defaults.pick("char", 120, 2e-3).line().startswith("defaults: hidden 384, layers 2, embed dim 0, dropout 0.1, batch size 32, bptt 128, lr 0.002, cell lnlstm")
+    assert "cell" not in lm_defaults.pick("char", 120, 2e-3, typed=frozenset({"cell"})).line()
 
 
 @pytest.fixture

@@ -143,6 +143,8 @@ def train(
     picked = None
     if task == "lm":
         typed = frozenset(k for k in (*lm_defaults.MODEL_FIELDS, *lm_defaults.TRAIN_FIELDS) if opt.typed(ctx, k))
+        if regularisation["weight_drop"] > 0:  # it needs one of torch's cells: the default lstm, not a rule's
+            typed |= {"cell"}
         picked = lm_defaults.pick(level_of_data, budget, opt.TRAIN_DEFAULTS["lr"], typed, opt.typed(ctx, "tie_weights"))
     d = picked.values if picked else {"batch_size": 32, "bptt": 1}  # tasks: whole sequences, no bptt windows
     if picked is not None and "lr" not in picked.typed:
@@ -162,7 +164,7 @@ def train(
         check_split(tcfg.batch_size, int(os.environ.get("WORLD_SIZE", "1")))
     given = {**opt.model_given(model), **regularisation, "freeze_embeddings": freeze_embeddings}
     if picked is not None:
-        given = {**given, **{k: d[k] for k in lm_defaults.MODEL_FIELDS if given.get(k) is None}}
+        given = {**given, **{k: d[k] for k in lm_defaults.MODEL_FIELDS if k in d and k not in picked.typed}}
 
     if task != "lm":
         from seqtool.distributed import rank0_first

@@ -71,3 +71,18 @@ def test_a_char_time_budget_takes_its_rule_and_typed_options_still_win(monkeypat
     assert cfg["train"]["bptt"] == 6 and cfg["train"]["lr"] == 5e-3  # the rule's
     (line,) = _defaults_lines(r)
     assert "bptt 6" in line and "lr 0.005" in line and "hidden" not in line and "char level, 2 s budget: measured for the test" in line
+
+
+@pytest.mark.parametrize("typed, cell", [((), "lnlstm"), (("--cell", "gru"), "gru"), (("--cell", "lstm"), "lstm"),
+                                         (("--weight-drop", "0.2"), "lstm")])
+def test_a_rule_may_pick_the_cell_unless_one_is_typed_or_weight_drop_needs_torchs(monkeypatch, tmp_path, typed, cell):
+    # --weight-drop drops the W_hh of torch's cells: with it the rule's cell would be an error the user never caused.
+    monkeypatch.setattr(lm_defaults, "CHAR_BY_BUDGET", [(None, {"cell": "lnlstm", "hidden": 12}, "measured for the test")])
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("the quick brown fox jumps over the lazy dog\n" * 40)
+    r = run("train", corpus, "--level", "char", "--time-budget", "2s", "--max-steps", 1, "--layers", 1, "--batch-size", 2,
+            "--bptt", 4, *typed, "--out", tmp_path / "r")
+    assert r.exit_code == 0, r.output
+    assert _config(tmp_path / "r")["cell"] == cell and _config(tmp_path / "r")["hidden"] == 12
+    (line,) = _defaults_lines(r)
+    assert ("cell lnlstm" in line) == (cell == "lnlstm")
