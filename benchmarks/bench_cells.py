@@ -14,7 +14,6 @@ import json
 import platform
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -22,6 +21,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
+from benchmarks.common import best_seconds  # noqa: E402
 from seqtool.models import CELLS, ModelConfig, build_model  # noqa: E402
 
 
@@ -49,29 +49,9 @@ def _steps(cell: str, args):
 
 
 def measure(cells: list[str], args) -> dict:
-    """Best seconds per step for every (cell, mode), measured in interleaved rounds.
-
-    Each round times every cell once, so a burst of load from elsewhere on the machine hits all
-    cells alike instead of one of them; the best round of each is kept.
-    """
-    steps = {c: _steps(c, args) for c in cells}
-    reps = {}
-    for c, modes in steps.items():
-        for mode, step in modes.items():
-            for _ in range(3):  # warm-up (allocator, oneDNN primitive caches)
-                step()
-            t0 = time.perf_counter()
-            step()
-            reps[c, mode] = max(3, int(args.seconds / args.rounds / max(time.perf_counter() - t0, 1e-6)))
-    best = {key: float("inf") for key in reps}
-    for _ in range(args.rounds):
-        for (c, mode), n in reps.items():
-            step = steps[c][mode]
-            t0 = time.perf_counter()
-            for _ in range(n):
-                step()
-            best[c, mode] = min(best[c, mode], (time.perf_counter() - t0) / n)
-    return best
+    """Best seconds per step for every (cell, mode), measured in interleaved rounds (benchmarks/common.py)."""
+    steps = {(c, mode): step for c in cells for mode, step in _steps(c, args).items()}
+    return best_seconds(steps, args.seconds, args.rounds)
 
 
 def main(argv=None) -> None:

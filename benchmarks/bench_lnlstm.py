@@ -21,7 +21,6 @@ import json
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -29,7 +28,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from benchmarks.common import Measured  # noqa: E402
+from benchmarks.common import Measured, best_seconds  # noqa: E402
 from seqtool.models import ModelConfig, build_model  # noqa: E402
 
 PATHS = {  # name: (cell, bf16 matmuls, C steps)
@@ -58,25 +57,6 @@ def _step(name: str, args):
     return step
 
 
-def measure(args) -> dict:
-    steps = {name: _step(name, args) for name in PATHS}
-    reps = {}
-    for name, step in steps.items():
-        for _ in range(3):  # warm-up: allocator, oneDNN's primitive cache, the kernels' first build
-            step()
-        t0 = time.perf_counter()
-        step()
-        reps[name] = max(2, int(args.seconds / args.rounds / (time.perf_counter() - t0)))
-    best = {name: float("inf") for name in steps}
-    for _ in range(args.rounds):
-        for name, step in steps.items():
-            t0 = time.perf_counter()
-            for _ in range(reps[name]):
-                step()
-            best[name] = min(best[name], (time.perf_counter() - t0) / reps[name])
-    return best
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hidden", type=int, default=384)
@@ -87,7 +67,7 @@ def main(argv=None) -> None:
     ap.add_argument("--rounds", type=int, default=5)
     args = ap.parse_args(argv)
     with Measured() as m:
-        best = measure(args)
+        best = best_seconds({name: _step(name, args) for name in PATHS}, args.seconds, args.rounds, min_reps=2)
     tokens = args.batch * args.bptt
     out = {name: {"tokens_per_s": round(tokens / s), "ms_per_step": round(1e3 * s, 2),
                   "x_lstm_bf16": round(best["lstm-bf16"] / s, 3)} for name, s in best.items()}

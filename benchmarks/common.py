@@ -105,6 +105,30 @@ def invalid_because(before: dict, after: dict, foreign: dict) -> list[str]:
     return why
 
 
+def best_seconds(steps: dict, seconds: float, rounds: int, warmup: int = 3, min_reps: int = 3) -> dict:
+    """Best seconds per call of each of ``steps`` (key -> a no-argument callable), timed in interleaved rounds.
+
+    Each step is first called ``warmup`` times (allocator, oneDNN's primitive caches, a kernel's first build), then
+    sized to about ``seconds / rounds`` per round (at least ``min_reps`` calls). Each round times every step once,
+    so a burst of load from elsewhere hits all of them alike rather than one; the best round of each is kept.
+    """
+    reps = {}
+    for key, step in steps.items():
+        for _ in range(warmup):
+            step()
+        t0 = time.perf_counter()
+        step()
+        reps[key] = max(min_reps, int(seconds / rounds / max(time.perf_counter() - t0, 1e-6)))
+    best = {key: float("inf") for key in steps}
+    for _ in range(rounds):
+        for key, step in steps.items():
+            t0 = time.perf_counter()
+            for _ in range(reps[key]):
+                step()
+            best[key] = min(best[key], (time.perf_counter() - t0) / reps[key])
+    return best
+
+
 class Measured:
     """Calibration before and after a block and the CPU other processes used during it.
 

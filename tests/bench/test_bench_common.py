@@ -87,3 +87,22 @@ def test_calibration_drift_of_15_percent_is_invalid(after, bad):
 
 def test_both_checks_failing_give_two_reasons():
     assert len(invalid_because(CAL, {"gflops": 10.0, "load1": 0.0}, foreign(1.5))) == 2
+
+
+def test_best_seconds_warms_up_then_times_every_step_in_each_round():
+    from benchmarks.common import best_seconds
+
+    calls = {"a": 0, "b": 0}
+    order = []
+
+    def step(key):
+        def run():
+            calls[key] += 1
+            order.append(key)
+        return run
+
+    best = best_seconds({"a": step("a"), "b": step("b")}, seconds=0.0, rounds=3, warmup=2, min_reps=4)
+    assert set(best) == {"a", "b"} and all(0 <= v < 1 for v in best.values())
+    assert calls == {"a": 2 + 1 + 3 * 4, "b": 2 + 1 + 3 * 4}  # warm-up, the sizing call, rounds x reps
+    timed = order[6:]  # after both steps' warm-up and sizing calls
+    assert timed == (["a"] * 4 + ["b"] * 4) * 3  # interleaved: each round times every step once
