@@ -115,34 +115,36 @@ GRU_BWD(gru_bwd_f32, float, f32_load, f32_store)
 
 /* Layer-normalised LSTM (seqtool/models/lnlstm_steps.py; Ba, Kiros & Hinton 2016), torch's gate order i, f, g, o.
  * LN over a row of n values: mean m, rstd = 1 / sqrt(var + 1e-5) with the biased variance (F.layer_norm's).
- * Forward: r = gh (h(t-1) U^T, 4H); rn = (r - m) rstd; z = gx + a_h rn (gx = LN(W x) + b, fp32); acts = gates;
- * c = f c_prev + i g; cn = LN(c) without gain; tanh_c = tanh(a_c cn + b_c); h = o tanh_c, also in the compute
- * type (hc). rstd holds the row's two (r's, c's). */
+ * Forward: x = wx (W x(t), fp32, 4H) and r = gh (h(t-1) U^T, 4H) are normalised on their own: xn, rn;
+ * z = a_x xn + a_h rn + b; acts = gates; c = f c_prev + i g; cn = LN(c) without gain; tanh_c = tanh(a_c cn + b_c);
+ * h = o tanh_c, also in the compute type (hc). rstd holds the row's three 1/std: r's, c's, x's. */
 #define LN_EPS 1e-5f
 #define LNLSTM_FWD(NAME, T, LOAD, STORE)                                                                   \
-void NAME(int B, int H, const float *gx, const T *gh, const float *a_h, const float *a_c, const float *b_c, \
-          const float *c_prev, float *c, float *acts, float *rn, float *rstd, float *cn, float *tanh_c,   \
-          float *h, T *hc) {                                                                               \
+void NAME(int B, int H, const float *wx, const T *gh, const float *a_x, const float *a_h, const float *bias, \
+          const float *a_c, const float *b_c, const float *c_prev, float *c, float *acts, float *xn,       \
+          float *rn, float *rstd, float *cn, float *tanh_c, float *h, T *hc) {                             \
     const int G = 4 * H;                                                                                   \
     for (int b = 0; b < B; b++) {                                                                          \
-        const float *x = gx + (size_t)b * G; const T *r = gh + (size_t)b * G;                              \
-        float *a = acts + (size_t)b * G, *q = rn + (size_t)b * G; size_t k = (size_t)b * H;               \
-        float s = 0.f, v = 0.f;                                                                            \
-        _Pragma("omp simd reduction(+:s)")                                                                 \
-        for (int j = 0; j < G; j++) s += LOAD(r[j]);                                                       \
-        const float m = s / G;                                                                             \
-        _Pragma("omp simd reduction(+:v)")                                                                 \
-        for (int j = 0; j < G; j++) { float d = LOAD(r[j]) - m; v += d * d; }                              \
-        const float rs = 1.f / sqrtf(v / G + LN_EPS);                                                      \
-        rstd[2 * b] = rs;                                                                                  \
+        const float *x = wx + (size_t)b * G; const T *r = gh + (size_t)b * G;                              \
+        float *a = acts + (size_t)b * G, *p = xn + (size_t)b * G, *q = rn + (size_t)b * G;                \
+        size_t k = (size_t)b * H;                                                                          \
+        float s = 0.f, sx = 0.f, v = 0.f, vx = 0.f;                                                        \
+        _Pragma("omp simd reduction(+:s,sx)")                                                              \
+        for (int j = 0; j < G; j++) { s += LOAD(r[j]); sx += x[j]; }                                       \
+        const float m = s / G, mx = sx / G;                                                                \
+        _Pragma("omp simd reduction(+:v,vx)")                                                              \
+        for (int j = 0; j < G; j++) { float d = LOAD(r[j]) - m, e = x[j] - mx; v += d * d; vx += e * e; }  \
+        const float rs = 1.f / sqrtf(v / G + LN_EPS), rx = 1.f / sqrtf(vx / G + LN_EPS);                  \
+        rstd[3 * b] = rs; rstd[3 * b + 2] = rx;                                                            \
+        _Pragma("omp simd")                                                                                \
+        for (int j = 0; j < G; j++) {                                                                      \
+            float nr = (LOAD(r[j]) - m) * rs, nx = (x[j] - mx) * rx;                                       \
+            q[j] = nr; p[j] = nx; a[j] = a_x[j] * nx + a_h[j] * nr + bias[j];                              \
+        }                                                                                                  \
         float sc = 0.f;                                                                                    \
         _Pragma("omp simd reduction(+:sc)")                                                                \
         for (int j = 0; j < H; j++) {                                                                      \
-            float ni = (LOAD(r[j]) - m) * rs, nf = (LOAD(r[H + j]) - m) * rs;                              \
-            float ng = (LOAD(r[2 * H + j]) - m) * rs, no = (LOAD(r[3 * H + j]) - m) * rs;                  \
-            q[j] = ni; q[H + j] = nf; q[2 * H + j] = ng; q[3 * H + j] = no;                                \
-            float i = sigm(x[j] + a_h[j] * ni), f = sigm(x[H + j] + a_h[H + j] * nf);                      \
-            float g = tanhf(x[2 * H + j] + a_h[2 * H + j] * ng), o = sigm(x[3 * H + j] + a_h[3 * H + j] * no); \
+            float i = sigm(a[j]), f = sigm(a[H + j]), g = tanhf(a[2 * H + j]), o = sigm(a[3 * H + j]);     \
             a[j] = i; a[H + j] = f; a[2 * H + j] = g; a[3 * H + j] = o;                                    \
             float cv = f * c_prev[k + j] + i * g;                                                          \
             c[k + j] = cv; sc += cv;                                                                       \
@@ -151,7 +153,7 @@ void NAME(int B, int H, const float *gx, const T *gh, const float *a_h, const fl
         _Pragma("omp simd reduction(+:vc)")                                                                \
         for (int j = 0; j < H; j++) { float d = c[k + j] - mc; vc += d * d; }                              \
         const float rc = 1.f / sqrtf(vc / H + LN_EPS);                                                     \
-        rstd[2 * b + 1] = rc;                                                                              \
+        rstd[3 * b + 1] = rc;                                                                              \
         _Pragma("omp simd")                                                                                \
         for (int j = 0; j < H; j++) {                                                                      \
             float nc = (c[k + j] - mc) * rc, tc = tanhf(a_c[j] * nc + b_c[j]), hv = a[3 * H + j] * tc;     \
@@ -162,43 +164,57 @@ void NAME(int B, int H, const float *gx, const T *gh, const float *a_h, const fl
 LNLSTM_FWD(lnlstm_fwd_bf16, bf16, bf16_load, bf16_store)
 LNLSTM_FWD(lnlstm_fwd_f32, float, f32_load, f32_store)
 
-/* Backward: dh = dy + dh_rec (dh_rec = dR(t+1) U, NULL at the last step); dlc = dh o (1 - tanh_c^2), the gradient
- * of a_c cn + b_c (kept for a_c's and b_c's gradients); dc += LN's backward of dlc a_c; dz = (dc i' g, dc f' c_prev,
- * dc i g', dh o' tanh_c), the gradient of z and so of gx; dR = LN's backward of dz a_h, in the compute type, for
- * dh(t-1) = dR U and dU; then dc *= f. LN's backward of dy' at x' = LN(x): rstd (dy' - mean(dy') - x' mean(dy' x')). */
+/* Backward: dh = dy + dh_rec (dh_rec = dR(t+1) U, NULL at the last step); dl = dh o (1 - tanh_c^2), the gradient
+ * of a_c cn + b_c; dc += LN's backward of dl a_c; dz = (dc i' g, dc f' c_prev, dc i g', dh o' tanh_c), the gradient
+ * of z; then dc *= f. dR = LN's backward of dz a_h, in the compute type, for dh(t-1) = dR U and dU; dwx = LN's
+ * backward of dz a_x, the gradient of W x(t). LN's backward of dy' at x' = LN(x): rstd (dy' - mean(dy') -
+ * x' mean(dy' x')). The gains' and shifts' gradients are summed over the rows into g_ax, g_ah, g_b (4H), g_ac,
+ * g_bc (H), which the caller zeroes once per window. work: 5H floats of scratch. */
 #define LNLSTM_BWD(NAME, T, LOAD, STORE)                                                                   \
-void NAME(int B, int H, const float *dy, const T *dh_rec, float *dc, const float *a_h, const float *a_c,  \
-          const float *acts, const float *c_prev, const float *rn, const float *rstd, const float *cn,    \
-          const float *tanh_c, float *dz, float *dlc, T *dr) {                                             \
+void NAME(int B, int H, const float *dy, const T *dh_rec, float *dc, const float *a_x, const float *a_h,  \
+          const float *a_c, const float *acts, const float *c_prev, const float *xn, const float *rn,     \
+          const float *rstd, const float *cn, const float *tanh_c, float *dwx, T *dr, float *work,        \
+          float *g_ax, float *g_ah, float *g_b, float *g_ac, float *g_bc) {                               \
     const int G = 4 * H;                                                                                   \
+    float *d = work, *dn = work + G;                                                                       \
     for (int b = 0; b < B; b++) {                                                                          \
-        const float *a = acts + (size_t)b * G, *q = rn + (size_t)b * G; size_t k = (size_t)b * H;         \
-        float *d = dz + (size_t)b * G; T *dq = dr + (size_t)b * G;                                         \
+        const float *a = acts + (size_t)b * G, *p = xn + (size_t)b * G, *q = rn + (size_t)b * G;          \
+        size_t k = (size_t)b * H;                                                                          \
+        float *dw = dwx + (size_t)b * G; T *dq = dr + (size_t)b * G;                                       \
         const T *rec = dh_rec ? dh_rec + k : NULL;                                                         \
         float s1 = 0.f, s2 = 0.f;                                                                          \
         _Pragma("omp simd reduction(+:s1,s2)")                                                             \
         for (int j = 0; j < H; j++) {                                                                      \
             float dh = dy[k + j] + (rec ? LOAD(rec[j]) : 0.f);                                             \
-            float o = a[3 * H + j], tc = tanh_c[k + j];                                                    \
+            float o = a[3 * H + j], tc = tanh_c[k + j], nc = cn[k + j];                                    \
             d[3 * H + j] = dh * o * (1.f - o) * tc;                                                        \
-            float dl = dh * o * (1.f - tc * tc), dn = dl * a_c[j];                                         \
-            dlc[k + j] = dl; s1 += dn; s2 += dn * cn[k + j];                                               \
+            float dl = dh * o * (1.f - tc * tc), e = dl * a_c[j];                                          \
+            g_ac[j] += dl * nc; g_bc[j] += dl;                                                             \
+            dn[j] = e; s1 += e; s2 += e * nc;                                                              \
         }                                                                                                  \
-        const float m1 = s1 / H, m2 = s2 / H, rc = rstd[2 * b + 1];                                        \
+        const float m1 = s1 / H, m2 = s2 / H, rc = rstd[3 * b + 1];                                        \
         _Pragma("omp simd")                                                                                \
         for (int j = 0; j < H; j++) {                                                                      \
             float i = a[j], f = a[H + j], g = a[2 * H + j];                                                \
-            float dcv = dc[k + j] + rc * (dlc[k + j] * a_c[j] - m1 - cn[k + j] * m2);                      \
+            float dcv = dc[k + j] + rc * (dn[j] - m1 - cn[k + j] * m2);                                    \
             d[j] = dcv * i * (1.f - i) * g; d[H + j] = dcv * f * (1.f - f) * c_prev[k + j];                \
             d[2 * H + j] = dcv * i * (1.f - g * g);                                                        \
             dc[k + j] = dcv * f;                                                                           \
         }                                                                                                  \
-        float t1 = 0.f, t2 = 0.f;                                                                          \
-        _Pragma("omp simd reduction(+:t1,t2)")                                                             \
-        for (int j = 0; j < G; j++) { float dn = d[j] * a_h[j]; t1 += dn; t2 += dn * q[j]; }               \
-        const float n1 = t1 / G, n2 = t2 / G, rs = rstd[2 * b];                                            \
+        float t1 = 0.f, t2 = 0.f, u1 = 0.f, u2 = 0.f;                                                      \
+        _Pragma("omp simd reduction(+:t1,t2,u1,u2)")                                                       \
+        for (int j = 0; j < G; j++) {                                                                      \
+            float dj = d[j], er = dj * a_h[j], ex = dj * a_x[j];                                           \
+            g_b[j] += dj; g_ah[j] += dj * q[j]; g_ax[j] += dj * p[j];                                      \
+            t1 += er; t2 += er * q[j]; u1 += ex; u2 += ex * p[j];                                          \
+        }                                                                                                  \
+        const float n1 = t1 / G, n2 = t2 / G, x1 = u1 / G, x2 = u2 / G;                                    \
+        const float rs = rstd[3 * b], rx = rstd[3 * b + 2];                                                \
         _Pragma("omp simd")                                                                                \
-        for (int j = 0; j < G; j++) dq[j] = STORE(rs * (d[j] * a_h[j] - n1 - q[j] * n2));                 \
+        for (int j = 0; j < G; j++) {                                                                      \
+            dq[j] = STORE(rs * (d[j] * a_h[j] - n1 - q[j] * n2));                                          \
+            dw[j] = rx * (d[j] * a_x[j] - x1 - p[j] * x2);                                                 \
+        }                                                                                                  \
     }                                                                                                      \
 }
 LNLSTM_BWD(lnlstm_bwd_bf16, bf16, bf16_load, bf16_store)

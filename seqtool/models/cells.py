@@ -462,11 +462,11 @@ class LayerNormLSTM(nn.Module):
         finals_h, finals_c = [], []
         for k in range(self.num_layers):
             w_ih, w_hh, b, a_x, a_h, a_c, b_c = self.layer(k)
-            wx = F.linear(x.to(low), w_ih.to(low)).to(x.dtype)
-            xproj = F.layer_norm(wx, (w_ih.shape[0],), a_x) + b  # (T, B, 4H): every step at once
+            wx = F.linear(x.to(low), w_ih.to(low)).to(x.dtype)  # (T, B, 4H): every step at once
             if lib is not None:
-                x, h, c = run_layer(lib, xproj, hs[k], cs[k], w_hh, a_h, a_c, b_c, matmul_dtype)
+                x, h, c = run_layer(lib, wx, hs[k], cs[k], w_hh, a_x, a_h, b, a_c, b_c, matmul_dtype)
             else:
+                xproj = F.layer_norm(wx, (w_ih.shape[0],), a_x) + b
                 x, h, c = _lnlstm_scan(xproj, hs[k], cs[k], w_hh.to(low).t(), a_h, a_c, b_c)
             finals_h.append(h)
             finals_c.append(c)

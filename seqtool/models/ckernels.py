@@ -21,7 +21,7 @@ from pathlib import Path
 
 SOURCE = Path(__file__).with_name("cell_kernels.c")
 # each kernel's arguments after (B, H): how many pointers
-SYMBOLS = {f"{cell}_{way}_{dtype}": n for cell, ways in (("lstm", (8, 8)), ("gru", (8, 9)), ("lnlstm", (14, 14)))
+SYMBOLS = {f"{cell}_{way}_{dtype}": n for cell, ways in (("lstm", (8, 8)), ("gru", (8, 9)), ("lnlstm", (17, 21)))
            for way, n in zip(("fwd", "bwd"), ways) for dtype in ("bf16", "f32")}
 # The first vectorises expf/tanhf through glibc's libmvec (~25x faster here); the second works without it.
 # Each set is (compiler flags, libraries). The object is linked in a second command without -ffast-math:
