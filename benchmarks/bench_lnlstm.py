@@ -10,9 +10,13 @@ dropout 0.1, batch 32, bptt 64, vocabulary 65), for:
     lnlstm-bf16   its C steps with bf16 matmuls
 
 Interleaved rounds (each round times every path once, so a burst of load elsewhere hits all alike), the best round
-of each kept; calibration before and after (benchmarks/common.py). Prints JSON with the command.
+of each kept; calibration before and after (benchmarks/common.py). Each path's speed is also given as a multiple of
+the reference, the first path measured (lstm-bf16, or lstm-fp32 where it is left out). On a CPU without native bf16
+the bf16 paths are left out unless named: there its matmuls are emulated (2x384 ran 30x slower than fp32).
+Prints JSON with the command.
 
     python benchmarks/bench_lnlstm.py [--hidden 384] [--batch 32] [--bptt 64] [--seconds 20] [--rounds 5]
+                                      [--paths lstm-fp32,lnlstm-fp32]
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from benchmarks.common import Measured, best_seconds  # noqa: E402
+from seqtool.devices import cpu_has_bf16  # noqa: E402
 from seqtool.models import ModelConfig, build_model  # noqa: E402
 
 PATHS = {  # name: (cell, bf16 matmuls, C steps)
@@ -65,12 +70,20 @@ def main(argv=None) -> None:
     ap.add_argument("--vocab", type=int, default=65)
     ap.add_argument("--seconds", type=float, default=20.0, help="timing budget per path")
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--paths", default=None, help="comma-separated paths to time (default: all; without native bf16 "
+                    "the fp32 ones)")
     args = ap.parse_args(argv)
+    native = cpu_has_bf16()
+    paths = args.paths.split(",") if args.paths else [p for p in PATHS if native or not PATHS[p][1]]
+    unknown = [p for p in paths if p not in PATHS]
+    if unknown:
+        ap.error(f"--paths: unknown {', '.join(unknown)}; choose from {', '.join(PATHS)}")
     with Measured() as m:
-        best = best_seconds({name: _step(name, args) for name in PATHS}, args.seconds, args.rounds, min_reps=2)
+        best = best_seconds({name: _step(name, args) for name in paths}, args.seconds, args.rounds, min_reps=2)
     tokens = args.batch * args.bptt
-    out = {name: {"tokens_per_s": round(tokens / s), "ms_per_step": round(1e3 * s, 2),
-                  "x_lstm_bf16": round(best["lstm-bf16"] / s, 3)} for name, s in best.items()}
+    out = {"reference": paths[0]}
+    out.update({name: {"tokens_per_s": round(tokens / s), "ms_per_step": round(1e3 * s, 2),
+                       "x_reference": round(best[paths[0]] / s, 3)} for name, s in best.items()})
     out.update(m.record())
     out["torch_threads"] = torch.get_num_threads()
     out["command"] = "python benchmarks/bench_lnlstm.py " + shlex.join(argv if argv is not None else sys.argv[1:])

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from benchmarks.common import FOREIGN_CPU_LIMIT, cpu_counters, foreign_cpu, invalid_because, parse_proc_stat
+from benchmarks.common import FOREIGN_CPU_LIMIT, cpu_counters, cpu_info, foreign_cpu, invalid_because, parse_proc_stat
 
 PROC_STAT = """cpu  2714394 7 282200 1533854 15781 11 2717 8443 100 3
 cpu0 1217467 0 124971 922117 8430 0 226 4139 0 0
@@ -106,3 +106,15 @@ def test_best_seconds_warms_up_then_times_every_step_in_each_round():
     assert calls == {"a": 2 + 1 + 3 * 4, "b": 2 + 1 + 3 * 4}  # warm-up, the sizing call, rounds x reps
     timed = order[6:]  # after both steps' warm-up and sizing calls
     assert timed == (["a"] * 4 + ["b"] * 4) * 3  # interleaved: each round times every step once
+
+
+def test_cpu_info_names_the_model_from_cpuinfo_and_says_whether_bf16_is_native(tmp_path, monkeypatch):
+    f = tmp_path / "cpuinfo"
+    f.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14\nflags\t\t: avx2\n\n"
+                 "processor\t: 1\nmodel name\t: AMD EPYC 9R14\n")
+    monkeypatch.setattr("seqtool.devices.cpu_has_bf16", lambda: True)
+    info = cpu_info(f)
+    assert info["model"] == "AMD EPYC 9R14" and info["native_bf16"] is True
+    monkeypatch.setattr("seqtool.devices.cpu_has_bf16", lambda: False)
+    assert cpu_info(tmp_path / "missing")["model"] == "unknown"
+    assert cpu_info(f)["native_bf16"] is False
