@@ -57,7 +57,8 @@ def calibrate() -> dict:
 
 
 def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
-    """The CPU's model name and whether it has native bf16 (AVX512-BF16 or AMX), which decides --precision auto."""
+    """The first CPU's model name, family/model numbers (a cloud "AMD EPYC" may be Zen 3 or Zen 4), its widest
+    vector extension, and whether torch multiplies bf16 natively here (AVX512-BF16 or AMX: --precision auto's test)."""
     import torch
 
     from seqtool.devices import cpu_has_bf16
@@ -66,8 +67,14 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict:
         text = cpuinfo.read_text()
     except OSError:
         text = ""
-    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), "unknown")
-    return {"model": model, "native_bf16": cpu_has_bf16(), "torch": torch.__version__}
+    first: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        first.setdefault(key.strip(), value.strip())
+    flags = set(first.get("flags", "").split())
+    widest = next((f for f in ("amx_bf16", "avx512_bf16", "avx512f", "avx2", "avx") if f in flags), "none seen")
+    return {"model": first.get("model name", "unknown"), "family_model": f"{first.get('cpu family', '?')}/{first.get('model', '?')}",
+            "widest_simd": widest, "native_bf16": cpu_has_bf16(), "torch": torch.__version__}
 
 
 def parse_proc_stat(text: str) -> tuple[int, int]:

@@ -14,8 +14,8 @@ autograd keeps a node for each: at B=32, H=384 the layer trained 3.4x slower tha
 Only W x(t) for the whole window is computed outside, in autograd (one matmul). Its layer norm and the gains'
 gradients are in the C steps, which have the values at hand: as whole-window torch ops (a layer_norm, a bias add,
 four products and sums) they took ~11% of a bf16 training step at the 10-minute rule's shape (torch profiler,
-session 9); moved here, an fp32 training step ran 1.03-1.10x faster at hidden 384 and 1.16x at 512 (old and new
-kernels timed in one process, interleaved, on an AMD EPYC without native bf16).
+session 9); moved here, an fp32 training step ran 1.12x faster at hidden 384 and 1.14x at 512
+(benchmarks/ab_checkouts.py, on a Zen 3 EPYC without native bf16).
 With ``dtype=torch.bfloat16`` the two per-step matmuls and dU run in bf16 (fp32 master weights, the state,
 the normalisations and the gates fp32), as seqtool/models/bf16_rnn.py does for the LSTM. Used on the CPU
 where the C kernels build (seqtool/models/ckernels.py); elsewhere (CUDA, float64 for gradcheck, no compiler,

@@ -108,13 +108,16 @@ def test_best_seconds_warms_up_then_times_every_step_in_each_round():
     assert timed == (["a"] * 4 + ["b"] * 4) * 3  # interleaved: each round times every step once
 
 
-def test_cpu_info_names_the_model_from_cpuinfo_and_says_whether_bf16_is_native(tmp_path, monkeypatch):
+def test_cpu_info_reads_the_first_cpu_and_says_whether_bf16_is_native(tmp_path, monkeypatch):
     f = tmp_path / "cpuinfo"
-    f.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC 9R14\nflags\t\t: avx2\n\n"
-                 "processor\t: 1\nmodel name\t: AMD EPYC 9R14\n")
+    f.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 17\n"
+                 "model name\t: AMD EPYC 9R14\nflags\t\t: fma avx avx2 avx512f avx512_bf16\n\n"
+                 "processor\t: 1\ncpu family\t: 6\nmodel name\t: other\nflags\t\t: avx\n")
     monkeypatch.setattr("seqtool.devices.cpu_has_bf16", lambda: True)
     info = cpu_info(f)
-    assert info["model"] == "AMD EPYC 9R14" and info["native_bf16"] is True
+    assert (info["model"], info["family_model"], info["widest_simd"], info["native_bf16"]) == (
+        "AMD EPYC 9R14", "25/17", "avx512_bf16", True)
+    f.write_text("cpu family\t: 25\nmodel\t\t: 1\nmodel name\t: AMD EPYC\nflags\t\t: fma avx avx2\n")
     monkeypatch.setattr("seqtool.devices.cpu_has_bf16", lambda: False)
+    assert (cpu_info(f)["widest_simd"], cpu_info(f)["native_bf16"]) == ("avx2", False)
     assert cpu_info(tmp_path / "missing")["model"] == "unknown"
-    assert cpu_info(f)["native_bf16"] is False
